@@ -1,0 +1,77 @@
+"""The ``fleet`` command line: a thin shell over the engine.
+
+Commands parse their arguments, call the engine or a store, and render the
+result. This module is the single error boundary: fleet's exceptions become
+one line on stderr and an exit code (0 ok, 1 halted or rolled back, 2 usage
+or configuration, 3 locked), never a traceback. Start-up stays fast because
+nothing here imports pulumi, kubernetes or boto3; adapters are imported only
+by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from fleet import __version__
+from fleet.errors import FleetError
+
+EXIT_OK = 0
+EXIT_HALTED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
+class FleetGroup(click.Group):
+    """Turns fleet's errors into exit codes in one place."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(EXIT_USAGE)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_HALTED)
+        except FleetError as err:
+            click.echo(f"fleet: {err}", err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\nfleet: interrupted; the state is saved, continue with `fleet resume ENV`", err=True)
+            sys.exit(EXIT_HALTED)
+
+
+@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="fleet")
+@click.option("--project", "project", type=click.Path(file_okay=False), envvar="FLEET_PROJECT",
+              help="Directory holding Pulumi.yaml and stacks/ (default: this directory or a parent).")
+@click.option("--state", "state", metavar="LOCATION", envvar="FLEET_STATE",
+              help="State store: a directory (default .fleet/state) or s3://bucket/prefix.")
+@click.pass_context
+def cli(ctx: click.Context, project: str | None, state: str | None) -> None:
+    """Replace Kubernetes clusters blue/green instead of upgrading them in place.
+
+    \b
+    Exit codes: 0 success, 1 cutover halted or rolled back,
+                2 usage or configuration error, 3 environment locked.
+    """
+    from fleet.cli.context import Context
+
+    ctx.obj = Context(project_option=project, state_option=state)
+
+
+def main() -> None:
+    cli.main(prog_name="fleet")
+
+
+from fleet.cli import commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
+
+commands.register(cli)
+rehearse.register(cli)

@@ -1,0 +1,294 @@
+"""The operator's commands: validate, status, plan, cutover, resume, rollback, abort, history."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from fleet.cli import render
+from fleet.cli.context import Context
+from fleet.config import EnvironmentConfig, list_environments, parse_steps, validate_environment
+from fleet.domain.machine import EnvironmentState, Phase
+from fleet.domain.model import Version
+from fleet.domain.plan import Plan, plan_cutover
+from fleet.errors import ConfigError, UsageError
+
+output_option = click.option(
+    "--output", "-o", "output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="Render for people (table) or machines (json).",
+)
+force_unlock_option = click.option(
+    "--force-unlock", is_flag=True, help="Take over the environment's lock if its lease has expired."
+)
+
+
+def _ctx() -> Context:
+    obj = click.get_current_context().obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+def parse_version(text: str) -> Version:
+    try:
+        return Version.parse(text)
+    except ValueError as err:
+        raise UsageError(f"--to: {err}") from err
+
+
+def _emit(output: str, data: Any, text: Callable[[], str]) -> None:
+    click.echo(render.to_json(data) if output == "json" else text())
+
+
+def register(cli: click.Group) -> None:
+    for command in (validate, status, plan, cutover, resume, rollback, abort, history):
+        cli.add_command(command)
+
+
+# --- inspection ------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@output_option
+def validate(envs: tuple[str, ...], output: str) -> None:
+    """Check the configuration; list every problem with its file and key."""
+    ctx = _ctx()
+    project = ctx.project()
+    names = list(envs) or list_environments(project)
+    if not names:
+        raise ConfigError("no environments found (expected stacks/Pulumi.<env>.yaml)", file=str(project))
+    from fleet.wiring import validate_adapters
+
+    results = {name: validate_environment(project, name, validate_adapters) for name in names}
+    problems = [
+        {"environment": name, "file": err.file or "", "key": err.key or "", "problem": err.detail}
+        for name, errors in results.items() for err in errors
+    ]
+    summary = [{"environment": n, "problems": len(e), "result": "ok" if not e else "invalid"}
+               for n, e in results.items()]
+    _emit(output, {"environments": summary, "problems": problems},
+          lambda: render.table(problems) if problems else render.table(summary))
+    if problems:
+        sys.exit(2)
+
+
+@click.command()
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@click.option("--health", is_flag=True, help="Also ask each slot's Flux health gate, tenant by tenant.")
+@output_option
+def status(envs: tuple[str, ...], health: bool, output: str) -> None:
+    """A row per environment: active slot, versions, weights, phase, last result."""
+    ctx = _ctx()
+    store = ctx.store()
+    names = list(envs) or sorted(set(list_environments(ctx.project())) | set(store.environments()))
+    states = {name: store.load(name) for name in names}
+    if health:
+        if len(names) != 1:
+            raise UsageError("--health takes exactly one environment")
+        from fleet.wiring import health_view
+
+        config = ctx.config(names[0])
+        view = health_view(config, states[names[0]])
+        _emit(output, {"status": render.status_json(names[0], states[names[0]]), "health": view},
+              lambda: render.table([render.status_row(names[0], states[names[0]])]) + "\n\n"
+              + render.health_table(view))
+        return
+    _emit(output, [render.status_json(n, s) for n, s in states.items()],
+          lambda: render.table([render.status_row(n, s) for n, s in states.items()]))
+
+
+@click.command()
+@click.argument("env")
+@output_option
+@click.option("--report", "report", type=click.Path(dir_okay=False), help="Write a self-contained HTML timeline.")
+def history(env: str, output: str, report: str | None) -> None:
+    """Every event of ENV's cutovers: when, who, what changed."""
+    store = _ctx().store()
+    records = store.history(env)
+    if report:
+        from fleet.report import write_report
+
+        write_report(report, env, records)
+    _emit(output, render.history_json(records), lambda: render.table(render.history_rows(records)))
+
+
+# --- planning and running ----------------------------------------------------------
+
+
+def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, steps: str | None) -> Plan:
+    rollout = config.rollout
+    if steps:
+        try:
+            rollout = rollout.with_steps(parse_steps(steps))
+        except ValueError as err:
+            raise UsageError(f"--steps: {err}") from err
+    settle = float(config.traffic.get("ttl", 0) or 0) if config.traffic.get("provider") == "route53" else 0.0
+    return plan_cutover(state, target, rollout, config.teardown, settle_s=settle)
+
+
+def _show_plan(p: Plan, output: str) -> None:
+    rows = [{"phase": s.phase.value, "action": s.action, "weights": f"{s.weights.blue}/{s.weights.green}",
+             "waits": render.duration(s.wait_s) if s.wait_s else ""} for s in p.steps]
+    data = {"environment": p.env, "from": None if p.old_version is None else str(p.old_version),
+            "to": str(p.target), "steps": rows, "configured_wait_s": p.configured_wait_s,
+            "warnings": list(p.warnings)}
+
+    def text() -> str:
+        head = f"{p.env}: {p.old_version} -> {p.target}  (configured waits {render.duration(p.configured_wait_s)})"
+        warn = "".join(f"\nwarning: {w}" for w in p.warnings)
+        return head + "\n\n" + render.table(rows) + warn
+
+    _emit(output, data, text)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--to", "to", required=True, metavar="VERSION", help="Kubernetes version of the new slot.")
+@click.option("--steps", metavar="LIST", help="Weight steps in percent, e.g. 10,50,100.")
+@output_option
+def plan(env: str, to: str, steps: str | None, output: str) -> None:
+    """The steps a cutover to VERSION would take and what each changes."""
+    ctx = _ctx()
+    config = ctx.config(env)
+    state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
+    _show_plan(_plan(config, state, parse_version(to), steps), output)
+
+
+def _confirm(yes: bool) -> Callable[[str], bool]:
+    def ask(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    return ask
+
+
+def finish(state: EnvironmentState, output: str, *, success: Phase = Phase.DONE,
+           extra: dict[str, Any] | None = None) -> None:
+    """Render the final state and exit 0 when the cutover reached ``success``, else 1."""
+    c = state.cutover
+    phase = c.phase if c is not None else None
+    ok = phase is success
+    message = f"{state.env}: {phase.value if phase else 'idle'}"
+    if c is not None and c.reason and not ok:
+        message += f": {c.reason}"
+    if c is not None and c.awaiting_confirmation:
+        message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
+    elif c is not None and c.phase is Phase.FAILED:
+        message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
+    data = {"result": phase.value if phase else None, "ok": ok, "message": message,
+            "status": render.status_json(state.env, state), **(extra or {})}
+    def text() -> str:
+        parts = []
+        if extra and extra.get("timeline"):
+            parts.append(render.table(extra["timeline"]))
+        parts.append(render.table([render.status_row(state.env, state)]))
+        parts.append(message)
+        return "\n\n".join(parts)
+
+    _emit(output, data, text)
+    sys.exit(0 if ok else 1)
+
+
+def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
+    from fleet.engine import Engine
+    from fleet.wiring import production_ports
+
+    ctx = _ctx()
+    progress = render.Progress()
+    ports = production_ports(config, progress, _confirm(yes))
+    return Engine(ctx.store(config), ports), progress
+
+
+@click.command()
+@click.argument("env")
+@click.option("--to", "to", required=True, metavar="VERSION", help="Kubernetes version of the new slot.")
+@click.option("--steps", metavar="LIST", help="Weight steps in percent, e.g. 10,50,100 (default: the config's).")
+@click.option("--yes", "-y", is_flag=True, help="Destroy the old slot after its bake without asking.")
+@click.option("--dry-run", is_flag=True, help="Show the plan only; exit 1 when a cutover would run.")
+@force_unlock_option
+@output_option
+def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, force_unlock: bool,
+            output: str) -> None:
+    """Replace ENV's active slot with a new one at VERSION."""
+    ctx = _ctx()
+    config = ctx.config(env)
+    target = parse_version(to)
+    state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
+    p = _plan(config, state, target, steps)
+    if dry_run:
+        _show_plan(p, output)
+        sys.exit(1 if p.changes else 0)
+    rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
+    engine, progress = _engine(config, yes, output)
+    try:
+        final = engine.cutover(config, target, rollout=rollout, force_unlock=force_unlock)
+    finally:
+        progress.close()
+    finish(final, output)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--yes", "-y", is_flag=True, help="Destroy the old slot after its bake without asking.")
+@force_unlock_option
+@output_option
+def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
+    """Continue ENV's interrupted or halted cutover from its last checkpoint."""
+    ctx = _ctx()
+    from fleet.rehearsal.inmemory import is_rehearsal, resume_rehearsal
+
+    location = ctx.store_location()
+    if is_rehearsal(location):
+        progress = render.Progress()
+        try:
+            final = resume_rehearsal(location, env, progress, force_unlock=force_unlock)
+        finally:
+            progress.close()
+        finish(final, output, extra={"timeline": render.timeline(ctx.store().history(env))})
+    config = ctx.config(env)
+    engine, progress = _engine(config, yes, output)
+    try:
+        final = engine.resume(env, force_unlock=force_unlock)
+    finally:
+        progress.close()
+    finish(final, output)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--reason", default="requested by operator", show_default=True)
+@force_unlock_option
+@output_option
+def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
+    """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
+    ctx = _ctx()
+    config = ctx.config(env)
+    engine, progress = _engine(config, False, output)
+    try:
+        final = engine.rollback(env, reason=reason, force_unlock=force_unlock)
+    finally:
+        progress.close()
+    finish(final, output, success=Phase.ROLLED_BACK)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--reason", default="aborted by operator", show_default=True)
+@force_unlock_option
+@output_option
+def abort(env: str, reason: str, force_unlock: bool, output: str) -> None:
+    """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
+    ctx = _ctx()
+    config = ctx.config(env)
+    engine, progress = _engine(config, False, output)
+    try:
+        final = engine.abort(env, reason=reason, force_unlock=force_unlock)
+    finally:
+        progress.close()
+    finish(final, output, success=Phase.ABORTED)

@@ -1,0 +1,36 @@
+"""What every command needs: where the project is and which state store to use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet.config import EnvironmentConfig, find_project, load_environment
+from fleet.ports import StateStore
+from fleet.state import DEFAULT_LOCATION, open_store
+
+
+@dataclass
+class Context:
+    project_option: str | None
+    state_option: str | None
+
+    def project(self) -> Path:
+        return Path(self.project_option) if self.project_option else find_project()
+
+    def config(self, env: str) -> EnvironmentConfig:
+        return load_environment(self.project(), env)
+
+    def store_location(self, config: EnvironmentConfig | None = None) -> str:
+        if self.state_option:
+            return self.state_option
+        if config is not None and config.state:
+            where = config.state
+        else:
+            where = DEFAULT_LOCATION
+        if where.startswith("s3://") or Path(where).is_absolute():
+            return where
+        return str(self.project() / where)
+
+    def store(self, config: EnvironmentConfig | None = None) -> StateStore:
+        return open_store(self.store_location(config))

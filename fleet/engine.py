@@ -1,0 +1,337 @@
+"""The engine: carries out the commands the pure core decides, through the ports.
+
+The loop is deliberately dull: take the pending command, carry it out through
+a port (retrying transient failures as the retry policy says), turn the
+outcome into an event, apply it with the pure transition function, check the
+guarantees, commit state and history, tell the notifier, repeat. Every commit
+is a checkpoint: a run killed at any point resumes from the last one, and
+since every command is idempotent, repeating the one in flight is safe.
+
+The engine never prints and never exits; it returns the final state or
+raises a ``fleet.errors`` exception, and the CLI decides what that means.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from fleet import audit
+from fleet.domain.invariants import violations
+from fleet.domain.machine import (
+    AbortRequested,
+    Analyse,
+    AnalysisCompleted,
+    AwaitHealthy,
+    BootstrapFlux,
+    CheckParity,
+    Command,
+    ConfirmTeardown,
+    CutoverRequested,
+    DestroySlot,
+    DrainSlot,
+    EnvironmentState,
+    Event,
+    FluxBootstrapped,
+    HealthReported,
+    InvalidTransition,
+    ParityObserved,
+    Phase,
+    ProvisionSlot,
+    Refreshed,
+    RefreshSlots,
+    Resumed,
+    RollbackRequested,
+    SetWeights,
+    SlotDestroyed,
+    SlotDrained,
+    SlotProvisioned,
+    StepFailed,
+    TeardownConfirmed,
+    TeardownDeclined,
+    TimerFired,
+    WaitUntil,
+    WeightsApplied,
+    layout_slots,
+    pending,
+    transition,
+)
+from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version
+from fleet.domain.reports import SlotOutputs
+from fleet.errors import FleetError, ProviderError, TransientError, UsageError
+from fleet.ports import (
+    Analysis,
+    Clock,
+    Confirm,
+    GitOpsHealth,
+    Layout,
+    Lease,
+    Notice,
+    Notifier,
+    Provisioner,
+    Record,
+    StateStore,
+    Traffic,
+)
+from fleet.state.codec import event_detail
+
+if TYPE_CHECKING:
+    from fleet.config import EnvironmentConfig
+
+
+class InvariantBroken(FleetError):
+    """The engine refused a step that would break one of its guarantees (a bug: report it)."""
+
+
+Checkpoint = Callable[[str], None]
+"""Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by attempts and a time budget."""
+
+    attempts: int = 5
+    base_s: float = 1.0
+    max_s: float = 30.0
+    budget_s: float = 120.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_s, self.base_s * 2**attempt))
+
+
+@dataclass
+class Ports:
+    provisioner: Provisioner
+    health: GitOpsHealth
+    traffic: Traffic
+    analysis: Analysis
+    clock: Clock
+    notifier: Notifier
+    confirm: Confirm = field(default=lambda question: False)
+
+
+def _no_checkpoint(name: str) -> None:
+    return None
+
+
+class Engine:
+    def __init__(
+        self,
+        store: StateStore,
+        ports: Ports,
+        *,
+        retry: RetryPolicy | None = None,
+        lease_s: float = 300.0,
+        checkpoint: Checkpoint = _no_checkpoint,
+        actor: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.ports = ports
+        self.retry = retry or RetryPolicy()
+        self.lease_s = lease_s
+        self.checkpoint = checkpoint
+        self.actor = dict(actor) if actor is not None else audit.actor()
+        self.rng = rng or random.Random()
+
+    # --- entry points -------------------------------------------------------
+
+    def current(self, config: EnvironmentConfig) -> EnvironmentState:
+        """The stored state, or the seed the configuration implies for a new environment."""
+        state = self.store.load(config.name)
+        return state if state is not None else EnvironmentState.seed(config.name, config.version)
+
+    def cutover(
+        self,
+        config: EnvironmentConfig,
+        target: Version,
+        *,
+        rollout: RolloutPolicy | None = None,
+        teardown: TeardownPolicy | None = None,
+        force_unlock: bool = False,
+    ) -> EnvironmentState:
+        with self.store.lock(config.name, lease_s=self.lease_s, force=force_unlock) as lease:
+            state = self.current(config)
+            if state.in_flight:
+                assert state.cutover is not None
+                raise UsageError(
+                    f"{config.name} has a cutover in flight ({state.cutover.phase}); "
+                    f"use fleet resume, rollback or abort"
+                )
+            request = CutoverRequested(
+                at=self.ports.clock.now(),
+                id=uuid.uuid4().hex[:12],
+                target=target,
+                rollout=rollout or config.rollout,
+                teardown=teardown or config.teardown,
+            )
+            state = self._step(lease, state, request)
+            return self._drive(lease, state)
+
+    def resume(self, env: str, *, force_unlock: bool = False) -> EnvironmentState:
+        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
+            state = self._in_flight(env)
+            state = self._step(lease, state, Resumed(at=self.ports.clock.now()))
+            return self._drive(lease, state)
+
+    def rollback(self, env: str, *, reason: str, force_unlock: bool = False) -> EnvironmentState:
+        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
+            state = self._in_flight(env)
+            state = self._step(lease, state, RollbackRequested(at=self.ports.clock.now(), reason=reason))
+            return self._drive(lease, state)
+
+    def abort(self, env: str, *, reason: str, force_unlock: bool = False) -> EnvironmentState:
+        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
+            state = self._in_flight(env)
+            state = self._step(lease, state, AbortRequested(at=self.ports.clock.now(), reason=reason))
+            return self._drive(lease, state)
+
+    def _in_flight(self, env: str) -> EnvironmentState:
+        state = self.store.load(env)
+        if state is None or not state.in_flight:
+            raise UsageError(f"{env} has no cutover in flight")
+        return state
+
+    # --- the loop -------------------------------------------------------------
+
+    def _drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
+        command = pending(state)
+        while command is not None:
+            event = self._execute(state, command)
+            state = self._step(lease, state, event)
+            follow = pending(state)
+            if isinstance(event, StepFailed) and follow == command:
+                break
+            command = follow
+        return state
+
+    def _step(self, lease: Lease, state: EnvironmentState, event: Event) -> EnvironmentState:
+        try:
+            result = transition(state, event)
+        except InvalidTransition as err:
+            raise UsageError(str(err)) from err
+        broken = violations(state, result.state, result.commands, event.at)
+        if broken:
+            raise InvariantBroken(f"refused {type(event).__name__}: " + "; ".join(broken))
+        new = replace(result.state, seq=state.seq + 1)
+        record = Record(
+            seq=new.seq,
+            at=event.at,
+            event=type(event).__name__,
+            phase=None if new.cutover is None else new.cutover.phase.value,
+            weights=new.weights,
+            detail=event_detail(event),
+            actor=self.actor,
+        )
+        lease.renew()
+        self.checkpoint(f"before-commit:{record.event}")
+        self.store.commit(new.env, new, [record])
+        self.checkpoint(f"after-commit:{record.event}")
+        self._announce(state, new, record)
+        return new
+
+    def _announce(self, before: EnvironmentState, after: EnvironmentState, record: Record) -> None:
+        phase = record.phase
+        old_phase = None if before.cutover is None else before.cutover.phase.value
+        kind = "phase" if phase != old_phase else "event"
+        c = after.cutover
+        message = f"{record.event}"
+        if c is not None and kind == "phase":
+            message = f"{c.phase}" + (f": {c.reason}" if c.reason and c.phase.halted else "")
+        self.ports.notifier.notify(
+            Notice(after.env, kind, message, phase, {"record": record, "state": after})
+        )
+
+    # --- carrying out commands -------------------------------------------------
+
+    def _execute(self, state: EnvironmentState, command: Command) -> Event:
+        name = type(command).__name__
+        self.checkpoint(f"before:{name}")
+        try:
+            event = self._with_retries(lambda: self._run(state, command), name)
+        except ProviderError as err:
+            event = StepFailed(at=self.ports.clock.now(), command=name, reason=str(err))
+        self.checkpoint(f"after:{name}")
+        return event
+
+    def _with_retries(self, call: Callable[[], Event], name: str) -> Event:
+        clock = self.ports.clock
+        started = clock.now()
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except TransientError as err:
+                attempt += 1
+                waited = clock.now() - started
+                if attempt >= self.retry.attempts or waited >= self.retry.budget_s:
+                    raise ProviderError(f"{err} (gave up after {attempt} attempts)") from err
+                delay = max(err.retry_after, self.retry.delay(attempt, self.rng))
+                self.ports.notifier.notify(
+                    Notice("", "retry", f"{name}: {err}; retrying in {delay:.1f}s")
+                )
+                clock.sleep(delay)
+
+    def _layout(self, state: EnvironmentState, *, without: SlotName | None = None) -> Layout:
+        slots = layout_slots(state)
+        if without is not None:
+            slots[without] = ABSENT_SLOT
+        return Layout(env=state.env, slots=slots)
+
+    def _outputs(self, env: str, slot: SlotName) -> SlotOutputs:
+        outputs = self.ports.provisioner.outputs(env, slot)
+        if outputs is None:
+            raise ProviderError(f"{slot} has no outputs: it is not provisioned")
+        return outputs
+
+    def _run(self, state: EnvironmentState, command: Command) -> Event:
+        p = self.ports
+        env = state.env
+        c = state.cutover
+        assert c is not None
+        match command:
+            case RefreshSlots():
+                p.provisioner.refresh(self._layout(state))
+                return Refreshed(at=p.clock.now())
+            case ProvisionSlot(slot=slot, version=version):
+                p.provisioner.provision(self._layout(state), slot, version)
+                return SlotProvisioned(at=p.clock.now(), slot=slot, version=version)
+            case BootstrapFlux(slot=slot):
+                p.provisioner.bootstrap(self._layout(state), slot)
+                return FluxBootstrapped(at=p.clock.now(), slot=slot)
+            case AwaitHealthy(slot=slot, timeout_s=timeout):
+                report = p.health.wait_reconciled(env, slot, self._outputs(env, slot), timeout)
+                return HealthReported(at=p.clock.now(), report=report)
+            case CheckParity(old=old, new=new):
+                old_report = p.health.report(env, old, self._outputs(env, old))
+                new_report = p.health.report(env, new, self._outputs(env, new))
+                return ParityObserved(at=p.clock.now(), old=old_report, new=new_report)
+            case SetWeights(weights=weights):
+                applied = p.traffic.set_weights(env, weights)
+                if applied.settle_s > 0 and c.phase is Phase.SHIFT:
+                    p.clock.sleep(applied.settle_s)
+                return WeightsApplied(at=p.clock.now(), weights=applied.weights)
+            case Analyse(slot=slot):
+                verdict = p.analysis.analyse(env, slot, c.rollout.analysis)
+                return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
+            case WaitUntil(at=due):
+                remaining = due - p.clock.now()
+                if remaining > 0:
+                    p.clock.sleep(remaining)
+                return TimerFired(at=p.clock.now())
+            case ConfirmTeardown(slot=slot):
+                question = f"Destroy the old slot {slot} of {env} ({state.slot(slot).version})?"
+                if not c.teardown.confirm or p.confirm(question):
+                    return TeardownConfirmed(at=p.clock.now())
+                return TeardownDeclined(at=p.clock.now())
+            case DrainSlot(slot=slot):
+                p.provisioner.drain(self._layout(state), slot)
+                return SlotDrained(at=p.clock.now(), slot=slot)
+            case DestroySlot(slot=slot):
+                p.provisioner.destroy(self._layout(state, without=slot), slot)
+                return SlotDestroyed(at=p.clock.now(), slot=slot)
+        raise AssertionError(f"no handler for {command}")

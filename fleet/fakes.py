@@ -1,0 +1,299 @@
+"""In-memory implementations of every port, shared by the tests and ``fleet rehearse``.
+
+They behave like the real thing where the engine can tell the difference:
+provisioning takes (simulated) minutes and converges, health arrives after a
+reconcile delay, weights stick, analysis watches a window. Faults are
+injected through plain fields (``fail_provision``, ``never_healthy``,
+``fail_analysis_at_weight`` ...), never by patching.
+
+Time is simulated by :class:`FakeClock`, so a one-hour cutover runs in
+milliseconds. The world (which clusters exist, how often each was created or
+destroyed, the current weights) can be saved to a JSON file after every
+change, so that a rehearsal killed half-way can be resumed by another process
+and the tests can check that nothing was done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleet.domain.model import AnalysisPolicy, SlotName, Version, Weights
+from fleet.domain.reports import (
+    Evidence,
+    HealthReport,
+    ObjectFailure,
+    ObjectRef,
+    Outcome,
+    Secret,
+    SlotOutputs,
+    TenantHealth,
+    Verdict,
+)
+from fleet.errors import ProviderError, ProvisioningFailed, TransientError
+from fleet.ports import Applied, Layout, Notice
+
+REVISION = "main@sha1:7f3c2a9e41b0d5c8a6e2f1b3d4c5a6b7c8d9e0f1"
+OLD_REVISION = "main@sha1:1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+
+
+class FakeClock:
+    """Simulated time: ``sleep`` advances it at once."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += max(0.0, seconds)
+
+
+@dataclass
+class World:
+    """What exists outside fleet, as the fakes see it; optionally saved to a file."""
+
+    clusters: dict[str, str] = field(default_factory=dict)
+    """slot -> version of each cluster that exists."""
+    bootstrapped: list[str] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=lambda: {"blue": 100, "green": 0})
+    created: dict[str, int] = field(default_factory=dict)
+    destroyed: dict[str, int] = field(default_factory=dict)
+    weight_changes: list[dict[str, int]] = field(default_factory=list)
+    path: Path | None = None
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        data = {k: v for k, v in self.__dict__.items() if k != "path"}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(self.path)
+
+    @classmethod
+    def load(cls, path: Path) -> World:
+        if not path.exists():
+            world = cls(path=path)
+            world.save()
+            return world
+        data: dict[str, Any] = json.loads(path.read_text())
+        return cls(path=path, **data)
+
+
+@dataclass
+class FakeProvisioner:
+    clock: FakeClock
+    world: World
+    provision_s: float = 600.0
+    bootstrap_s: float = 90.0
+    drain_s: float = 60.0
+    destroy_s: float = 300.0
+    fail_provision: int = 0
+    """How many provision calls fail permanently before one succeeds."""
+    transient_failures: int = 0
+    """How many calls fail with a transient error before they succeed."""
+    fail_destroy: int = 0
+    refreshes: int = 0
+    calls: list[str] = field(default_factory=list)
+
+    def _transient(self, what: str) -> None:
+        self.calls.append(what)
+        if self.transient_failures > 0:
+            self.transient_failures -= 1
+            raise TransientError(f"{what}: the provider is throttling", retry_after=1.0)
+
+    def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
+        self._transient(f"provision {slot}")
+        if self.fail_provision > 0:
+            self.fail_provision -= 1
+            raise ProvisioningFailed(f"creating cluster {layout.env}-{slot} failed: quota exceeded")
+        if self.world.clusters.get(slot.value) != str(version):
+            self.clock.sleep(self.provision_s)
+            self.world.clusters[slot.value] = str(version)
+            self.world.created[slot.value] = self.world.created.get(slot.value, 0) + 1
+            self.world.save()
+        outputs = self.outputs(layout.env, slot)
+        assert outputs is not None
+        return outputs
+
+    def bootstrap(self, layout: Layout, slot: SlotName) -> None:
+        self._transient(f"bootstrap {slot}")
+        if slot.value not in self.world.clusters:
+            raise ProvisioningFailed(f"{slot} does not exist")
+        if slot.value not in self.world.bootstrapped:
+            self.clock.sleep(self.bootstrap_s)
+            self.world.bootstrapped.append(slot.value)
+            self.world.save()
+
+    def refresh(self, layout: Layout) -> None:
+        self.refreshes += 1
+        self.calls.append("refresh")
+
+    def outputs(self, env: str, slot: SlotName) -> SlotOutputs | None:
+        version = self.world.clusters.get(slot.value)
+        if version is None:
+            return None
+        return SlotOutputs(
+            slot=slot,
+            version=Version.parse(version),
+            endpoint=f"https://{env}-{slot}.k8s.invalid",
+            ingress=f"{env}-{slot}-ingress.invalid",
+            kubeconfig=Secret(f"fake-kubeconfig-{env}-{slot}"),
+        )
+
+    def drain(self, layout: Layout, slot: SlotName) -> None:
+        self._transient(f"drain {slot}")
+        self.clock.sleep(self.drain_s)
+
+    def destroy(self, layout: Layout, slot: SlotName) -> None:
+        self._transient(f"destroy {slot}")
+        if self.fail_destroy > 0:
+            self.fail_destroy -= 1
+            raise ProvisioningFailed(f"deleting cluster {layout.env}-{slot} failed: a load balancer is in use")
+        if slot.value in self.world.clusters:
+            self.clock.sleep(self.destroy_s)
+            del self.world.clusters[slot.value]
+            if slot.value in self.world.bootstrapped:
+                self.world.bootstrapped.remove(slot.value)
+            self.world.destroyed[slot.value] = self.world.destroyed.get(slot.value, 0) + 1
+            self.world.save()
+
+
+_OBJECTS = (
+    ObjectRef("Kustomization", "flux-system", "flux-system"),
+    ObjectRef("Kustomization", "flux-system", "infrastructure"),
+    ObjectRef("Kustomization", "payments", "payments"),
+    ObjectRef("HelmRelease", "payments", "payments-api"),
+    ObjectRef("Kustomization", "search", "search"),
+)
+
+
+@dataclass
+class FakeHealth:
+    clock: FakeClock
+    world: World
+    reconcile_s: float = 120.0
+    never_healthy: bool = False
+    stale_revision: bool = False
+    missing_objects: int = 0
+    """How many of the live slot's objects the new slot fails to reconcile."""
+
+    def _report(self, slot: SlotName, ready_now: bool) -> HealthReport:
+        if slot.value not in self.world.bootstrapped:
+            failure = ObjectFailure(ObjectRef("Deployment", "flux-system", "kustomize-controller"),
+                                    "FluxNotInstalled", "Flux controllers are not installed")
+            return HealthReport(slot=slot, reconciled=False, failures=(failure,))
+        objects = _OBJECTS
+        failures: tuple[ObjectFailure, ...] = ()
+        revision = REVISION
+        live = self.world.weights.get(slot.value, 0) > 0
+        if not live and (self.never_healthy or not ready_now):
+            failures = (
+                ObjectFailure(
+                    _OBJECTS[3], "HealthCheckFailed", "Deployment payments/payments-api: 0/3 replicas available"
+                ),
+            )
+        if not live and self.stale_revision:
+            revision = OLD_REVISION
+        if not live and self.missing_objects:
+            objects = objects[: len(objects) - self.missing_objects]
+        ready = frozenset(objects) - {f.ref for f in failures}
+        tenants = (
+            TenantHealth("platform", True, 2),
+            TenantHealth("payments", not failures, 2, failures),
+            TenantHealth("search", True, 1),
+        )
+        return HealthReport(
+            slot=slot,
+            reconciled=not failures,
+            revisions={"flux-system/flux-system": revision},
+            ready=ready,
+            failures=failures,
+            tenants=tenants,
+        )
+
+    def report(self, env: str, slot: SlotName, outputs: SlotOutputs) -> HealthReport:
+        return self._report(slot, ready_now=True)
+
+    def wait_reconciled(self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float) -> HealthReport:
+        if self.never_healthy:
+            self.clock.sleep(timeout_s)
+            return self._report(slot, ready_now=False)
+        self.clock.sleep(min(self.reconcile_s, timeout_s))
+        return self._report(slot, ready_now=self.reconcile_s <= timeout_s)
+
+
+@dataclass
+class FakeTraffic:
+    clock: FakeClock
+    world: World
+    settle_s: float = 0.0
+    fail_at_weight: int | None = None
+    """Setting the new slot to this percentage fails permanently."""
+    transient_failures: int = 0
+
+    def get_weights(self, env: str) -> Weights:
+        return Weights(blue=self.world.weights["blue"], green=self.world.weights["green"])
+
+    def set_weights(self, env: str, weights: Weights) -> Applied:
+        if self.transient_failures > 0:
+            self.transient_failures -= 1
+            raise TransientError("Throttling: rate exceeded", retry_after=0.5)
+        if self.fail_at_weight is not None:
+            for slot in SlotName:
+                rising = weights.of(slot) > self.world.weights[slot.value]
+                if rising and weights.of(slot) == self.fail_at_weight:
+                    raise ProviderError(f"setting weights {weights} failed: access denied")
+        self.world.weights = {"blue": weights.blue, "green": weights.green}
+        self.world.weight_changes.append(dict(self.world.weights))
+        self.world.save()
+        return Applied(weights, self.settle_s)
+
+
+@dataclass
+class FakeAnalysis:
+    clock: FakeClock
+    world: World
+    requests_per_s: float = 200.0
+    fail_at_weight: int | None = None
+    """Analysis fails while the analysed slot has this percentage."""
+    error_rate: float = 0.0
+    calls: int = 0
+
+    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict:
+        self.calls += 1
+        share = self.world.weights.get(slot.value, 0) / 100
+        failing = self.error_rate > 0 or (
+            self.fail_at_weight is not None and self.world.weights.get(slot.value) == self.fail_at_weight
+        )
+        rate = self.error_rate if self.error_rate > 0 else 0.5
+        if failing:
+            window = min(policy.window_s, 1.0)
+            self.clock.sleep(window)
+            requests = max(1, int(self.requests_per_s * share * window))
+            errors = int(requests * rate)
+            evidence = Evidence(requests, errors, window, success_rate=100 * (1 - errors / requests),
+                                p50_ms=12.0, p99_ms=80.0, decided_early=True, source="fake")
+            return Verdict(Outcome.FAIL, evidence, f"success rate {evidence.success_rate:.1f}% < {policy.success_rate:g}%")
+        self.clock.sleep(policy.window_s)
+        requests = int(self.requests_per_s * share * policy.window_s)
+        evidence = Evidence(requests, 0, policy.window_s, success_rate=100.0, p50_ms=12.0, p99_ms=45.0,
+                            source="fake")
+        if requests < policy.min_requests:
+            return Verdict(Outcome.INCONCLUSIVE, evidence, f"{requests} requests < {policy.min_requests}")
+        return Verdict(Outcome.PASS, evidence, "success rate 100.0%")
+
+
+@dataclass
+class RecordingNotifier:
+    notices: list[Notice] = field(default_factory=list)
+
+    def notify(self, notice: Notice) -> None:
+        self.notices.append(notice)

@@ -1,0 +1,184 @@
+"""The ports: every side effect the engine needs, as a small Protocol.
+
+The engine only ever talks to these. Real adapters (Pulumi Automation API,
+the Kubernetes API, HAProxy, Route53, Prometheus, a state directory or S3)
+live in ``fleet.adapters`` and ``fleet.state``; in-memory fakes with
+configurable delays and injectable faults live in ``fleet.fakes`` and serve
+both the tests and ``fleet rehearse``. Adapters raise only ``fleet.errors``
+exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fleet.domain.model import AnalysisPolicy, SlotName, SlotState, Version, Weights
+from fleet.domain.reports import HealthReport, SlotOutputs, Verdict
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The slots an environment's infrastructure program must converge to."""
+
+    env: str
+    slots: Mapping[SlotName, SlotState]
+
+    @property
+    def active(self) -> SlotName | None:
+        for name, slot in self.slots.items():
+            if slot.role.value == "active":
+                return name
+        return None
+
+
+class Provisioner(Protocol):
+    """Brings slots up and down (Pulumi in production)."""
+
+    def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
+        """Converge the environment to ``layout``, in which ``slot`` is present at ``version``."""
+        ...
+
+    def bootstrap(self, layout: Layout, slot: SlotName) -> None:
+        """Install Flux on ``slot`` against the environment's Git source."""
+        ...
+
+    def refresh(self, layout: Layout) -> None:
+        """Reconcile the provisioner's own record with reality after an interrupted run."""
+        ...
+
+    def outputs(self, env: str, slot: SlotName) -> SlotOutputs | None:
+        """What ``slot`` exposes, or None when it is not provisioned."""
+        ...
+
+    def drain(self, layout: Layout, slot: SlotName) -> None:
+        """Prepare ``slot`` for destruction: suspend Flux, release cloud load balancers."""
+        ...
+
+    def destroy(self, layout: Layout, slot: SlotName) -> None:
+        """Remove ``slot``; ``layout`` no longer contains it."""
+        ...
+
+
+class GitOpsHealth(Protocol):
+    """Tells whether a slot's Flux has reconciled, at which revision, and if not why."""
+
+    def report(self, env: str, slot: SlotName, outputs: SlotOutputs) -> HealthReport: ...
+
+    def wait_reconciled(
+        self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float
+    ) -> HealthReport:
+        """Block until the slot is reconciled or ``timeout_s`` passes; return the last report."""
+        ...
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A weight change that took effect; analysis may begin after ``settle_s`` (e.g. DNS TTL)."""
+
+    weights: Weights
+    settle_s: float = 0.0
+
+
+class Traffic(Protocol):
+    """Reads and moves traffic weights between an environment's two slots."""
+
+    def get_weights(self, env: str) -> Weights: ...
+
+    def set_weights(self, env: str, weights: Weights) -> Applied:
+        """Apply both slots' weights in one atomic change; return once it is in effect."""
+        ...
+
+
+class Analysis(Protocol):
+    """Judges a slot's real traffic over a window (may decide early on clear evidence)."""
+
+    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict: ...
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    env: str
+    kind: str
+    message: str
+    phase: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+class Notifier(Protocol):
+    """Tells people what happened (terminal progress, chat, pager)."""
+
+    def notify(self, notice: Notice) -> None: ...
+
+
+Confirm = Callable[[str], bool]
+"""Asks a person a yes/no question; the CLI answers from ``--yes`` or a prompt."""
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    owner: str
+    host: str
+    pid: int
+    acquired_at: float
+    expires_at: float
+    run_id: str = ""
+
+    def describe(self) -> str:
+        return f"{self.owner}@{self.host} (pid {self.pid})"
+
+
+class Lease(Protocol):
+    """A held lock; ``renew`` extends it, raising LockedError if it was lost."""
+
+    info: LockInfo
+
+    def renew(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Record:
+    """One entry of an environment's history."""
+
+    seq: int
+    at: float
+    event: str
+    phase: str | None
+    weights: Weights
+    detail: Mapping[str, Any]
+    actor: Mapping[str, str]
+
+
+class StateStore(Protocol):
+    """Durable per-environment state, its history, and a lock per environment."""
+
+    location: str
+
+    def load(self, env: str) -> Any | None:
+        """The environment's state (``fleet.domain.machine.EnvironmentState``) or None."""
+        ...
+
+    def commit(self, env: str, state: Any, records: Sequence[Record]) -> None:
+        """Atomically store ``state`` and append ``records`` to the history."""
+        ...
+
+    def history(self, env: str) -> list[Record]: ...
+
+    def environments(self) -> list[str]: ...
+
+    def lock(self, env: str, *, lease_s: float, force: bool = False) -> AbstractContextManager[Lease]:
+        """Hold the environment's lock; LockedError (exit 3) when another run has it."""
+        ...
+
+
+def iter_slots() -> Iterator[SlotName]:
+    yield SlotName.BLUE
+    yield SlotName.GREEN

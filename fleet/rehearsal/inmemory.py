@@ -1,0 +1,260 @@
+"""``fleet rehearse`` on the in-memory fleet: the whole cutover, simulated time, real state store.
+
+A rehearsal runs the real engine and the real state store against the fakes
+of :mod:`fleet.fakes`, so a new user sees exactly what a cutover of their
+configuration would do, in seconds and without a cloud account. Faults make
+the fakes fail the way real parts fail; each ends in the state the runbook
+documents.
+
+A rehearsal's state directory holds a marker (``rehearsal.json``) and the
+fakes' world (``world.json``), so that a rehearsal killed on purpose with
+``crash-after=PHASE`` is finished by ``fleet resume``, in another process,
+without provisioning anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fleet.config import EnvironmentConfig
+from fleet.domain.machine import EnvironmentState, Phase
+from fleet.domain.model import Version
+from fleet.engine import Engine, Ports, RetryPolicy
+from fleet.errors import UsageError
+from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
+from fleet.ports import Notice, Notifier, StateStore
+from fleet.state import open_store
+
+MARKER = "rehearsal.json"
+WORLD = "world.json"
+
+FAULTS = {
+    "flux-stuck": "a Kustomization on the new slot stays Ready=False (HealthCheckFailed): halts before traffic moves",
+    "stale-revision": "the new slot is Ready at an older Git revision: parity fails, no traffic moves",
+    "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails",
+    "provision-fails": "bringing up the new slot fails: halts, resumable",
+    "green-errors=RATE": "the new slot answers errors for RATE of its requests (0..1): rolled back",
+    "analysis-fails-at=N": "analysis fails at weight step N: rolled back",
+    "weights-fail-at=PCT": "the traffic provider refuses to move PCT% to the new slot: rolled back",
+    "throttled=N": "the first N provider calls are throttled and retried",
+    "crash-after=PHASE": "the process is killed when PHASE ends; `fleet resume` finishes the cutover",
+    "crash-at=CHECKPOINT[#N]": "the process is killed at the Nth pass of an engine checkpoint",
+    "lock-held": "another run holds the environment's lock: exits 3",
+}
+
+
+@dataclass(frozen=True)
+class Faults:
+    flux_stuck: bool = False
+    stale_revision: bool = False
+    missing_objects: int = 0
+    provision_fails: bool = False
+    green_errors: float = 0.0
+    analysis_fails_at: int | None = None
+    weights_fail_at: int | None = None
+    throttled: int = 0
+    crash_after: Phase | None = None
+    crash_at: str | None = None
+    lock_held: bool = False
+    specs: tuple[str, ...] = field(default_factory=tuple)
+
+    def without_crashes(self) -> Faults:
+        kept = tuple(s for s in self.specs if not s.startswith(("crash-", "lock-held")))
+        return replace(self, crash_after=None, crash_at=None, lock_held=False, specs=kept)
+
+
+def _number(name: str, value: str, kind: Callable[[str], Any], lo: float, hi: float) -> Any:
+    try:
+        parsed = kind(value)
+    except ValueError:
+        raise UsageError(f"--fault {name}: {value!r} is not a number") from None
+    if not lo <= parsed <= hi:
+        raise UsageError(f"--fault {name}: {value} is outside {lo:g}..{hi:g}")
+    return parsed
+
+
+def parse_faults(specs: Sequence[str]) -> Faults:
+    faults = Faults(specs=tuple(specs))
+    for spec in specs:
+        name, has_value, value = spec.partition("=")
+        needs_value = any(f.startswith(name + "=") for f in FAULTS)
+        if name + ("=" if needs_value else "") not in {f.split("=")[0] + ("=" if "=" in f else "") for f in FAULTS}:
+            known = ", ".join(sorted(FAULTS))
+            raise UsageError(f"--fault: unknown fault {spec!r} (known: {known})")
+        if needs_value and not has_value:
+            raise UsageError(f"--fault {name} needs a value: {name}=...")
+        if not needs_value and has_value:
+            raise UsageError(f"--fault {name} takes no value")
+        match name:
+            case "flux-stuck":
+                faults = replace(faults, flux_stuck=True)
+            case "stale-revision":
+                faults = replace(faults, stale_revision=True)
+            case "missing-objects":
+                faults = replace(faults, missing_objects=_number(name, value, int, 1, 4))
+            case "provision-fails":
+                faults = replace(faults, provision_fails=True)
+            case "green-errors":
+                faults = replace(faults, green_errors=_number(name, value, float, 0.0001, 1.0))
+            case "analysis-fails-at":
+                faults = replace(faults, analysis_fails_at=_number(name, value, int, 1, 100))
+            case "weights-fail-at":
+                faults = replace(faults, weights_fail_at=_number(name, value, int, 1, 100))
+            case "throttled":
+                faults = replace(faults, throttled=_number(name, value, int, 1, 3))
+            case "crash-after":
+                try:
+                    faults = replace(faults, crash_after=Phase(value.upper()))
+                except ValueError:
+                    phases = ", ".join(p.value for p in Phase if not p.terminal)
+                    raise UsageError(f"--fault crash-after: unknown phase {value!r} (one of {phases})") from None
+            case "crash-at":
+                faults = replace(faults, crash_at=value)
+            case "lock-held":
+                faults = replace(faults, lock_held=True)
+    return faults
+
+
+def _die(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _CrashAfter:
+    """Kills the process, hard, once ``phase`` has been left (after that commit)."""
+
+    def __init__(self, phase: Phase, hint: str) -> None:
+        self.phase = phase
+        self.hint = hint
+        self.previous: str | None = None
+
+    def notify(self, notice: Notice) -> None:
+        if notice.kind == "phase":
+            if self.previous == self.phase.value and notice.phase != self.phase.value:
+                _die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
+            self.previous = notice.phase
+
+
+class _Fanout:
+    def __init__(self, *notifiers: Notifier) -> None:
+        self.notifiers = notifiers
+
+    def notify(self, notice: Notice) -> None:
+        for n in self.notifiers:
+            n.notify(notice)
+
+
+def _crash_at(spec: str | None, hint: str) -> Callable[[str], None]:
+    if spec is None:
+        return lambda name: None
+    name, _, nth = spec.partition("#")
+    wanted = int(nth) if nth.isdigit() else 1
+    seen = {"count": 0}
+
+    def hook(checkpoint: str) -> None:
+        if checkpoint == name:
+            seen["count"] += 1
+            if seen["count"] == wanted:
+                _die(f"rehearsal: killing the process at {checkpoint} (crash-at); {hint}")
+
+    return hook
+
+
+@dataclass
+class Rehearsal:
+    engine: Engine
+    world: World
+    clock: FakeClock
+    store: StateStore
+    location: str
+
+
+def build(location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...],
+          start: float | None = None) -> Rehearsal:
+    folder = Path(location)
+    folder.mkdir(parents=True, exist_ok=True)
+    world = World.load(folder / WORLD)
+    clock = FakeClock() if start is None else FakeClock(start)
+    fail_weight = None
+    if faults.analysis_fails_at is not None:
+        if faults.analysis_fails_at > len(steps):
+            raise UsageError(f"--fault analysis-fails-at={faults.analysis_fails_at}: the rollout has "
+                             f"only {len(steps)} steps")
+        fail_weight = steps[faults.analysis_fails_at - 1]
+    provisioner = FakeProvisioner(clock, world, fail_provision=1 if faults.provision_fails else 0,
+                                  transient_failures=faults.throttled)
+    health = FakeHealth(clock, world, never_healthy=faults.flux_stuck, stale_revision=faults.stale_revision,
+                        missing_objects=faults.missing_objects)
+    traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
+    analysis = FakeAnalysis(clock, world, error_rate=faults.green_errors, fail_at_weight=fail_weight)
+    hint = f"finish with: fleet resume {env} --state {location}"
+    notifiers: list[Notifier] = [notifier]
+    if faults.crash_after is not None:
+        notifiers.append(_CrashAfter(faults.crash_after, hint))
+    ports = Ports(provisioner, health, traffic, analysis, clock, _Fanout(*notifiers), confirm=lambda q: True)
+    store = open_store(location)
+    engine = Engine(store, ports, retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
+                    checkpoint=_crash_at(faults.crash_at, hint))
+    return Rehearsal(engine, world, clock, store, location)
+
+
+def _save_marker(location: str, env: str, faults: Faults) -> None:
+    marker = {"env": env, "faults": list(faults.without_crashes().specs)}
+    (Path(location) / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def is_rehearsal(location: str) -> bool:
+    return not location.startswith("s3://") and (Path(location) / MARKER).is_file()
+
+
+def rehearse(
+    config: EnvironmentConfig,
+    location: str,
+    faults: Faults,
+    notifier: Notifier,
+    *,
+    target: Version | None = None,
+) -> tuple[EnvironmentState, Rehearsal]:
+    """Run a cutover of ``config`` on the in-memory fleet with a real store at ``location``."""
+    store = open_store(location)
+    existing = store.load(config.name)
+    if existing is not None and existing.in_flight:
+        raise UsageError(f"{location} holds a cutover in flight; finish it with fleet resume {config.name} "
+                         f"--state {location}")
+    live = existing or EnvironmentState.seed(config.name, config.version)
+    active = live.active
+    current = live.slot(active).version if active is not None else config.version
+    assert current is not None
+    goal = target or Version(current.major, current.minor + 1)
+    _save_marker(location, config.name, faults)
+    r = build(location, config.name, faults, notifier, steps=config.rollout.steps)
+    if not r.world.clusters and active is not None:
+        r.world.clusters[active.value] = str(current)
+        r.world.bootstrapped.append(active.value)
+        r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
+        r.world.save()
+    if faults.lock_held:
+        with store.lock(config.name, lease_s=600):
+            return r.engine.cutover(config, goal), r
+    return r.engine.cutover(config, goal), r
+
+
+def resume_rehearsal(location: str, env: str, notifier: Notifier, *, force_unlock: bool) -> EnvironmentState:
+    marker = json.loads((Path(location) / MARKER).read_text())
+    if marker.get("env") != env:
+        raise UsageError(f"{location} is a rehearsal of {marker.get('env')!r}, not {env!r}")
+    faults = parse_faults(marker.get("faults", []))
+    store = open_store(location)
+    state = store.load(env)
+    if state is None or state.cutover is None:
+        raise UsageError(f"{location} holds no cutover of {env}")
+    r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at)
+    return r.engine.resume(env, force_unlock=force_unlock)

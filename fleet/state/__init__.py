@@ -1,0 +1,40 @@
+"""State stores: where each environment's state, history and lock live.
+
+``open_store`` picks the backend from a location: a directory path (the
+default, ``.fleet/state``) or ``s3://bucket/prefix`` for pipelines that share
+state across runners. The S3 backend is imported only when asked for, so
+that the CLI never loads boto3 for a local store.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fleet.ports import Layout, StateStore
+
+DEFAULT_LOCATION = ".fleet/state"
+
+
+def default_location() -> str:
+    return os.environ.get("FLEET_STATE") or DEFAULT_LOCATION
+
+
+def open_store(location: str | None = None) -> StateStore:
+    where = location or default_location()
+    if where.startswith("s3://"):
+        from fleet.state.s3 import S3StateStore
+
+        return S3StateStore.from_url(where)
+    from fleet.state.local import LocalStateStore
+
+    return LocalStateStore(where)
+
+
+def load_layout(env: str, location: str | None = None) -> Layout | None:
+    """The slots fleet's store records for ``env``, for a hand-run ``pulumi up``; None if unknown."""
+    from fleet.domain.machine import layout_slots
+
+    state = open_store(location).load(env)
+    if state is None:
+        return None
+    return Layout(env=env, slots=layout_slots(state))

@@ -1,0 +1,275 @@
+"""The state store's JSON format, written by hand so that it stays readable and versioned.
+
+A state file is what an operator opens at 3 a.m. to see where a cutover
+stopped, so it is plain JSON with obvious keys. ``FORMAT`` is bumped on any
+incompatible change; a file from a newer fleet is refused (never rewritten)
+so that an old binary in one pipeline cannot corrupt what a newer one wrote.
+Decoding errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, TypeVar
+
+from fleet.domain.machine import Cutover, EnvironmentState, Event, LastResult, Phase
+from fleet.domain.model import (
+    AnalysisPolicy,
+    Role,
+    RolloutPolicy,
+    SlotName,
+    SlotState,
+    TeardownPolicy,
+    Version,
+    Weights,
+)
+from fleet.domain.reports import Secret
+from fleet.errors import StateError
+from fleet.ports import Record
+
+FORMAT = 1
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def dump_state(state: EnvironmentState) -> str:
+    return json.dumps(encode_state(state), indent=2, sort_keys=True) + "\n"
+
+
+def encode_state(state: EnvironmentState) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "env": state.env,
+        "seq": state.seq,
+        "slots": {
+            name.value: {
+                "role": slot.role.value,
+                "version": None if slot.version is None else str(slot.version),
+                "healthy": slot.healthy,
+            }
+            for name, slot in sorted(state.slots.items())
+        },
+        "weights": {"blue": state.weights.blue, "green": state.weights.green},
+        "cutover": None if state.cutover is None else _encode_cutover(state.cutover),
+        "last": None
+        if state.last is None
+        else {
+            "outcome": state.last.outcome.value,
+            "at": state.last.at,
+            "target": str(state.last.target),
+            "reason": state.last.reason,
+        },
+    }
+
+
+def _encode_cutover(c: Cutover) -> dict[str, Any]:
+    out = to_jsonable(c)
+    assert isinstance(out, dict)
+    return out
+
+
+def load_state(text: str, *, file: str) -> EnvironmentState:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise StateError(f"not valid JSON ({err.msg} at line {err.lineno}); the file may be truncated",
+                         file=file) from err
+    return decode_state(raw, file=file)
+
+
+def decode_state(raw: object, *, file: str) -> EnvironmentState:
+    r = _Reader(file)
+    data = r.mapping(raw, "")
+    fmt = r.get(data, "format", int)
+    if fmt > FORMAT:
+        raise StateError(
+            f"written by a newer fleet (format {fmt}, this fleet reads {FORMAT}); upgrade fleet",
+            file=file, key="format",
+        )
+    if fmt < 1:
+        raise StateError(f"unknown format {fmt}", file=file, key="format")
+    slots_raw = r.mapping(data.get("slots"), "slots")
+    slots: dict[SlotName, SlotState] = {}
+    for name in SlotName:
+        key = f"slots.{name.value}"
+        s = r.mapping(slots_raw.get(name.value), key)
+        version = s.get("version")
+        slots[name] = SlotState(
+            role=r.enum(s.get("role"), Role, f"{key}.role"),
+            version=None if version is None else r.version(version, f"{key}.version"),
+            healthy=r.get(s, "healthy", bool, prefix=key),
+        )
+    w = r.mapping(data.get("weights"), "weights")
+    try:
+        weights = Weights(blue=r.get(w, "blue", int, prefix="weights"), green=r.get(w, "green", int, prefix="weights"))
+    except ValueError as err:
+        raise StateError(str(err), file=file, key="weights") from err
+    cutover = None if data.get("cutover") is None else _decode_cutover(r, data["cutover"])
+    last_raw = data.get("last")
+    last = None
+    if last_raw is not None:
+        lr = r.mapping(last_raw, "last")
+        last = LastResult(
+            outcome=r.enum(lr.get("outcome"), Phase, "last.outcome"),
+            at=r.number(lr.get("at"), "last.at"),
+            target=r.version(lr.get("target"), "last.target"),
+            reason=lr.get("reason"),
+        )
+    return EnvironmentState(
+        env=r.get(data, "env", str),
+        slots=slots,
+        weights=weights,
+        cutover=cutover,
+        last=last,
+        seq=r.get(data, "seq", int),
+    )
+
+
+def _decode_cutover(r: _Reader, raw: object) -> Cutover:
+    c = r.mapping(raw, "cutover")
+    ro = r.mapping(c.get("rollout"), "cutover.rollout")
+    an = r.mapping(ro.get("analysis"), "cutover.rollout.analysis")
+    td = r.mapping(c.get("teardown"), "cutover.teardown")
+    try:
+        analysis = AnalysisPolicy(**{k: an[k] for k in _fields(AnalysisPolicy) if k in an})
+        rollout = RolloutPolicy(
+            steps=tuple(ro["steps"]),
+            step_bake_s=ro["step_bake_s"],
+            health_timeout_s=ro["health_timeout_s"],
+            analysis=analysis,
+        )
+        teardown = TeardownPolicy(**{k: td[k] for k in _fields(TeardownPolicy) if k in td})
+        resume = c.get("resume_phase")
+        return Cutover(
+            id=str(c["id"]),
+            old=SlotName(c["old"]),
+            new=SlotName(c["new"]),
+            target=Version.parse(c["target"]),
+            rollout=rollout,
+            teardown=teardown,
+            phase=Phase(c["phase"]),
+            started_at=float(c["started_at"]),
+            phase_since=float(c["phase_since"]),
+            step=int(c.get("step", 0)),
+            failed_checks=int(c.get("failed_checks", 0)),
+            extensions=int(c.get("extensions", 0)),
+            drained_at=None if c.get("drained_at") is None else float(c["drained_at"]),
+            confirmed=bool(c.get("confirmed", False)),
+            old_drained=bool(c.get("old_drained", False)),
+            refresh_first=bool(c.get("refresh_first", False)),
+            resume_phase=None if resume is None else Phase(resume),
+            aborting=bool(c.get("aborting", False)),
+            reason=c.get("reason"),
+            awaiting_confirmation=bool(c.get("awaiting_confirmation", False)),
+            updated_at=float(c.get("updated_at", 0.0)),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+class _Reader:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, key: str, message: str) -> StateError:
+        return StateError(message, file=self.file, key=key or None)
+
+    def mapping(self, value: object, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected an object, found {type(value).__name__}")
+        return value
+
+    def get(self, data: Mapping[str, Any], name: str, kind: type, *, prefix: str = "") -> Any:
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            raise self.fail(key, "missing")
+        value = data[name]
+        if kind is int and isinstance(value, bool):
+            raise self.fail(key, "expected a whole number, found a boolean")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {kind.__name__}, found {type(value).__name__}")
+        return value
+
+    def number(self, value: object, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, "expected a number")
+        return float(value)
+
+    def version(self, value: object, key: str) -> Version:
+        try:
+            return Version.parse(value)
+        except ValueError as err:
+            raise self.fail(key, str(err)) from err
+
+    def enum(self, value: object, kind: type[_E], key: str) -> _E:
+        try:
+            return kind(value)
+        except ValueError as err:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise self.fail(key, f"{value!r} is not one of {allowed}") from err
+
+
+def to_jsonable(value: object) -> object:
+    """Plain JSON for events and reports in the history; secrets are redacted."""
+    if isinstance(value, Secret):
+        return "***"
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Version):
+        return str(value)
+    if isinstance(value, Weights):
+        return {"blue": value.blue, "green": value.green}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k.value if isinstance(k, Enum) else k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def event_detail(event: Event) -> dict[str, Any]:
+    detail = to_jsonable(event)
+    assert isinstance(detail, dict)
+    detail.pop("at", None)
+    return detail
+
+
+def encode_record(record: Record) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "at": record.at,
+        "event": record.event,
+        "phase": record.phase,
+        "weights": {"blue": record.weights.blue, "green": record.weights.green},
+        "detail": dict(record.detail),
+        "actor": dict(record.actor),
+    }
+
+
+def decode_record(raw: object, *, file: str) -> Record:
+    r = _Reader(file)
+    d = r.mapping(raw, "")
+    try:
+        w = d["weights"]
+        return Record(
+            seq=int(d["seq"]),
+            at=float(d["at"]),
+            event=str(d["event"]),
+            phase=d.get("phase"),
+            weights=Weights(blue=int(w["blue"]), green=int(w["green"])),
+            detail=dict(d.get("detail") or {}),
+            actor=dict(d.get("actor") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise StateError(f"malformed history record ({err})", file=file, key=f"seq {d.get('seq')}") from err
