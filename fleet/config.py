@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,9 @@ def load_environment(project: Path, env: str) -> EnvironmentConfig:
     return config
 
 
-def validate_environment(project: Path, env: str, extra: Callable[[EnvironmentConfig], list[ConfigError]] | None = None) -> list[ConfigError]:
+def validate_environment(
+    project: Path, env: str, extra: Callable[[EnvironmentConfig], list[ConfigError]] | None = None
+) -> list[ConfigError]:
     """Every problem with ``env``'s configuration (empty when it is valid)."""
     config, problems = _load(project, env)
     if config is not None and extra is not None and not problems:
@@ -170,9 +172,7 @@ def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[Confi
             continue
         if key not in KNOWN_KEYS:
             hint = _closest(key)
-            problems.errors.append(
-                ConfigError(f"unknown key{hint}", file=rel, key=full_key)
-            )
+            problems.errors.append(ConfigError(f"unknown key{hint}", file=rel, key=full_key))
             continue
         if key in SECRET_KEYS and not (isinstance(value, dict) and set(value) == {"secure"}):
             problems.errors.append(
@@ -345,12 +345,12 @@ class _Parser:
                 else:
                     steps = tuple(raw)
         analysis = self.analysis(analysis_value)
+        if "stepBake" in section:
+            window = self.duration(section, "stepBake", "rollout.stepBake", analysis.window_s)
+            analysis = replace(analysis, window_s=window)
         return RolloutPolicy(
             steps=steps,
-            step_bake_s=self.duration(section, "stepBake", "rollout.stepBake", default.step_bake_s),
-            health_timeout_s=self.duration(
-                section, "healthTimeout", "rollout.healthTimeout", default.health_timeout_s
-            ),
+            health_timeout_s=self.duration(section, "healthTimeout", "rollout.healthTimeout", default.health_timeout_s),
             analysis=analysis,
         )
 
@@ -363,11 +363,9 @@ class _Parser:
                 section, "p99LatencyMs", "analysis.p99LatencyMs", d.p99_latency_ms, 1, 3_600_000
             ),
             failed_checks=self.whole(section, "failedChecks", "analysis.failedChecks", d.failed_checks, 1, 100),
-            window_s=self.duration(section, "window", "analysis.window", d.window_s),
+            window_s=d.window_s,
             min_requests=self.whole(section, "minRequests", "analysis.minRequests", d.min_requests, 0, 10**9),
-            max_extensions=self.whole(
-                section, "maxExtensions", "analysis.maxExtensions", d.max_extensions, 0, 1000
-            ),
+            max_extensions=self.whole(section, "maxExtensions", "analysis.maxExtensions", d.max_extensions, 0, 1000),
         )
 
     def teardown(self, value: object) -> TeardownPolicy:

@@ -142,7 +142,7 @@ class Engine:
 
     def current(self, config: EnvironmentConfig) -> EnvironmentState:
         """The stored state, or the seed the configuration implies for a new environment."""
-        state = self.store.load(config.name)
+        state: EnvironmentState | None = self.store.load(config.name)
         return state if state is not None else EnvironmentState.seed(config.name, config.version)
 
     def cutover(
@@ -191,7 +191,7 @@ class Engine:
             return self._drive(lease, state)
 
     def _in_flight(self, env: str) -> EnvironmentState:
-        state = self.store.load(env)
+        state: EnvironmentState | None = self.store.load(env)
         if state is None or not state.in_flight:
             raise UsageError(f"{env} has no cutover in flight")
         return state
@@ -242,9 +242,7 @@ class Engine:
         message = f"{record.event}"
         if c is not None and kind == "phase":
             message = f"{c.phase}" + (f": {c.reason}" if c.reason and c.phase.halted else "")
-        self.ports.notifier.notify(
-            Notice(after.env, kind, message, phase, {"record": record, "state": after})
-        )
+        self.ports.notifier.notify(Notice(after.env, kind, message, phase, {"record": record, "state": after}))
 
     # --- carrying out commands -------------------------------------------------
 
@@ -271,9 +269,7 @@ class Engine:
                 if attempt >= self.retry.attempts or waited >= self.retry.budget_s:
                     raise ProviderError(f"{err} (gave up after {attempt} attempts)") from err
                 delay = max(err.retry_after, self.retry.delay(attempt, self.rng))
-                self.ports.notifier.notify(
-                    Notice("", "retry", f"{name}: {err}; retrying in {delay:.1f}s")
-                )
+                self.ports.notifier.notify(Notice("", "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
                 clock.sleep(delay)
 
     def _layout(self, state: EnvironmentState, *, without: SlotName | None = None) -> Layout:

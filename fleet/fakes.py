@@ -187,10 +187,13 @@ class FakeHealth:
 
     def _report(self, slot: SlotName, ready_now: bool) -> HealthReport:
         if slot.value not in self.world.bootstrapped:
-            failure = ObjectFailure(ObjectRef("Deployment", "flux-system", "kustomize-controller"),
-                                    "FluxNotInstalled", "Flux controllers are not installed")
+            failure = ObjectFailure(
+                ObjectRef("Deployment", "flux-system", "kustomize-controller"),
+                "FluxNotInstalled",
+                "Flux controllers are not installed",
+            )
             return HealthReport(slot=slot, reconciled=False, failures=(failure,))
-        objects = _OBJECTS
+        objects: tuple[ObjectRef, ...] = _OBJECTS
         failures: tuple[ObjectFailure, ...] = ()
         revision = REVISION
         live = self.world.weights.get(slot.value, 0) > 0
@@ -279,13 +282,22 @@ class FakeAnalysis:
             self.clock.sleep(window)
             requests = max(1, int(self.requests_per_s * share * window))
             errors = int(requests * rate)
-            evidence = Evidence(requests, errors, window, success_rate=100 * (1 - errors / requests),
-                                p50_ms=12.0, p99_ms=80.0, decided_early=True, source="fake")
-            return Verdict(Outcome.FAIL, evidence, f"success rate {evidence.success_rate:.1f}% < {policy.success_rate:g}%")
+            evidence = Evidence(
+                requests,
+                errors,
+                window,
+                success_rate=100 * (1 - errors / requests),
+                p50_ms=12.0,
+                p99_ms=80.0,
+                decided_early=True,
+                source="fake",
+            )
+            return Verdict(
+                Outcome.FAIL, evidence, f"success rate {evidence.success_rate:.1f}% < {policy.success_rate:g}%"
+            )
         self.clock.sleep(policy.window_s)
         requests = int(self.requests_per_s * share * policy.window_s)
-        evidence = Evidence(requests, 0, policy.window_s, success_rate=100.0, p50_ms=12.0, p99_ms=45.0,
-                            source="fake")
+        evidence = Evidence(requests, 0, policy.window_s, success_rate=100.0, p50_ms=12.0, p99_ms=45.0, source="fake")
         if requests < policy.min_requests:
             return Verdict(Outcome.INCONCLUSIVE, evidence, f"{requests} requests < {policy.min_requests}")
         return Verdict(Outcome.PASS, evidence, "success rate 100.0%")

@@ -67,9 +67,7 @@ class GitOpsHealth(Protocol):
 
     def report(self, env: str, slot: SlotName, outputs: SlotOutputs) -> HealthReport: ...
 
-    def wait_reconciled(
-        self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float
-    ) -> HealthReport:
+    def wait_reconciled(self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float) -> HealthReport:
         """Block until the slot is reconciled or ``timeout_s`` passes; return the last report."""
         ...
 

@@ -28,8 +28,14 @@ EXIT_LOCKED = 3
 class FleetGroup(click.Group):
     """Turns fleet's errors into exit codes in one place."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as done:
@@ -50,10 +56,20 @@ class FleetGroup(click.Group):
 
 @click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="fleet")
-@click.option("--project", "project", type=click.Path(file_okay=False), envvar="FLEET_PROJECT",
-              help="Directory holding Pulumi.yaml and stacks/ (default: this directory or a parent).")
-@click.option("--state", "state", metavar="LOCATION", envvar="FLEET_STATE",
-              help="State store: a directory (default .fleet/state) or s3://bucket/prefix.")
+@click.option(
+    "--project",
+    "project",
+    type=click.Path(file_okay=False),
+    envvar="FLEET_PROJECT",
+    help="Directory holding Pulumi.yaml and stacks/ (default: this directory or a parent).",
+)
+@click.option(
+    "--state",
+    "state",
+    metavar="LOCATION",
+    envvar="FLEET_STATE",
+    help="State store: a directory (default .fleet/state) or s3://bucket/prefix.",
+)
 @click.pass_context
 def cli(ctx: click.Context, project: str | None, state: str | None) -> None:
     """Replace Kubernetes clusters blue/green instead of upgrading them in place.

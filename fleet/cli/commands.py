@@ -17,8 +17,28 @@ from fleet.domain.plan import Plan, plan_cutover
 from fleet.errors import ConfigError, UsageError
 
 output_option = click.option(
-    "--output", "-o", "output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    "--output",
+    "-o",
+    "output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
     help="Render for people (table) or machines (json).",
+)
+def _set_state(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        root = ctx.find_root()
+        if root.obj is not None:
+            root.obj.state_option = value
+
+
+state_option = click.option(
+    "--state",
+    metavar="LOCATION",
+    expose_value=False,
+    callback=_set_state,
+    is_eager=True,
+    help="State store: a directory (default .fleet/state) or s3://bucket/prefix.",
 )
 force_unlock_option = click.option(
     "--force-unlock", is_flag=True, help="Take over the environment's lock if its lease has expired."
@@ -53,6 +73,7 @@ def register(cli: click.Group) -> None:
 @click.command()
 @click.argument("envs", nargs=-1, metavar="[ENV]...")
 @output_option
+@state_option
 def validate(envs: tuple[str, ...], output: str) -> None:
     """Check the configuration; list every problem with its file and key."""
     ctx = _ctx()
@@ -65,12 +86,17 @@ def validate(envs: tuple[str, ...], output: str) -> None:
     results = {name: validate_environment(project, name, validate_adapters) for name in names}
     problems = [
         {"environment": name, "file": err.file or "", "key": err.key or "", "problem": err.detail}
-        for name, errors in results.items() for err in errors
+        for name, errors in results.items()
+        for err in errors
     ]
-    summary = [{"environment": n, "problems": len(e), "result": "ok" if not e else "invalid"}
-               for n, e in results.items()]
-    _emit(output, {"environments": summary, "problems": problems},
-          lambda: render.table(problems) if problems else render.table(summary))
+    summary = [
+        {"environment": n, "problems": len(e), "result": "ok" if not e else "invalid"} for n, e in results.items()
+    ]
+    _emit(
+        output,
+        {"environments": summary, "problems": problems},
+        lambda: render.table(problems) if problems else render.table(summary),
+    )
     if problems:
         sys.exit(2)
 
@@ -79,6 +105,7 @@ def validate(envs: tuple[str, ...], output: str) -> None:
 @click.argument("envs", nargs=-1, metavar="[ENV]...")
 @click.option("--health", is_flag=True, help="Also ask each slot's Flux health gate, tenant by tenant.")
 @output_option
+@state_option
 def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     """A row per environment: active slot, versions, weights, phase, last result."""
     ctx = _ctx()
@@ -92,18 +119,24 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 
         config = ctx.config(names[0])
         view = health_view(config, states[names[0]])
-        _emit(output, {"status": render.status_json(names[0], states[names[0]]), "health": view},
-              lambda: render.table([render.status_row(names[0], states[names[0]])]) + "\n\n"
-              + render.health_table(view))
+        _emit(
+            output,
+            {"status": render.status_json(names[0], states[names[0]]), "health": view},
+            lambda: render.table([render.status_row(names[0], states[names[0]])]) + "\n\n" + render.health_table(view),
+        )
         return
-    _emit(output, [render.status_json(n, s) for n, s in states.items()],
-          lambda: render.table([render.status_row(n, s) for n, s in states.items()]))
+    _emit(
+        output,
+        [render.status_json(n, s) for n, s in states.items()],
+        lambda: render.table([render.status_row(n, s) for n, s in states.items()]),
+    )
 
 
 @click.command()
 @click.argument("env")
 @output_option
 @click.option("--report", "report", type=click.Path(dir_okay=False), help="Write a self-contained HTML timeline.")
+@state_option
 def history(env: str, output: str, report: str | None) -> None:
     """Every event of ENV's cutovers: when, who, what changed."""
     store = _ctx().store()
@@ -130,11 +163,23 @@ def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, s
 
 
 def _show_plan(p: Plan, output: str) -> None:
-    rows = [{"phase": s.phase.value, "action": s.action, "weights": f"{s.weights.blue}/{s.weights.green}",
-             "waits": render.duration(s.wait_s) if s.wait_s else ""} for s in p.steps]
-    data = {"environment": p.env, "from": None if p.old_version is None else str(p.old_version),
-            "to": str(p.target), "steps": rows, "configured_wait_s": p.configured_wait_s,
-            "warnings": list(p.warnings)}
+    rows = [
+        {
+            "phase": s.phase.value,
+            "action": s.action,
+            "weights": f"{s.weights.blue}/{s.weights.green}",
+            "waits": render.duration(s.wait_s) if s.wait_s else "",
+        }
+        for s in p.steps
+    ]
+    data = {
+        "environment": p.env,
+        "from": None if p.old_version is None else str(p.old_version),
+        "to": str(p.target),
+        "steps": rows,
+        "configured_wait_s": p.configured_wait_s,
+        "warnings": list(p.warnings),
+    }
 
     def text() -> str:
         head = f"{p.env}: {p.old_version} -> {p.target}  (configured waits {render.duration(p.configured_wait_s)})"
@@ -149,6 +194,7 @@ def _show_plan(p: Plan, output: str) -> None:
 @click.option("--to", "to", required=True, metavar="VERSION", help="Kubernetes version of the new slot.")
 @click.option("--steps", metavar="LIST", help="Weight steps in percent, e.g. 10,50,100.")
 @output_option
+@state_option
 def plan(env: str, to: str, steps: str | None, output: str) -> None:
     """The steps a cutover to VERSION would take and what each changes."""
     ctx = _ctx()
@@ -168,8 +214,9 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
     return ask
 
 
-def finish(state: EnvironmentState, output: str, *, success: Phase = Phase.DONE,
-           extra: dict[str, Any] | None = None) -> None:
+def finish(
+    state: EnvironmentState, output: str, *, success: Phase = Phase.DONE, extra: dict[str, Any] | None = None
+) -> None:
     """Render the final state and exit 0 when the cutover reached ``success``, else 1."""
     c = state.cutover
     phase = c.phase if c is not None else None
@@ -181,8 +228,14 @@ def finish(state: EnvironmentState, output: str, *, success: Phase = Phase.DONE,
         message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
     elif c is not None and c.phase is Phase.FAILED:
         message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
-    data = {"result": phase.value if phase else None, "ok": ok, "message": message,
-            "status": render.status_json(state.env, state), **(extra or {})}
+    data = {
+        "result": phase.value if phase else None,
+        "ok": ok,
+        "message": message,
+        "status": render.status_json(state.env, state),
+        **(extra or {}),
+    }
+
     def text() -> str:
         parts = []
         if extra and extra.get("timeline"):
@@ -213,8 +266,8 @@ def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
 @click.option("--dry-run", is_flag=True, help="Show the plan only; exit 1 when a cutover would run.")
 @force_unlock_option
 @output_option
-def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, force_unlock: bool,
-            output: str) -> None:
+@state_option
+def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, force_unlock: bool, output: str) -> None:
     """Replace ENV's active slot with a new one at VERSION."""
     ctx = _ctx()
     config = ctx.config(env)
@@ -238,6 +291,7 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @click.option("--yes", "-y", is_flag=True, help="Destroy the old slot after its bake without asking.")
 @force_unlock_option
 @output_option
+@state_option
 def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
     """Continue ENV's interrupted or halted cutover from its last checkpoint."""
     ctx = _ctx()
@@ -265,6 +319,7 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
 @click.option("--reason", default="requested by operator", show_default=True)
 @force_unlock_option
 @output_option
+@state_option
 def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
     ctx = _ctx()
@@ -282,6 +337,7 @@ def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
 @click.option("--reason", default="aborted by operator", show_default=True)
 @force_unlock_option
 @output_option
+@state_option
 def abort(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
     ctx = _ctx()

@@ -24,10 +24,7 @@ class Context:
     def store_location(self, config: EnvironmentConfig | None = None) -> str:
         if self.state_option:
             return self.state_option
-        if config is not None and config.state:
-            where = config.state
-        else:
-            where = DEFAULT_LOCATION
+        where = config.state if config is not None and config.state else DEFAULT_LOCATION
         if where.startswith("s3://") or Path(where).is_absolute():
             return where
         return str(self.project() / where)

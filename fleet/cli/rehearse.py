@@ -7,7 +7,7 @@ import tempfile
 import click
 
 from fleet.cli import render
-from fleet.cli.commands import _ctx, finish, output_option, parse_version
+from fleet.cli.commands import _ctx, finish, output_option, parse_version, state_option
 
 
 def register(cli: click.Group) -> None:
@@ -26,6 +26,7 @@ def _fault_help() -> str:
 @click.option("--fault", "faults", multiple=True, metavar="FAULT", help="Inject a fault (repeatable; see below).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), help="Write a self-contained HTML timeline.")
 @output_option
+@state_option
 def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, output: str) -> None:
     """Rehearse a full cutover of ENV's real configuration on a simulated fleet.
 
@@ -52,7 +53,10 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         from fleet.report import write_report
 
         write_report(report, env, records)
-    world = {"clusters": r.world.clusters, "created": r.world.created, "destroyed": r.world.destroyed,
-             "weight_changes": r.world.weight_changes}
-    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location,
-                                 "world": world})
+    world = {
+        "clusters": r.world.clusters,
+        "created": r.world.created,
+        "destroyed": r.world.destroyed,
+        "weight_changes": r.world.weight_changes,
+    }
+    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location, "world": world})

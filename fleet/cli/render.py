@@ -32,7 +32,7 @@ def duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -52,8 +52,16 @@ def to_json(value: object) -> str:
 
 def status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
     if state is None:
-        return {"environment": env, "active": "-", "blue": "-", "green": "-", "weights": "-",
-                "phase": "not started", "last result": "-", "at": "-"}
+        return {
+            "environment": env,
+            "active": "-",
+            "blue": "-",
+            "green": "-",
+            "weights": "-",
+            "phase": "not started",
+            "last result": "-",
+            "at": "-",
+        }
     active = state.active
     c = state.cutover
     phase = "idle"
@@ -92,15 +100,17 @@ def status_json(env: str, state: EnvironmentState | None) -> dict[str, Any]:
 def history_rows(records: Iterable[Record]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
-        rows.append({
-            "seq": r.seq,
-            "at": when(r.at),
-            "event": r.event,
-            "phase": r.phase or "-",
-            "weights": f"{r.weights.blue}/{r.weights.green}",
-            "by": r.actor.get("user", "?") + "@" + r.actor.get("host", "?"),
-            "detail": summarise(r),
-        })
+        rows.append(
+            {
+                "seq": r.seq,
+                "at": when(r.at),
+                "event": r.event,
+                "phase": r.phase or "-",
+                "weights": f"{r.weights.blue}/{r.weights.green}",
+                "by": r.actor.get("user", "?") + "@" + r.actor.get("host", "?"),
+                "detail": summarise(r),
+            }
+        )
     return rows
 
 
@@ -114,7 +124,9 @@ def summarise(r: Record) -> str:
             e = v.get("evidence", {})
             rate = e.get("success_rate")
             rate_s = "-" if rate is None else f"{rate:.2f}%"
-            return f"{v.get('outcome')}: {e.get('requests')} req, {e.get('errors')} err, {rate_s}; {v.get('reason', '')}"
+            return (
+                f"{v.get('outcome')}: {e.get('requests')} req, {e.get('errors')} err, {rate_s}; {v.get('reason', '')}"
+            )
         case "HealthReported":
             rep = d.get("report", {})
             if rep.get("reconciled"):
@@ -123,7 +135,9 @@ def summarise(r: Record) -> str:
             if fails:
                 f = fails[0]
                 ref = f.get("ref", {})
-                return f"{ref.get('kind')}/{ref.get('namespace')}/{ref.get('name')}: {f.get('reason')}: {f.get('message')}"
+                return (
+                    f"{ref.get('kind')}/{ref.get('namespace')}/{ref.get('name')}: {f.get('reason')}: {f.get('message')}"
+                )
             return "not reconciled"
         case "StepFailed":
             return f"{d.get('command')}: {d.get('reason')}"
@@ -131,6 +145,11 @@ def summarise(r: Record) -> str:
             return str(d.get("reason", ""))
     keys = {k: v for k, v in d.items() if not isinstance(v, (dict, list))}
     return ", ".join(f"{k}={v}" for k, v in keys.items())
+
+
+def health_table(view: Sequence[Mapping[str, Any]]) -> str:
+    """The health gate's view, one row per slot and tenant."""
+    return table(view)
 
 
 def history_json(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -158,8 +177,16 @@ def timeline(records: Sequence[Record]) -> list[dict[str, Any]]:
         if current is None or current["phase"] != phase or new_step:
             if current is not None:
                 current["duration"] = duration(r.at - current["_start"])
-            current = {"phase": phase, "_start": r.at, "_applied": False, "start": "+" + duration(r.at - t0),
-                       "duration": "-", "weights": "", "success rate": "-", "note": ""}
+            current = {
+                "phase": phase,
+                "_start": r.at,
+                "_applied": False,
+                "start": "+" + duration(r.at - t0),
+                "duration": "-",
+                "weights": "",
+                "success rate": "-",
+                "note": "",
+            }
             rows.append(current)
         current["weights"] = f"{r.weights.blue}/{r.weights.green}"
         if r.event == "WeightsApplied":
@@ -197,7 +224,10 @@ class Progress:
         c = state.cutover
         step = f" step {c.step_label()}" if c.step_label() else ""
         elapsed = duration(time.monotonic() - self.started)
-        line = f"[{elapsed}] {state.env}: {c.phase.value}{step}  weights blue {state.weights.blue}% / green {state.weights.green}%"
+        line = (
+            f"[{elapsed}] {state.env}: {c.phase.value}{step}  "
+            f"weights blue {state.weights.blue}% / green {state.weights.green}%"
+        )
         if c.phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ROLLING_BACK, Phase.ABORTED) and c.reason:
             line += f"  ({c.reason})"
         if line != self._last:

@@ -15,9 +15,7 @@ from fleet.domain.machine import Command, DestroySlot, DrainSlot, EnvironmentSta
 from fleet.domain.model import Role
 
 
-def violations(
-    before: EnvironmentState, after: EnvironmentState, commands: Sequence[Command], now: float
-) -> list[str]:
+def violations(before: EnvironmentState, after: EnvironmentState, commands: Sequence[Command], now: float) -> list[str]:
     """Every guarantee that the step ``before -> after`` issuing ``commands`` breaks."""
     found: list[str] = []
     for state in (before, after):
@@ -25,8 +23,8 @@ def violations(
             found.append(f"total weight is 0 in {state.weights}")
     for command in commands:
         found.extend(_command_violations(after, command, now))
-    for slot, state in after.slots.items():
-        if state.role is Role.ABSENT and after.weights.of(slot) > 0:
+    for slot, slot_state in after.slots.items():
+        if slot_state.role is Role.ABSENT and after.weights.of(slot) > 0:
             found.append(f"{slot} is absent but has weight {after.weights.of(slot)}")
     if not after.in_flight:
         active = [name for name, s in after.slots.items() if s.role is Role.ACTIVE]

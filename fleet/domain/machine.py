@@ -433,9 +433,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             if c.phase is Phase.FAILED:
                 assert c.resume_phase is not None
                 c = _enter(c, c.resume_phase, at, reason=None, resume_phase=None)
-            refresh = c.phase in (Phase.PROVISION, Phase.BOOTSTRAP) or (
-                c.phase is Phase.TEARDOWN_OLD and c.confirmed
-            )
+            refresh = c.phase in (Phase.PROVISION, Phase.BOOTSTRAP) or (c.phase is Phase.TEARDOWN_OLD and c.confirmed)
             if c.phase in (Phase.WAIT_HEALTHY,):
                 c = replace(c, phase_since=at)
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
@@ -454,9 +452,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
                 return state
             if healthy:
                 return state
-            if c.phase in (Phase.SHIFT, Phase.BAKE) or (
-                c.phase is Phase.TEARDOWN_OLD and not c.old_drained
-            ):
+            if c.phase in (Phase.SHIFT, Phase.BAKE) or (c.phase is Phase.TEARDOWN_OLD and not c.old_drained):
                 return _roll_back(state, c, at, f"{slot} became unhealthy: {reason}")
             return state.with_slot(slot, healthy=False)
         case StepFailed(command=command, reason=reason):
@@ -509,9 +505,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         case (Phase.TEARDOWN_OLD, TeardownDeclined()):
             return replace(
                 state,
-                cutover=replace(
-                    c, awaiting_confirmation=True, reason=f"destroying {c.old} needs confirmation (--yes)"
-                ),
+                cutover=replace(c, awaiting_confirmation=True, reason=f"destroying {c.old} needs confirmation (--yes)"),
             )
         case (Phase.TEARDOWN_OLD, SlotDrained(slot=slot)) if slot is c.old and c.confirmed:
             return replace(state, cutover=replace(c, old_drained=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import pairwise
 
 
 class SlotName(StrEnum):
@@ -93,6 +94,7 @@ class AnalysisPolicy:
     p99_latency_ms: float = 500.0
     failed_checks: int = 2
     window_s: float = 60.0
+    """The bake time of each weight step: analysis watches this long before a step passes."""
     min_requests: int = 100
     max_extensions: int = 3
 
@@ -100,7 +102,6 @@ class AnalysisPolicy:
 @dataclass(frozen=True)
 class RolloutPolicy:
     steps: tuple[int, ...] = (10, 25, 50, 100)
-    step_bake_s: float = 60.0
     health_timeout_s: float = 1200.0
     analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
 
@@ -132,7 +133,7 @@ def validate_steps(steps: tuple[int, ...]) -> str | None:
         return "steps must be whole percentages"
     if any(not 0 < s <= 100 for s in steps):
         return "every step must be between 1 and 100"
-    if any(b <= a for a, b in zip(steps, steps[1:])):
+    if any(b <= a for a, b in pairwise(steps)):
         return "steps must be strictly increasing"
     if steps[-1] != 100:
         return "the last step must be 100"

@@ -62,33 +62,45 @@ def plan_cutover(
     if old_version is not None and target.minor - old_version.minor > 1 and target.major == old_version.major:
         warnings.append(f"{old_version} -> {target} skips minor versions; check your workloads' API versions")
     if settle_s > 0:
-        warnings.append(
-            f"each step waits {settle_s:g}s (the DNS TTL) before analysis; resolvers may cache longer"
-        )
+        warnings.append(f"each step waits {settle_s:g}s (the DNS TTL) before analysis; resolvers may cache longer")
     a = rollout.analysis
     keep = Weights.all_to(old)
     steps = [
         PlanStep(Phase.PROVISION, f"bring up {new} at Kubernetes {target}", keep, 0.0),
-        PlanStep(Phase.BOOTSTRAP, f"install Flux on {new}, syncing the same repository, branch and path as {old}",
-                 keep, 0.0),
-        PlanStep(Phase.WAIT_HEALTHY,
-                 f"wait until every Kustomization and HelmRelease on {new} is Ready "
-                 f"(at most {rollout.health_timeout_s:g}s)", keep, 0.0),
+        PlanStep(
+            Phase.BOOTSTRAP, f"install Flux on {new}, syncing the same repository, branch and path as {old}", keep, 0.0
+        ),
+        PlanStep(
+            Phase.WAIT_HEALTHY,
+            f"wait until every Kustomization and HelmRelease on {new} is Ready (at most {rollout.health_timeout_s:g}s)",
+            keep,
+            0.0,
+        ),
         PlanStep(Phase.VERIFY_PARITY, f"check {new} applied the same revision and Flux objects as {old}", keep, 0.0),
     ]
     for index, percent in enumerate(rollout.steps, start=1):
-        steps.append(PlanStep(
-            Phase.SHIFT,
-            f"step {index}/{len(rollout.steps)}: {percent}% to {new}; analyse {a.window_s:g}s "
-            f"(success >= {a.success_rate:g}%, p99 <= {a.p99_latency_ms:g}ms, "
-            f"roll back after {a.failed_checks} failed checks)",
-            Weights.split(new, percent),
-            settle_s + a.window_s,
-        ))
+        steps.append(
+            PlanStep(
+                Phase.SHIFT,
+                f"step {index}/{len(rollout.steps)}: {percent}% to {new}; analyse {a.window_s:g}s "
+                f"(success >= {a.success_rate:g}%, p99 <= {a.p99_latency_ms:g}ms, "
+                f"roll back after {a.failed_checks} failed checks)",
+                Weights.split(new, percent),
+                settle_s + a.window_s,
+            )
+        )
     confirm = " (asks for confirmation unless --yes)" if teardown.confirm else ""
-    steps.append(PlanStep(Phase.BAKE, f"keep {old} with no traffic for {teardown.bake_s:g}s", Weights.all_to(new),
-                          teardown.bake_s))
-    steps.append(PlanStep(Phase.TEARDOWN_OLD,
-                          f"suspend Flux on {old}, release its load balancers, destroy it{confirm}",
-                          Weights.all_to(new), 0.0))
+    steps.append(
+        PlanStep(
+            Phase.BAKE, f"keep {old} with no traffic for {teardown.bake_s:g}s", Weights.all_to(new), teardown.bake_s
+        )
+    )
+    steps.append(
+        PlanStep(
+            Phase.TEARDOWN_OLD,
+            f"suspend Flux on {old}, release its load balancers, destroy it{confirm}",
+            Weights.all_to(new),
+            0.0,
+        )
+    )
     return Plan(state.env, old_version, target, tuple(steps), tuple(warnings))

@@ -50,6 +50,9 @@ FAULTS = {
 }
 
 
+_ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
+
+
 @dataclass(frozen=True)
 class Faults:
     flux_stuck: bool = False
@@ -65,9 +68,12 @@ class Faults:
     lock_held: bool = False
     specs: tuple[str, ...] = field(default_factory=tuple)
 
-    def without_crashes(self) -> Faults:
-        kept = tuple(s for s in self.specs if not s.startswith(("crash-", "lock-held")))
-        return replace(self, crash_after=None, crash_at=None, lock_held=False, specs=kept)
+    def persistent(self) -> Faults:
+        """The faults that still hold when the rehearsal is resumed; one-shot faults have happened."""
+        kept = tuple(s for s in self.specs if not s.startswith(_ONE_SHOT))
+        return replace(
+            self, crash_after=None, crash_at=None, lock_held=False, provision_fails=False, throttled=0, specs=kept
+        )
 
 
 def _number(name: str, value: str, kind: Callable[[str], Any], lo: float, hi: float) -> Any:
@@ -177,8 +183,9 @@ class Rehearsal:
     location: str
 
 
-def build(location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...],
-          start: float | None = None) -> Rehearsal:
+def build(
+    location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...], start: float | None = None
+) -> Rehearsal:
     folder = Path(location)
     folder.mkdir(parents=True, exist_ok=True)
     world = World.load(folder / WORLD)
@@ -186,13 +193,20 @@ def build(location: str, env: str, faults: Faults, notifier: Notifier, *, steps:
     fail_weight = None
     if faults.analysis_fails_at is not None:
         if faults.analysis_fails_at > len(steps):
-            raise UsageError(f"--fault analysis-fails-at={faults.analysis_fails_at}: the rollout has "
-                             f"only {len(steps)} steps")
+            raise UsageError(
+                f"--fault analysis-fails-at={faults.analysis_fails_at}: the rollout has only {len(steps)} steps"
+            )
         fail_weight = steps[faults.analysis_fails_at - 1]
-    provisioner = FakeProvisioner(clock, world, fail_provision=1 if faults.provision_fails else 0,
-                                  transient_failures=faults.throttled)
-    health = FakeHealth(clock, world, never_healthy=faults.flux_stuck, stale_revision=faults.stale_revision,
-                        missing_objects=faults.missing_objects)
+    provisioner = FakeProvisioner(
+        clock, world, fail_provision=1 if faults.provision_fails else 0, transient_failures=faults.throttled
+    )
+    health = FakeHealth(
+        clock,
+        world,
+        never_healthy=faults.flux_stuck,
+        stale_revision=faults.stale_revision,
+        missing_objects=faults.missing_objects,
+    )
     traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
     analysis = FakeAnalysis(clock, world, error_rate=faults.green_errors, fail_at_weight=fail_weight)
     hint = f"finish with: fleet resume {env} --state {location}"
@@ -201,13 +215,18 @@ def build(location: str, env: str, faults: Faults, notifier: Notifier, *, steps:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     ports = Ports(provisioner, health, traffic, analysis, clock, _Fanout(*notifiers), confirm=lambda q: True)
     store = open_store(location)
-    engine = Engine(store, ports, retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
-                    checkpoint=_crash_at(faults.crash_at, hint))
+    engine = Engine(
+        store,
+        ports,
+        retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
+        checkpoint=_crash_at(faults.crash_at, hint),
+    )
     return Rehearsal(engine, world, clock, store, location)
 
 
 def _save_marker(location: str, env: str, faults: Faults) -> None:
-    marker = {"env": env, "faults": list(faults.without_crashes().specs)}
+    marker = {"env": env, "faults": list(faults.persistent().specs)}
+    Path(location).mkdir(parents=True, exist_ok=True)
     (Path(location) / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
 
 
@@ -227,8 +246,9 @@ def rehearse(
     store = open_store(location)
     existing = store.load(config.name)
     if existing is not None and existing.in_flight:
-        raise UsageError(f"{location} holds a cutover in flight; finish it with fleet resume {config.name} "
-                         f"--state {location}")
+        raise UsageError(
+            f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
+        )
     live = existing or EnvironmentState.seed(config.name, config.version)
     active = live.active
     current = live.slot(active).version if active is not None else config.version

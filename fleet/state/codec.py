@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
@@ -75,8 +76,9 @@ def load_state(text: str, *, file: str) -> EnvironmentState:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
-        raise StateError(f"not valid JSON ({err.msg} at line {err.lineno}); the file may be truncated",
-                         file=file) from err
+        raise StateError(
+            f"not valid JSON ({err.msg} at line {err.lineno}); the file may be truncated", file=file
+        ) from err
     return decode_state(raw, file=file)
 
 
@@ -87,7 +89,8 @@ def decode_state(raw: object, *, file: str) -> EnvironmentState:
     if fmt > FORMAT:
         raise StateError(
             f"written by a newer fleet (format {fmt}, this fleet reads {FORMAT}); upgrade fleet",
-            file=file, key="format",
+            file=file,
+            key="format",
         )
     if fmt < 1:
         raise StateError(f"unknown format {fmt}", file=file, key="format")
@@ -137,7 +140,6 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
         analysis = AnalysisPolicy(**{k: an[k] for k in _fields(AnalysisPolicy) if k in an})
         rollout = RolloutPolicy(
             steps=tuple(ro["steps"]),
-            step_bake_s=ro["step_bake_s"],
             health_timeout_s=ro["health_timeout_s"],
             analysis=analysis,
         )
@@ -233,7 +235,7 @@ def to_jsonable(value: object) -> object:
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [to_jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     return value
 

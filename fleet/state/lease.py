@@ -22,17 +22,20 @@ class Renewable(Protocol):
 
 
 def encode_lock(info: LockInfo) -> str:
-    return json.dumps(
-        {
-            "owner": info.owner,
-            "host": info.host,
-            "pid": info.pid,
-            "acquired_at": info.acquired_at,
-            "expires_at": info.expires_at,
-            "token": info.run_id,
-        },
-        sort_keys=True,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "owner": info.owner,
+                "host": info.host,
+                "pid": info.pid,
+                "acquired_at": info.acquired_at,
+                "expires_at": info.expires_at,
+                "token": info.run_id,
+            },
+            sort_keys=True,
+        )
+        + "\n"
+    )
 
 
 def decode_lock(text: str, *, file: str) -> LockInfo:
@@ -49,9 +52,7 @@ def decode_lock(text: str, *, file: str) -> LockInfo:
             run_id=str(raw.get("token", "")),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise StateError(
-            f"lock file is unreadable ({err}); remove it by hand once no run holds it", file=file
-        ) from err
+        raise StateError(f"lock file is unreadable ({err}); remove it by hand once no run holds it", file=file) from err
 
 
 class KeepAlive:
@@ -76,8 +77,6 @@ class KeepAlive:
         self._thread.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
         self._stop.set()
         self._thread.join(timeout=5)

@@ -92,6 +92,19 @@ def _read_lock(path: Path) -> LockInfo | None:
     return decode_lock(text, file=str(path))
 
 
+def _holder_is_dead(holder: LockInfo) -> bool:
+    """A holder on this host whose process is gone can never renew or release its lock."""
+    if holder.host != audit.host() or holder.pid <= 0:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class LocalStateStore:
     """State, history and locks in a directory (default ``.fleet/state``)."""
 
@@ -177,7 +190,10 @@ class LocalStateStore:
             holder = _read_lock(path)
             if holder is None:
                 return self._acquire(env, path, lease_s, force)
-            expired = holder.expires_at < now
+            if _holder_is_dead(holder):
+                force, expired = True, True
+            else:
+                expired = holder.expires_at < now
             if not (expired and force):
                 raise LockedError(env, holder.describe(), expired=expired) from None
             atomic_write(path, encode_lock(info))
