@@ -131,6 +131,8 @@ def _read_yaml(path: Path) -> object:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read ({err.strerror})", file=str(path)) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", file=str(path)) from err
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -284,6 +286,10 @@ class _Parser:
             return None
         if "version" not in section:
             self.fail("cluster.version", "missing (required): the version of the first active slot")
+            return None
+        if isinstance(section["version"], float):
+            value = section["version"]
+            self.fail("cluster.version", f"write the version in quotes: YAML reads it as the number {value!r}")
             return None
         try:
             return Version.parse(section["version"])

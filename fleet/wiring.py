@@ -1,43 +1,111 @@
 """Builds the real adapters for an environment from its configuration.
 
-This is the one place that knows which adapter serves which port; every
+This is the one place that knows which adapter serves which port. Every
 import of an adapter (and so of pulumi, kubernetes or boto3) happens inside a
-function here, so that commands which do not need them never load them.
+function here, so that commands which do not need them never load them, and
+building the ports does no I/O: a locked environment is reported (exit 3)
+before any adapter talks to the outside world.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState
-from fleet.errors import ConfigError
-from fleet.ports import Confirm, Notifier
+from fleet.domain.model import Role
+from fleet.errors import ConfigError, FleetError
+from fleet.ports import Confirm, Notice, Notifier
+
+if TYPE_CHECKING:
+    from fleet.domain.health import HealthSettings
+    from fleet.engine import Ports
+
+DEFAULT_ANALYSIS = {"source": "haproxy"}
 
 
-class _SystemClock:
+class SystemClock:
     def now(self) -> float:
-        import time
-
         return time.time()
 
     def sleep(self, seconds: float) -> None:
-        import time
-
         time.sleep(max(0.0, seconds))
 
 
-def production_ports(config: EnvironmentConfig, notifier: Notifier, confirm: Confirm) -> Any:
+def _health_settings(config: EnvironmentConfig) -> HealthSettings:
+    from fleet.domain.health import health_settings_from_config
+
+    return health_settings_from_config(config.raw, file=config.file)
+
+
+def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifier, confirm: Confirm) -> Ports:
+    """The ports of a real cutover of ``config``: Pulumi, the Flux health gate, the configured traffic."""
+    from fleet.adapters.analysis import analysis_from_settings
+    from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.pulumi_provisioner import PulumiProvisioner
+    from fleet.adapters.traffic import traffic_from_settings
     from fleet.engine import Ports
 
-    raise ConfigError("real adapters are not wired yet", file=config.file)
-    return Ports  # pragma: no cover
+    def show(line: str) -> None:
+        notifier.notify(Notice(config.name, "output", line.rstrip()))
+
+    return Ports(
+        provisioner=PulumiProvisioner(project, show),
+        health=FluxHealthGate.from_settings(_health_settings(config)),
+        traffic=traffic_from_settings(config.name, config.traffic, file=config.file),
+        analysis=analysis_from_settings(config.name, config.analysis or DEFAULT_ANALYSIS, file=config.file),
+        clock=SystemClock(),
+        notifier=notifier,
+        confirm=confirm,
+    )
 
 
 def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
     """Problems the adapters find in their own sections of the configuration."""
-    return []
+    from fleet.adapters.analysis import analysis_from_settings
+    from fleet.adapters.traffic import traffic_from_settings
+    from fleet.infra.settings import infra_settings_from_config
+
+    checks: list[Any] = [
+        lambda: infra_settings_from_config(config.raw, file=config.file),
+        lambda: traffic_from_settings(config.name, config.traffic, file=config.file),
+        lambda: analysis_from_settings(config.name, config.analysis or DEFAULT_ANALYSIS, file=config.file),
+        lambda: _health_settings(config),
+    ]
+    problems: list[ConfigError] = []
+    for check in checks:
+        try:
+            check()
+        except ConfigError as err:
+            problems.append(err)
+    return problems
 
 
-def health_view(config: EnvironmentConfig, state: EnvironmentState | None) -> list[dict[str, Any]]:
-    raise ConfigError("the health gate is not wired yet", file=config.file)
+def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentState | None) -> list[dict[str, Any]]:
+    """The Flux health gate's report for each present slot, one row per tenant."""
+    from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.pulumi_provisioner import PulumiProvisioner
+    from fleet.domain.health import tenant_rows
+
+    state = state or EnvironmentState.seed(config.name, config.version)
+    provisioner = PulumiProvisioner(project, lambda line: None)
+    rows: list[dict[str, Any]] = []
+    with FluxHealthGate.from_settings(_health_settings(config)) as gate:
+        for name, slot in sorted(state.slots.items()):
+            if slot.role is Role.ABSENT:
+                continue
+            try:
+                outputs = provisioner.outputs(config.name, name)
+                if outputs is None:
+                    rows.append({"slot": name.value, "tenant": "-", "reconciled": False, "objects": 0,
+                                 "failing": "not provisioned"})
+                    continue
+                report = gate.report(config.name, name, outputs)
+            except FleetError as err:
+                rows.append({"slot": name.value, "tenant": "-", "reconciled": False, "objects": 0,
+                             "failing": str(err)})
+                continue
+            rows.extend({"slot": name.value, **row} for row in tenant_rows(report))
+    return rows

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from fleet.cli import render
-from fleet.cli.context import Context
-from fleet.config import EnvironmentConfig, list_environments, parse_steps, validate_environment
-from fleet.domain.machine import EnvironmentState, Phase
-from fleet.domain.model import Version
-from fleet.domain.plan import Plan, plan_cutover
 from fleet.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from fleet.cli.context import Context
+    from fleet.config import EnvironmentConfig
+    from fleet.domain.machine import EnvironmentState, Phase
+    from fleet.domain.model import Version
+    from fleet.domain.plan import Plan
+
+# Commands import the engine, the domain and tabulate inside their bodies: ``fleet --help``
+# must start in well under 200 ms, and those imports alone cost more than that.
 
 output_option = click.option(
     "--output",
@@ -46,12 +50,16 @@ force_unlock_option = click.option(
 
 
 def _ctx() -> Context:
+    from fleet.cli.context import Context
+
     obj = click.get_current_context().obj
     assert isinstance(obj, Context)
     return obj
 
 
 def parse_version(text: str) -> Version:
+    from fleet.domain.model import Version
+
     try:
         return Version.parse(text)
     except ValueError as err:
@@ -59,6 +67,8 @@ def parse_version(text: str) -> Version:
 
 
 def _emit(output: str, data: Any, text: Callable[[], str]) -> None:
+    from fleet.cli import render
+
     click.echo(render.to_json(data) if output == "json" else text())
 
 
@@ -76,6 +86,8 @@ def register(cli: click.Group) -> None:
 @state_option
 def validate(envs: tuple[str, ...], output: str) -> None:
     """Check the configuration; list every problem with its file and key."""
+    from fleet.cli import render
+    from fleet.config import list_environments, validate_environment
     ctx = _ctx()
     project = ctx.project()
     names = list(envs) or list_environments(project)
@@ -108,6 +120,8 @@ def validate(envs: tuple[str, ...], output: str) -> None:
 @state_option
 def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     """A row per environment: active slot, versions, weights, phase, last result."""
+    from fleet.cli import render
+    from fleet.config import list_environments
     ctx = _ctx()
     store = ctx.store()
     names = list(envs) or sorted(set(list_environments(ctx.project())) | set(store.environments()))
@@ -118,7 +132,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
         from fleet.wiring import health_view
 
         config = ctx.config(names[0])
-        view = health_view(config, states[names[0]])
+        view = health_view(config, ctx.project(), states[names[0]])
         _emit(
             output,
             {"status": render.status_json(names[0], states[names[0]]), "health": view},
@@ -139,6 +153,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 @state_option
 def history(env: str, output: str, report: str | None) -> None:
     """Every event of ENV's cutovers: when, who, what changed."""
+    from fleet.cli import render
     store = _ctx().store()
     records = store.history(env)
     if report:
@@ -152,6 +167,8 @@ def history(env: str, output: str, report: str | None) -> None:
 
 
 def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, steps: str | None) -> Plan:
+    from fleet.config import parse_steps
+    from fleet.domain.plan import plan_cutover
     rollout = config.rollout
     if steps:
         try:
@@ -163,6 +180,7 @@ def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, s
 
 
 def _show_plan(p: Plan, output: str) -> None:
+    from fleet.cli import render
     rows = [
         {
             "phase": s.phase.value,
@@ -197,6 +215,7 @@ def _show_plan(p: Plan, output: str) -> None:
 @state_option
 def plan(env: str, to: str, steps: str | None, output: str) -> None:
     """The steps a cutover to VERSION would take and what each changes."""
+    from fleet.domain.machine import EnvironmentState
     ctx = _ctx()
     config = ctx.config(env)
     state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
@@ -215,9 +234,13 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
 
 
 def finish(
-    state: EnvironmentState, output: str, *, success: Phase = Phase.DONE, extra: dict[str, Any] | None = None
+    state: EnvironmentState, output: str, *, success: Phase | None = None, extra: dict[str, Any] | None = None
 ) -> None:
     """Render the final state and exit 0 when the cutover reached ``success``, else 1."""
+    from fleet.cli import render
+    from fleet.domain.machine import Phase as P
+
+    success = success or P.DONE
     c = state.cutover
     phase = c.phase if c is not None else None
     ok = phase is success
@@ -226,7 +249,7 @@ def finish(
         message += f": {c.reason}"
     if c is not None and c.awaiting_confirmation:
         message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
-    elif c is not None and c.phase is Phase.FAILED:
+    elif c is not None and c.phase is P.FAILED:
         message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
     data = {
         "result": phase.value if phase else None,
@@ -249,12 +272,13 @@ def finish(
 
 
 def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
+    from fleet.cli import render
     from fleet.engine import Engine
     from fleet.wiring import production_ports
 
     ctx = _ctx()
     progress = render.Progress()
-    ports = production_ports(config, progress, _confirm(yes))
+    ports = production_ports(config, ctx.project(), progress, _confirm(yes))
     return Engine(ctx.store(config), ports), progress
 
 
@@ -269,6 +293,8 @@ def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
 @state_option
 def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, force_unlock: bool, output: str) -> None:
     """Replace ENV's active slot with a new one at VERSION."""
+    from fleet.config import parse_steps
+    from fleet.domain.machine import EnvironmentState
     ctx = _ctx()
     config = ctx.config(env)
     target = parse_version(to)
@@ -294,17 +320,14 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @state_option
 def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
     """Continue ENV's interrupted or halted cutover from its last checkpoint."""
-    ctx = _ctx()
-    from fleet.rehearsal.inmemory import is_rehearsal, resume_rehearsal
+    from fleet.rehearsal.inmemory import is_rehearsal
 
+    ctx = _ctx()
     location = ctx.store_location()
     if is_rehearsal(location):
-        progress = render.Progress()
-        try:
-            final = resume_rehearsal(location, env, progress, force_unlock=force_unlock)
-        finally:
-            progress.close()
-        finish(final, output, extra={"timeline": render.timeline(ctx.store().history(env))})
+        from fleet.cli.rehearse import resume_rehearsal
+
+        resume_rehearsal(location, env, output, force_unlock=force_unlock)
     config = ctx.config(env)
     engine, progress = _engine(config, yes, output)
     try:
@@ -322,6 +345,7 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
 @state_option
 def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
+    from fleet.domain.machine import Phase
     ctx = _ctx()
     config = ctx.config(env)
     engine, progress = _engine(config, False, output)
@@ -340,6 +364,7 @@ def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
 @state_option
 def abort(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
+    from fleet.domain.machine import Phase
     ctx = _ctx()
     config = ctx.config(env)
     engine, progress = _engine(config, False, output)

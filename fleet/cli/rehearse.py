@@ -1,12 +1,20 @@
-"""``fleet rehearse``: the first command a new user runs."""
+"""``fleet rehearse``: the first command a new user runs.
+
+By default the rehearsal runs on real parts (a real HAProxy with real load,
+real Kubernetes APIs read by the real health gate; only provisioning is
+simulated, and waits are compressed). A machine without HAProxy (or without
+the Kubernetes simulator's package) still gets a rehearsal: the in-memory one,
+with a one-line notice. ``--simulated`` asks for the in-memory one outright;
+its simulated clock also offers the faults real parts cannot produce.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from typing import Any
 
 import click
 
-from fleet.cli import render
 from fleet.cli.commands import _ctx, finish, output_option, parse_version, state_option
 
 
@@ -15,7 +23,7 @@ def register(cli: click.Group) -> None:
 
 
 def _fault_help() -> str:
-    from fleet.rehearsal.inmemory import FAULTS
+    from fleet.rehearsal.faults import FAULTS
 
     return "\n".join(f"  {name:<24} {text}" for name, text in FAULTS.items())
 
@@ -25,25 +33,51 @@ def _fault_help() -> str:
 @click.option("--to", "to", metavar="VERSION", help="Version of the new slot (default: the next minor).")
 @click.option("--fault", "faults", multiple=True, metavar="FAULT", help="Inject a fault (repeatable; see below).")
 @click.option("--report", "report", type=click.Path(dir_okay=False), help="Write a self-contained HTML timeline.")
+@click.option(
+    "--simulated", is_flag=True,
+    help="Use the in-memory fleet (simulated clock, every fault) instead of real HAProxy and Kubernetes APIs.",
+)
 @output_option
 @state_option
-def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, output: str) -> None:
-    """Rehearse a full cutover of ENV's real configuration on a simulated fleet.
+def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, simulated: bool,
+             output: str) -> None:
+    """Rehearse a full cutover of ENV's real configuration.
 
-    Provisioning, Flux, traffic and analysis are simulated (minutes pass in
-    milliseconds); the engine and the state store are the real ones. The
-    state goes to a fresh temporary directory unless --state is given.
+    The engine and the state store are always the real ones. By default the
+    traffic is real (HAProxy in front of two local backends, ~200 requests/s),
+    each cluster is a real Kubernetes API on 127.0.0.1 whose Flux statuses are
+    simulated, and only provisioning is simulated; waits are compressed so the
+    cutover takes seconds (the waits used are printed). With --simulated, or
+    when haproxy is not installed, everything runs in memory with minutes
+    passing in milliseconds. The state goes to a fresh temporary directory
+    unless --state is given.
     """
+    ctx = _ctx()
+    config = ctx.config(env)
+    target = parse_version(to) if to else None
+    if not simulated:
+        from fleet.rehearsal.real import missing_parts
+
+        missing = missing_parts()
+        if missing:
+            click.echo(f"rehearse: {', '.join(missing)} not found; rehearsing on the in-memory fleet", err=True)
+            simulated = True
+    location = ctx.state_option or tempfile.mkdtemp(prefix="fleet-rehearsal-")
+    if simulated:
+        _simulated(env, config, location, faults, target, report, output)
+    else:
+        _real(env, config, location, faults, target, report, output)
+
+
+def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
+               output: str) -> None:
+    from fleet.cli import render
     from fleet.rehearsal.inmemory import parse_faults
     from fleet.rehearsal.inmemory import rehearse as run
 
-    ctx = _ctx()
-    config = ctx.config(env)
     parsed = parse_faults(faults)
-    target = parse_version(to) if to else None
-    location = ctx.state_option or tempfile.mkdtemp(prefix="fleet-rehearsal-")
     progress = render.Progress()
-    click.echo(f"rehearsing {env} (state: {location})", err=True)
+    click.echo(f"rehearsing {env} on the in-memory fleet (state: {location})", err=True)
     try:
         final, r = run(config, location, parsed, progress, target=target)
     finally:
@@ -59,4 +93,79 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         "destroyed": r.world.destroyed,
         "weight_changes": r.world.weight_changes,
     }
-    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location, "world": world})
+    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location, "world": world,
+                                 "mode": "simulated"})
+
+
+def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
+          output: str) -> None:
+    from fleet.cli import render
+    from fleet.rehearsal.real import Waits, parse_real_faults, rehearse_real
+
+    parsed = parse_real_faults(faults)
+    waits = Waits()
+    click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
+    click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
+    progress = render.Progress()
+    try:
+        final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits)
+    finally:
+        progress.close()
+    _finish_real(env, final, run, report, output)
+
+
+def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str) -> None:
+    from fleet.cli import render
+    from fleet.rehearsal.real import observed, samples, traffic_summary
+
+    records = run.store.history(env)
+    if report:
+        from fleet.report import write_report
+
+        write_report(report, env, records, samples(run))
+    world = {
+        "clusters": run.world.clusters,
+        "created": run.world.created,
+        "destroyed": run.world.destroyed,
+        "weight_changes": run.world.weight_changes,
+    }
+    traffic = traffic_summary(run, records)
+    click.echo(
+        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through HAProxy, "
+        f"{traffic['failed']} failed",
+        err=True,
+    )
+    finish(final, output, extra={
+        "timeline": render.timeline(records, observed(run)),
+        "state_location": run.location,
+        "world": world,
+        "waits": run.waits.to_json(),
+        "traffic": traffic,
+        "mode": "real",
+    })
+
+
+def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool) -> None:
+    """``fleet resume`` on a rehearsal's state dir: finish it the way it was started."""
+    from fleet.cli import render
+    from fleet.rehearsal.real import rehearsal_mode
+
+    progress = render.Progress()
+    if rehearsal_mode(location) == "real":
+        from fleet.rehearsal.real import resume_real
+
+        click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
+        try:
+            final, run = resume_real(location, env, progress, force_unlock=force_unlock)
+        finally:
+            progress.close()
+        _finish_real(env, final, run, None, output)
+        return
+    from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
+    from fleet.state import open_store
+
+    try:
+        final = resume_simulated(location, env, progress, force_unlock=force_unlock)
+    finally:
+        progress.close()
+    finish(final, output, extra={"timeline": render.timeline(open_store(location).history(env))})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -156,8 +156,15 @@ def history_json(records: Iterable[Record]) -> list[dict[str, Any]]:
     return [encode_record(r) for r in records]
 
 
-def timeline(records: Sequence[Record]) -> list[dict[str, Any]]:
-    """One row per phase of the last cutover in ``records``: when, how long, weights, what analysis saw."""
+def timeline(
+    records: Sequence[Record], observe: Callable[[float, float | None], Mapping[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per phase of the last cutover in ``records``: when, how long, weights, what analysis saw.
+
+    ``observe(start, end)`` adds columns measured outside the engine over each
+    row's span of time (``end`` None for the last row): the real rehearsal adds
+    the split and success rate its load generator saw.
+    """
     start_index = max((i for i, r in enumerate(records) if r.event == "CutoverRequested"), default=None)
     if start_index is None:
         return []
@@ -195,6 +202,13 @@ def timeline(records: Sequence[Record]) -> list[dict[str, Any]]:
             current["note"] = summarise(r)
     if current is not None and current["duration"] == "-":
         current["duration"] = duration(run[-1].at - current["_start"])
+    for index, row in enumerate(rows):
+        if observe is not None:
+            end = rows[index + 1]["_start"] if index + 1 < len(rows) else None
+            seen = observe(row["_start"], end)
+            extra = {k: row.pop(k) for k in ("success rate", "note")}
+            row.update(seen)
+            row.update(extra)
     for row in rows:
         row.pop("_start", None)
         row.pop("_applied", None)

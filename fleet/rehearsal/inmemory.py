@@ -30,25 +30,11 @@ from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.ports import Notice, Notifier, StateStore
+from fleet.rehearsal.faults import FAULTS
 from fleet.state import open_store
 
 MARKER = "rehearsal.json"
 WORLD = "world.json"
-
-FAULTS = {
-    "flux-stuck": "a Kustomization on the new slot stays Ready=False (HealthCheckFailed): halts before traffic moves",
-    "stale-revision": "the new slot is Ready at an older Git revision: parity fails, no traffic moves",
-    "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails",
-    "provision-fails": "bringing up the new slot fails: halts, resumable",
-    "green-errors=RATE": "the new slot answers errors for RATE of its requests (0..1): rolled back",
-    "analysis-fails-at=N": "analysis fails at weight step N: rolled back",
-    "weights-fail-at=PCT": "the traffic provider refuses to move PCT% to the new slot: rolled back",
-    "throttled=N": "the first N provider calls are throttled and retried",
-    "crash-after=PHASE": "the process is killed when PHASE ends; `fleet resume` finishes the cutover",
-    "crash-at=CHECKPOINT[#N]": "the process is killed at the Nth pass of an engine checkpoint",
-    "lock-held": "another run holds the environment's lock: exits 3",
-}
-
 
 _ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
 
@@ -107,6 +93,8 @@ def parse_faults(specs: Sequence[str]) -> Faults:
                 faults = replace(faults, missing_objects=_number(name, value, int, 1, 4))
             case "provision-fails":
                 faults = replace(faults, provision_fails=True)
+            case "green-slow":
+                raise UsageError("--fault green-slow needs the real rehearsal (haproxy); drop --simulated")
             case "green-errors":
                 faults = replace(faults, green_errors=_number(name, value, float, 0.0001, 1.0))
             case "analysis-fails-at":

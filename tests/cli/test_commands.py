@@ -104,10 +104,13 @@ def test_a_second_cutover_on_a_locked_environment_exits_3_within_a_second(fleet:
 def test_an_expired_lock_is_taken_over_only_with_force_unlock(fleet: Any, tmp_path: Path) -> None:
     lock = tmp_path / "s" / "local" / "lock.json"
     lock.parent.mkdir(parents=True)
-    lock.write_text(json.dumps({"owner": "ci", "host": "runner-7", "pid": 4242, "acquired_at": 1.0,
-                                "expires_at": 2.0, "token": "t"}))
+    lock.write_text(
+        json.dumps(
+            {"owner": "ci", "host": "runner-7", "pid": 4242, "acquired_at": 1.0, "expires_at": 2.0, "token": "t"}
+        )
+    )
 
-    refused = fleet("rehearse", "local", "--state", str(tmp_path / "s"))
+    refused = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"))
     assert refused.code == 3
     assert "lease expired" in refused.err and "--force-unlock" in refused.err
 
@@ -116,7 +119,7 @@ def test_an_expired_lock_is_taken_over_only_with_force_unlock(fleet: Any, tmp_pa
 
 
 def test_status_shows_a_row_per_environment(fleet: Any, tmp_path: Path) -> None:
-    assert fleet("rehearse", "local", "--state", str(tmp_path / "s")).code == 0
+    assert fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s")).code == 0
 
     result = fleet("status", "--state", str(tmp_path / "s"))
 
@@ -128,7 +131,7 @@ def test_status_shows_a_row_per_environment(fleet: Any, tmp_path: Path) -> None:
 
 
 def test_history_records_who_did_what_and_when(fleet: Any, tmp_path: Path) -> None:
-    fleet("rehearse", "local", "--state", str(tmp_path / "s"), extra_env={"GITHUB_RUN_ID": "987"})
+    fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), extra_env={"GITHUB_RUN_ID": "987"})
 
     result = fleet("history", "local", "--state", str(tmp_path / "s"), "--output", "json")
 

@@ -15,7 +15,7 @@ def final_state(result: Any) -> dict[str, Any]:
 
 
 def test_a_healthy_rehearsal_moves_all_traffic_to_green_and_destroys_blue(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"), "--output", "json")
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--output", "json")
 
     assert result.code == 0, result.err
     state = final_state(result)
@@ -30,7 +30,7 @@ def test_a_healthy_rehearsal_moves_all_traffic_to_green_and_destroys_blue(fleet:
 
 
 def test_the_table_output_shows_the_timeline_and_the_final_status(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"))
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"))
 
     assert result.code == 0, result.err
     for phase in ("PROVISION", "BOOTSTRAP", "WAIT_HEALTHY", "VERIFY_PARITY", "SHIFT", "BAKE", "TEARDOWN_OLD"):
@@ -54,7 +54,7 @@ def test_the_table_output_shows_the_timeline_and_the_final_status(fleet: Any, tm
 def test_each_fault_halts_with_traffic_on_the_old_slot_and_exit_1(
     fleet: Any, tmp_path: Path, fault: str, phase: str, weights: dict[str, int], reason: str
 ) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"), "--fault", fault, "--output", "json")
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", fault, "--output", "json")
 
     assert result.code == 1, result.err
     state = final_state(result)
@@ -66,7 +66,7 @@ def test_each_fault_halts_with_traffic_on_the_old_slot_and_exit_1(
 
 
 def test_throttled_provider_calls_are_retried_and_the_cutover_finishes(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "throttled=2", "--output", "json")
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "throttled=2", "--output", "json")
 
     assert result.code == 0, result.err
     assert "retry" in result.err
@@ -75,7 +75,7 @@ def test_throttled_provider_calls_are_retried_and_the_cutover_finishes(fleet: An
 
 def test_a_failed_cutover_can_be_resumed_once_the_fault_is_gone(fleet: Any, tmp_path: Path) -> None:
     state_dir = tmp_path / "s"
-    failed = fleet("rehearse", "local", "--state", str(state_dir), "--fault", "provision-fails")
+    failed = fleet("rehearse", "local", "--simulated", "--state", str(state_dir), "--fault", "provision-fails")
     assert failed.code == 1
     assert "fleet resume local" in failed.out
 
@@ -87,7 +87,7 @@ def test_a_failed_cutover_can_be_resumed_once_the_fault_is_gone(fleet: Any, tmp_
 
 def test_a_rehearsal_killed_after_a_phase_is_finished_by_resume(fleet: Any, tmp_path: Path) -> None:
     state_dir = tmp_path / "s"
-    crashed = fleet("rehearse", "local", "--state", str(state_dir), "--fault", "crash-after=SHIFT")
+    crashed = fleet("rehearse", "local", "--simulated", "--state", str(state_dir), "--fault", "crash-after=SHIFT")
     assert crashed.code == -9
     assert f"fleet resume local --state {state_dir}" in crashed.err
 
@@ -103,7 +103,7 @@ def test_a_rehearsal_killed_after_a_phase_is_finished_by_resume(fleet: Any, tmp_
 
 
 def test_a_held_lock_exits_3_and_names_the_holder(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "lock-held")
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "lock-held")
 
     assert result.code == 3
     assert "is locked by" in result.err
@@ -111,7 +111,7 @@ def test_a_held_lock_exits_3_and_names_the_holder(fleet: Any, tmp_path: Path) ->
 
 
 def test_an_unknown_fault_is_a_usage_error_on_one_line(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "meteor-strike")
+    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "meteor-strike")
 
     assert result.code == 2
     assert result.err.strip().count("\n") == 0

@@ -1,0 +1,42 @@
+"""Analysis adapters (the ``Analysis`` port), chosen by ``fleet:analysis.source`` in a stack file.
+
+Every source reads a slot's requests, errors and latency its own way and
+hands them to the same sequential judge (``fleet.domain.analysis``), so all
+of them fail a bad slot early and pass a good one only after the whole
+window. Sources are imported lazily, like traffic providers. The thresholds
+(``successRate``, ``p99LatencyMs``, ``failedChecks``, ``window``,
+``minRequests``, ``maxExtensions``) are parsed into ``AnalysisPolicy`` by the
+configuration layer; the sources parse only their own keys and skip those
+(``POLICY_KEYS``). See ``docs/traffic.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from fleet.errors import ConfigError
+from fleet.ports import Analysis
+
+SOURCES: dict[str, str] = {
+    "haproxy": "fleet.adapters.analysis.haproxy:HAProxyAnalysis",
+    "prometheus": "fleet.adapters.analysis.prometheus:PrometheusAnalysis",
+    "probe": "fleet.adapters.analysis.probe:ProbeAnalysis",
+}
+
+
+def analysis_from_settings(env: str, settings: Mapping[str, Any], *, file: str) -> Analysis:
+    """The Analysis adapter described by an environment's ``fleet:analysis`` block."""
+    if not isinstance(settings, Mapping):
+        raise ConfigError("must be a mapping with a 'source' key", file=file, key="fleet:analysis")
+    source = settings.get("source")
+    if not isinstance(source, str) or source not in SOURCES:
+        raise ConfigError(
+            f"source {source!r} is not one of {', '.join(sorted(SOURCES))}",
+            file=file, key="fleet:analysis.source",
+        )
+    module_name, _, class_name = SOURCES[source].partition(":")
+    module = importlib.import_module(module_name)
+    adapter: Analysis = getattr(module, class_name).from_settings(env, settings, file=file)
+    return adapter

@@ -1,0 +1,24 @@
+"""The faults ``fleet rehearse`` can inject, with what each does (kept import-free for ``--help``).
+
+The real rehearsal (HAProxy, Kubernetes APIs, the health gate) can only fail
+in ways its real parts can be made to fail; the others are decisions of the
+in-memory fakes and need ``--simulated``.
+"""
+
+FAULTS = {
+    "flux-stuck": "a Kustomization on the new slot stays Ready=False (HealthCheckFailed): halts before traffic moves",
+    "stale-revision": "the new slot is Ready at an older Git revision: parity fails, no traffic moves",
+    "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails (simulated)",
+    "provision-fails": "bringing up the new slot fails: halts, resumable (simulated)",
+    "green-errors=RATE": "the new slot answers errors for RATE of its requests (0..1): rolled back",
+    "green-slow=MS": "the new slot's answers take MS longer: the p99 check fails, rolled back (real parts only)",
+    "analysis-fails-at=N": "analysis fails at weight step N: rolled back (simulated)",
+    "weights-fail-at=PCT": "the traffic provider refuses to move PCT% to the new slot: rolled back (simulated)",
+    "throttled=N": "the first N provider calls are throttled and retried (simulated)",
+    "crash-after=PHASE": "the process is killed when PHASE ends; `fleet resume` finishes the cutover",
+    "crash-at=CHECKPOINT[#N]": "the process is killed at the Nth pass of an engine checkpoint (simulated)",
+    "lock-held": "another run holds the environment's lock: exits 3",
+}
+
+REAL_FAULTS = ("green-errors=RATE", "green-slow=MS", "flux-stuck", "stale-revision", "crash-after=PHASE", "lock-held")
+"""The faults the real rehearsal drives through its real parts."""

@@ -1,0 +1,332 @@
+"""Builders for Flux and controller objects in given states, as the API would serve them.
+
+Tests of the health gate, the kmock fixtures and the rehearsal simulator all
+need Kustomizations that are stale, HelmReleases that failed an upgrade,
+controllers that are down. Writing those dicts by hand invites statuses Flux
+never produces, so the builders below follow Flux's documented status
+semantics (Ready/Reconciling/Stalled conditions, ``lastAppliedRevision``,
+``status.artifact.revision``, ``observedGeneration``) and take only the knobs
+that matter for the rules. They are pure: plain dicts, no kmock, no client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fleet.domain.health import KINDS
+
+TRANSITION_TIME = "2025-01-01T00:00:00Z"
+
+
+def revision(seed: str = "1", branch: str = "main") -> str:
+    """A Git revision in Flux's ``<branch>@sha1:<sha>`` form, derived from ``seed``."""
+    return f"{branch}@sha1:{hashlib.sha1(seed.encode()).hexdigest()}"
+
+
+def cond(type_: str, status: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": TRANSITION_TIME,
+        "observedGeneration": 1,
+    }
+
+
+def _meta(kind: str, name: str, namespace: str, generation: int) -> dict[str, Any]:
+    return {
+        "apiVersion": KINDS[kind].api_version,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "generation": generation, "uid": f"uid-{name}"},
+    }
+
+
+def _conditions(
+    ready: bool | None,
+    reason: str | None,
+    message: str | None,
+    *,
+    ok_reason: str,
+    ok_message: str,
+    stalled: bool = False,
+) -> list[dict[str, Any]]:
+    if ready is True:
+        return [cond("Ready", "True", reason or ok_reason, message or ok_message)]
+    if ready is None:
+        return [
+            cond("Reconciling", "True", "Progressing", message or "Reconciliation in progress"),
+            cond("Ready", "Unknown", reason or "Progressing", message or "Reconciliation in progress"),
+        ]
+    conditions = [cond("Ready", "False", reason or "ReconciliationFailed", message or "reconciliation failed")]
+    if stalled:
+        conditions.append(cond("Stalled", "True", reason or "ReconciliationFailed", message or "retries exhausted"))
+    return conditions
+
+
+def git_repository(
+    name: str = "flux-system",
+    namespace: str = "flux-system",
+    *,
+    rev: str | None = None,
+    ready: bool | None = True,
+    reason: str | None = None,
+    message: str | None = None,
+    generation: int = 1,
+    observed_generation: int | None = None,
+    suspend: bool = False,
+    url: str = "https://example.invalid/fleet/gitops.git",
+) -> dict[str, Any]:
+    """A GitRepository whose artifact is at ``rev`` (None: no artifact yet)."""
+    obj = _meta("GitRepository", name, namespace, generation)
+    obj["spec"] = {"url": url, "interval": "1m", "ref": {"branch": "main"}, "suspend": suspend}
+    obj["status"] = _source_status(
+        rev,
+        ready=ready,
+        reason=reason,
+        message=message,
+        generation=generation,
+        observed_generation=observed_generation,
+    )
+    return obj
+
+
+def oci_repository(
+    name: str,
+    namespace: str = "flux-system",
+    *,
+    rev: str | None = None,
+    ready: bool | None = True,
+    reason: str | None = None,
+    message: str | None = None,
+    generation: int = 1,
+    observed_generation: int | None = None,
+) -> dict[str, Any]:
+    obj = _meta("OCIRepository", name, namespace, generation)
+    obj["spec"] = {"url": "oci://example.invalid/manifests", "interval": "1m", "ref": {"tag": "latest"}}
+    obj["status"] = _source_status(
+        rev,
+        ready=ready,
+        reason=reason,
+        message=message,
+        generation=generation,
+        observed_generation=observed_generation,
+    )
+    return obj
+
+
+def _source_status(
+    rev: str | None,
+    *,
+    ready: bool | None,
+    reason: str | None,
+    message: str | None,
+    generation: int,
+    observed_generation: int | None,
+) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "observedGeneration": generation if observed_generation is None else observed_generation,
+        "conditions": _conditions(
+            ready,
+            reason,
+            message,
+            ok_reason="Succeeded",
+            ok_message=f"stored artifact for revision '{rev}'",
+        ),
+    }
+    if rev is not None:
+        status["artifact"] = {
+            "revision": rev,
+            "digest": "sha256:" + hashlib.sha256(rev.encode()).hexdigest(),
+            "path": "gitrepository/flux-system/flux-system/artifact.tar.gz",
+            "url": "http://source-controller.flux-system.svc/artifact.tar.gz",
+            "lastUpdateTime": TRANSITION_TIME,
+        }
+    return status
+
+
+def kustomization(
+    name: str = "flux-system",
+    namespace: str = "flux-system",
+    *,
+    source: tuple[str, str] | tuple[str, str, str] = ("GitRepository", "flux-system"),
+    applied: str | None = None,
+    attempted: str | None = None,
+    ready: bool | None = True,
+    reason: str | None = None,
+    message: str | None = None,
+    stalled: bool = False,
+    generation: int = 1,
+    observed_generation: int | None = None,
+    suspend: bool = False,
+    depends_on: tuple[str, ...] = (),
+    path: str = "./clusters/production",
+) -> dict[str, Any]:
+    """A Kustomization that has applied ``applied`` from ``source`` (kind, name[, namespace])."""
+    obj = _meta("Kustomization", name, namespace, generation)
+    source_ref: dict[str, str] = {"kind": source[0], "name": source[1]}
+    if len(source) == 3:
+        source_ref["namespace"] = source[2]
+    obj["spec"] = {
+        "interval": "10m",
+        "path": path,
+        "prune": True,
+        "sourceRef": source_ref,
+        "suspend": suspend,
+        "dependsOn": [{"name": dep} for dep in depends_on],
+    }
+    status: dict[str, Any] = {
+        "observedGeneration": generation if observed_generation is None else observed_generation,
+        "conditions": _conditions(
+            ready,
+            reason,
+            message,
+            ok_reason="ReconciliationSucceeded",
+            ok_message=f"Applied revision: {applied}",
+            stalled=stalled,
+        ),
+    }
+    if applied is not None:
+        status["lastAppliedRevision"] = applied
+    status["lastAttemptedRevision"] = attempted or applied
+    obj["status"] = status
+    return obj
+
+
+def helm_release(
+    name: str,
+    namespace: str = "default",
+    *,
+    ready: bool | None = True,
+    released: bool | None = True,
+    reason: str | None = None,
+    message: str | None = None,
+    stalled: bool = False,
+    test_enable: bool = False,
+    test_success: bool | None = None,
+    generation: int = 1,
+    observed_generation: int | None = None,
+    suspend: bool = False,
+    chart_version: str = "6.5.0",
+) -> dict[str, Any]:
+    """A HelmRelease; ``released=None`` leaves out the Released condition (never released)."""
+    obj = _meta("HelmRelease", name, namespace, generation)
+    obj["spec"] = {
+        "interval": "10m",
+        "chart": {
+            "spec": {
+                "chart": name,
+                "version": chart_version,
+                "sourceRef": {"kind": "HelmRepository", "name": name},
+            }
+        },
+        "suspend": suspend,
+        "test": {"enable": test_enable},
+    }
+    ok_message = f"Helm upgrade succeeded for release {namespace}/{name}.v2 with chart {name}@{chart_version}"
+    conditions = _conditions(
+        ready, reason, message, ok_reason="UpgradeSucceeded", ok_message=ok_message, stalled=stalled
+    )
+    if released is not None:
+        conditions.append(
+            cond("Released", "True", "UpgradeSucceeded", ok_message)
+            if released
+            else cond("Released", "False", reason or "UpgradeFailed", message or "Helm upgrade failed")
+        )
+    if test_success is not None:
+        conditions.append(
+            cond("TestSuccess", "True", "TestSucceeded", "Helm test succeeded")
+            if test_success
+            else cond("TestSuccess", "False", "TestFailed", "Helm test failed: pod podinfo-grpc-test failed")
+        )
+    obj["status"] = {
+        "observedGeneration": generation if observed_generation is None else observed_generation,
+        "conditions": conditions,
+        "lastAttemptedRevision": chart_version,
+    }
+    return obj
+
+
+def deployment(
+    name: str,
+    namespace: str = "flux-system",
+    *,
+    replicas: int = 1,
+    available: int | None = None,
+    generation: int = 1,
+    observed_generation: int | None = None,
+) -> dict[str, Any]:
+    """A Deployment with ``available`` replicas available (default: all of them)."""
+    available = replicas if available is None else available
+    obj = _meta("Deployment", name, namespace, generation)
+    obj["spec"] = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}}
+    obj["status"] = {
+        "observedGeneration": generation if observed_generation is None else observed_generation,
+        "replicas": replicas,
+        "readyReplicas": available,
+        "availableReplicas": available,
+        "conditions": [
+            cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            if available >= replicas
+            else cond(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
+        ],
+    }
+    return obj
+
+
+CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+
+
+def flux_controllers(namespace: str = "flux-system") -> list[dict[str, Any]]:
+    return [deployment(name, namespace) for name in CONTROLLERS]
+
+
+def flux_instance(
+    *,
+    ready: bool | None = True,
+    reason: str | None = None,
+    message: str | None = None,
+    namespace: str = "flux-system",
+) -> dict[str, Any]:
+    obj = _meta("FluxInstance", "flux", namespace, 1)
+    obj["spec"] = {"distribution": {"version": "2.x", "registry": "ghcr.io/fluxcd"}}
+    obj["status"] = {
+        "observedGeneration": 1,
+        "conditions": _conditions(
+            ready, reason, message, ok_reason="ReconciliationSucceeded", ok_message="Reconciliation finished"
+        ),
+    }
+    return obj
+
+
+def flux_report(*, ready: bool | None = True, namespace: str = "flux-system") -> dict[str, Any]:
+    obj = _meta("FluxReport", "flux", namespace, 1)
+    obj["spec"] = {"distribution": {"status": "Installed"}}
+    obj["status"] = {
+        "observedGeneration": 1,
+        "conditions": _conditions(
+            ready, None, None, ok_reason="ReconciliationSucceeded", ok_message="Report is up-to-date"
+        ),
+    }
+    return obj
+
+
+def reconciled_cluster(rev: str | None = None) -> list[dict[str, Any]]:
+    """A Flux installation that has fully applied ``rev``.
+
+    Controllers, one GitRepository, two Kustomizations and one HelmRelease.
+    """
+    rev = rev or revision("1")
+    return [
+        *flux_controllers(),
+        git_repository(rev=rev),
+        kustomization("flux-system", applied=rev),
+        kustomization("apps", applied=rev, depends_on=("flux-system",), path="./apps"),
+        helm_release("podinfo", "podinfo"),
+    ]

@@ -1,0 +1,258 @@
+"""Route53 weighted records against moto in server mode, with a real fault-injecting proxy in front.
+
+moto accepts much that Route53 rejects, so these tests check what fleet
+validates itself, what it sends (one ChangeBatch per step, recorded by the
+proxy), and how it reacts to throttling, 5xx, access denied and PENDING
+changes (answered by the proxy, not by patching boto3).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from fleet.adapters.traffic.route53 import (
+    RetryPolicy,
+    Route53Traffic,
+    SlotTarget,
+    percent_of,
+    route53_weights,
+    scale,
+    validate_changes,
+)
+from fleet.domain.model import SlotName, Weights
+from fleet.errors import AccessDenied, ProviderError, TransientError
+from tests.traffic.support import CHANGE_RRSETS, GET_CHANGE, Fault, FaultProxy
+
+HOST = "app.example.com."
+
+
+@pytest.fixture
+def route53(aws_env: None, moto_url: str) -> Any:
+    return boto3.client("route53", region_name="us-east-1", endpoint_url=moto_url)
+
+
+@pytest.fixture
+def zone(route53: Any) -> Iterator[str]:
+    created = route53.create_hosted_zone(Name="example.com", CallerReference=uuid.uuid4().hex)
+    zone_id: str = created["HostedZone"]["Id"].removeprefix("/hostedzone/")
+    yield zone_id
+
+
+def put(route53: Any, zone_id: str, *records: dict[str, Any]) -> None:
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]},
+    )
+
+
+def weighted(slot: str, weight: int, target: str, name: str = HOST) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Type": "CNAME",
+        "SetIdentifier": slot,
+        "Weight": weight,
+        "TTL": 60,
+        "ResourceRecords": [{"Value": target}],
+    }
+
+
+def live_weights(route53: Any, zone_id: str, name: str = HOST) -> dict[str, int]:
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r["Weight"] for r in records if r["Name"] == name and "SetIdentifier" in r}
+
+
+def adapter(zone_id: str, endpoint: str, sleeps: list[float] | None = None, **kwargs: Any) -> Route53Traffic:
+    recorded = sleeps if sleeps is not None else []
+    options: dict[str, Any] = {
+        "zone_id": zone_id,
+        "hostnames": [HOST],
+        "endpoint_url": endpoint,
+        "sleep": recorded.append,
+        "rng": random.Random(1),
+        "sync_poll_s": 0.01,
+    }
+    options.update(kwargs)
+    return Route53Traffic(**options)
+
+
+def test_each_step_upserts_both_slots_in_one_change_batch(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "blue.lb.example.com"), weighted("green", 0, "green.lb.example.com"))
+    traffic = adapter(zone, fault_proxy.url)
+    for percent in (10, 25, 50, 100):
+        applied = traffic.set_weights("prod", Weights.split(SlotName.GREEN, percent))
+        assert applied.settle_s == 60.0
+        assert traffic.get_weights("prod") == Weights.split(SlotName.GREEN, percent)
+    batches = fault_proxy.calls("POST", CHANGE_RRSETS)
+    assert len(batches) == 4
+    assert all(body.count("<Action>UPSERT</Action>") == 2 for body in (b.body for b in batches))
+    assert "<Weight>230</Weight>" in batches[0].body and "<Weight>26</Weight>" in batches[0].body
+    assert live_weights(route53, zone) == {"blue": 0, "green": 255}
+
+
+def test_existing_targets_are_kept_and_configured_targets_are_written(route53: Any, zone: str, moto_url: str) -> None:
+    put(route53, zone, weighted("blue", 255, "blue.lb.example.com"))
+    traffic = adapter(zone, moto_url, targets={SlotName.GREEN: SlotTarget(values=("green.lb.example.com",))})
+    traffic.set_weights("prod", Weights(blue=90, green=10))
+    records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    values = {r["SetIdentifier"]: r["ResourceRecords"][0]["Value"] for r in records if "SetIdentifier" in r}
+    assert values == {"blue": "blue.lb.example.com", "green": "green.lb.example.com"}
+
+
+def test_all_hostnames_move_together(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    other = "api.example.com."
+    put(
+        route53,
+        zone,
+        weighted("blue", 255, "b.example.com"),
+        weighted("green", 0, "g.example.com"),
+        weighted("blue", 255, "b.example.com", other),
+        weighted("green", 0, "g.example.com", other),
+    )
+    traffic = adapter(zone, fault_proxy.url, hostnames=[HOST, other])
+    traffic.set_weights("prod", Weights(blue=50, green=50))
+    [batch] = fault_proxy.calls("POST", CHANGE_RRSETS)
+    assert batch.body.count("<Action>UPSERT</Action>") == 4
+    assert live_weights(route53, zone, other) == {"blue": 128, "green": 128}
+
+
+def test_a_slot_without_a_record_or_target_cannot_be_given_traffic(route53: Any, zone: str, moto_url: str) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"))
+    traffic = adapter(zone, moto_url)
+    with pytest.raises(ProviderError, match="no weighted CNAME record for green"):
+        traffic.set_weights("prod", Weights(blue=90, green=10))
+
+
+def test_a_simple_record_is_never_switched_to_weighted(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, {"Name": HOST, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "old.example.com"}]})
+    traffic = adapter(zone, fault_proxy.url)
+    with pytest.raises(ProviderError, match="simple record"):
+        traffic.set_weights("prod", Weights(blue=90, green=10))
+    assert fault_proxy.calls("POST", CHANGE_RRSETS) == []
+
+
+def test_a_weighted_record_that_is_not_a_slot_is_refused(route53: Any, zone: str, moto_url: str) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("canary", 10, "c.example.com"))
+    with pytest.raises(ProviderError, match="'canary' that is not a slot"):
+        adapter(zone, moto_url).set_weights("prod", Weights(blue=90, green=10))
+
+
+def test_duplicate_set_identifiers_that_moto_accepted_are_refused(route53: Any, zone: str, moto_url: str) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"))
+    route53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": weighted("blue", 1, "x.example.com")}]},
+    )
+    blues = [
+        r
+        for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        if r.get("SetIdentifier") == "blue"
+    ]
+    if len(blues) < 2:
+        pytest.skip("this moto version rejects duplicate set identifiers itself")
+    with pytest.raises(ProviderError, match="twice"):
+        adapter(zone, moto_url).get_weights("prod")
+
+
+def test_the_adapter_waits_until_the_change_is_insync(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults += [Fault("POST", CHANGE_RRSETS, 1, pending=True), Fault("GET", GET_CHANGE, 2, pending=True)]
+    sleeps: list[float] = []
+    adapter(zone, fault_proxy.url, sleeps, sync_poll_s=0.5).set_weights("prod", Weights(blue=75, green=25))
+    assert len(fault_proxy.calls("GET", GET_CHANGE)) == 3
+    assert sleeps == [0.5, 0.5, 0.5]
+
+
+def test_a_change_that_stays_pending_is_a_transient_error(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults += [Fault("POST", CHANGE_RRSETS, 1, pending=True), Fault("GET", GET_CHANGE, 100, pending=True)]
+    traffic = adapter(zone, fault_proxy.url, sync_poll_s=1.0, sync_timeout_s=3.0)
+    with pytest.raises(TransientError, match="still PENDING"):
+        traffic.set_weights("prod", Weights(blue=75, green=25))
+
+
+def test_throttling_is_retried_with_growing_jittered_backoff(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults.append(Fault("POST", CHANGE_RRSETS, 3, status=400, code="Throttling"))
+    sleeps: list[float] = []
+    policy = RetryPolicy(budget_s=30.0, base_s=0.2, cap_s=5.0)
+    traffic = adapter(zone, fault_proxy.url, sleeps, retry=policy)
+    traffic.set_weights("prod", Weights(blue=90, green=10))
+    assert len(fault_proxy.calls("POST", CHANGE_RRSETS)) == 4
+    assert traffic.counters.retries == 3
+    for attempt, slept in enumerate(sleeps):
+        ceiling = 0.2 * 2**attempt
+        assert ceiling / 2 <= slept <= ceiling
+    assert live_weights(route53, zone) == {"blue": 230, "green": 26}
+
+
+def test_server_errors_are_retried_too(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults.append(Fault("GET", r"/rrset", 2, status=503, code="ServiceUnavailable"))
+    traffic = adapter(zone, fault_proxy.url)
+    assert traffic.get_weights("prod") == Weights(blue=100, green=0)
+    assert traffic.counters.retries == 2
+
+
+def test_throttling_beyond_the_budget_is_a_transient_error(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults.append(Fault("POST", CHANGE_RRSETS, 1000, status=400, code="Throttling"))
+    sleeps: list[float] = []
+    traffic = adapter(zone, fault_proxy.url, sleeps, retry=RetryPolicy(budget_s=2.0, base_s=0.2, cap_s=1.0))
+    with pytest.raises(TransientError, match="Throttling") as caught:
+        traffic.set_weights("prod", Weights(blue=90, green=10))
+    assert sum(sleeps) <= 2.0
+    assert caught.value.retry_after > 0
+    assert live_weights(route53, zone) == {"blue": 255, "green": 0}
+
+
+def test_access_denied_is_reported_at_once(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults.append(Fault("POST", CHANGE_RRSETS, 5, status=403, code="AccessDenied", message="nope"))
+    sleeps: list[float] = []
+    traffic = adapter(zone, fault_proxy.url, sleeps)
+    with pytest.raises(AccessDenied, match="AccessDenied"):
+        traffic.set_weights("prod", Weights(blue=90, green=10))
+    assert len(fault_proxy.calls("POST", CHANGE_RRSETS)) == 1
+    assert sleeps == []
+
+
+def test_percentages_scale_to_route53_weights_and_back() -> None:
+    assert [scale(p) for p in (0, 1, 10, 25, 50, 75, 99, 100)] == [0, 3, 26, 64, 128, 191, 252, 255]
+    for percent in range(0, 101):
+        weights = route53_weights(Weights.split(SlotName.GREEN, percent))
+        assert sum(weights.values()) > 0
+        assert all(0 <= w <= 255 for w in weights.values())
+        assert percent_of(weights) == Weights.split(SlotName.GREEN, percent)
+    assert percent_of({SlotName.BLUE: 0, SlotName.GREEN: 0}) == Weights(blue=50, green=50)
+
+
+def change(ident: str, weight: int, rtype: str = "CNAME") -> Any:
+    return {"Action": "UPSERT", "ResourceRecordSet": {**weighted(ident, weight, "x.example.com"), "Type": rtype}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ([change("blue", 256), change("green", 0)], "outside 0..255"),
+        ([change("blue", 0), change("green", 0)], "would be 0"),
+        ([change("blue", 10), change("blue", 20)], "twice"),
+        ([change("blue", 10, "TXT"), change("green", 20, "TXT")], "record type"),
+        ([{"Action": "UPSERT", "ResourceRecordSet": {"Name": HOST, "Type": "CNAME", "TTL": 60}}], "not a weighted"),
+    ],
+)
+def test_change_batches_that_moto_would_accept_are_refused(changes: Any, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        validate_changes(changes)
+
+
+def test_the_change_comment_names_the_environment(route53: Any, zone: str, fault_proxy: FaultProxy) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    adapter(zone, fault_proxy.url).set_weights("prod", Weights(blue=90, green=10))
+    [batch] = fault_proxy.calls("POST", CHANGE_RRSETS)
+    assert "fleet prod: blue 90% / green 10%" in batch.body
