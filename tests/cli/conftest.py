@@ -32,7 +32,7 @@ def fleet(tmp_path: Path) -> Iterator[object]:
     env["FLEET_PROJECT"] = str(REPO)
 
     def run(*args: str, timeout: float = 60, extra_env: dict[str, str] | None = None) -> Result:
-        proc = subprocess.run(
+        proc = subprocess.run(  # noqa: PLW1510  (the exit code is the result)
             [sys.executable, "-m", "fleet", *args],
             capture_output=True,
             text=True,

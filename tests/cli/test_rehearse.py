@@ -54,7 +54,9 @@ def test_the_table_output_shows_the_timeline_and_the_final_status(fleet: Any, tm
 def test_each_fault_halts_with_traffic_on_the_old_slot_and_exit_1(
     fleet: Any, tmp_path: Path, fault: str, phase: str, weights: dict[str, int], reason: str
 ) -> None:
-    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", fault, "--output", "json")
+    result = fleet(
+        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", fault, "--output", "json"
+    )
 
     assert result.code == 1, result.err
     state = final_state(result)
@@ -66,7 +68,9 @@ def test_each_fault_halts_with_traffic_on_the_old_slot_and_exit_1(
 
 
 def test_throttled_provider_calls_are_retried_and_the_cutover_finishes(fleet: Any, tmp_path: Path) -> None:
-    result = fleet("rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "throttled=2", "--output", "json")
+    result = fleet(
+        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "throttled=2", "--output", "json"
+    )
 
     assert result.code == 0, result.err
     assert "retry" in result.err

@@ -15,7 +15,15 @@ def test_the_report_is_one_self_contained_page_with_phases_weights_and_the_rollb
     report = tmp_path / "cutover.html"
 
     result = fleet(
-        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "analysis-fails-at=3", "--report", str(report)
+        "rehearse",
+        "local",
+        "--simulated",
+        "--state",
+        str(tmp_path / "s"),
+        "--fault",
+        "analysis-fails-at=3",
+        "--report",
+        str(report),
     )
 
     assert result.code == 1
