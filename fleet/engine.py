@@ -36,6 +36,7 @@ from fleet.domain.machine import (
     EnvironmentState,
     Event,
     FluxBootstrapped,
+    HealthChanged,
     HealthReported,
     InvalidTransition,
     ParityObserved,
@@ -55,6 +56,7 @@ from fleet.domain.machine import (
     TimerFired,
     WaitUntil,
     WeightsApplied,
+    health_reason,
     layout_slots,
     pending,
     transition,
@@ -250,13 +252,13 @@ class Engine:
         name = type(command).__name__
         self.checkpoint(f"before:{name}")
         try:
-            event = self._with_retries(lambda: self._run(state, command), name)
+            event = self._with_retries(lambda: self._run(state, command), name, state.env)
         except ProviderError as err:
             event = StepFailed(at=self.ports.clock.now(), command=name, reason=str(err))
         self.checkpoint(f"after:{name}")
         return event
 
-    def _with_retries(self, call: Callable[[], Event], name: str) -> Event:
+    def _with_retries(self, call: Callable[[], Event], name: str, env: str) -> Event:
         clock = self.ports.clock
         started = clock.now()
         attempt = 0
@@ -269,7 +271,7 @@ class Engine:
                 if attempt >= self.retry.attempts or waited >= self.retry.budget_s:
                     raise ProviderError(f"{err} (gave up after {attempt} attempts)") from err
                 delay = max(err.retry_after, self.retry.delay(attempt, self.rng))
-                self.ports.notifier.notify(Notice("", "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
+                self.ports.notifier.notify(Notice(env, "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
                 clock.sleep(delay)
 
     def _layout(self, state: EnvironmentState, *, without: SlotName | None = None) -> Layout:
@@ -307,6 +309,11 @@ class Engine:
                 new_report = p.health.report(env, new, self._outputs(env, new))
                 return ParityObserved(at=p.clock.now(), old=old_report, new=new_report)
             case SetWeights(weights=weights):
+                if c.phase is Phase.SHIFT and weights.of(c.new) > state.weights.of(c.new):
+                    report = p.health.report(env, c.new, self._outputs(env, c.new))
+                    if not report.reconciled:
+                        return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False,
+                                             reason=health_reason(report))
                 applied = p.traffic.set_weights(env, weights)
                 if applied.settle_s > 0 and c.phase is Phase.SHIFT:
                     p.clock.sleep(applied.settle_s)

@@ -184,6 +184,8 @@ class FakeHealth:
     stale_revision: bool = False
     missing_objects: int = 0
     """How many of the live slot's objects the new slot fails to reconcile."""
+    lose_health_at: int | None = None
+    """Once the new slot holds at least this percentage, a HelmRelease on it starts failing."""
 
     def _report(self, slot: SlotName, ready_now: bool) -> HealthReport:
         if slot.value not in self.world.bootstrapped:
@@ -196,7 +198,10 @@ class FakeHealth:
         objects: tuple[ObjectRef, ...] = _OBJECTS
         failures: tuple[ObjectFailure, ...] = ()
         revision = REVISION
-        live = self.world.weights.get(slot.value, 0) > 0
+        share = self.world.weights.get(slot.value, 0)
+        live = share > 0
+        if live and share < 100 and self.lose_health_at is not None and share >= self.lose_health_at:
+            failures = (ObjectFailure(_OBJECTS[3], "UpgradeFailed", "Helm upgrade failed: context deadline exceeded"),)
         if not live and (self.never_healthy or not ready_now):
             failures = (
                 ObjectFailure(

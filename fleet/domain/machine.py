@@ -475,7 +475,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         case (Phase.WAIT_HEALTHY, HealthReported(report=report)) if report.slot is c.new:
             if report.reconciled:
                 return replace(state, cutover=_enter(c, Phase.VERIFY_PARITY, at))
-            why = _health_reason(report)
+            why = health_reason(report)
             if at >= c.phase_since + c.rollout.health_timeout_s:
                 return _fail(state, c, at, f"{c.new} not healthy after {c.rollout.health_timeout_s:g}s: {why}")
             return replace(state, cutover=replace(c, reason=why))
@@ -559,7 +559,7 @@ def _judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> 
     return replace(state, cutover=replace(c, extensions=extensions, reason=verdict.reason))
 
 
-def _health_reason(report: HealthReport) -> str:
+def health_reason(report: HealthReport) -> str:
     if not report.failures:
         return "not reconciled"
     first = report.failures[0]
