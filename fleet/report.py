@@ -10,7 +10,7 @@ analysis saw, with each phase as a band and the rollback marked.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +151,10 @@ def _weights_chart(run: Sequence[Record], samples: Sequence[Sample], bands: list
                    rollback: float | None, x: object, t1: float) -> str:
     assert callable(x)
     parts = _frame(bands, rollback, x, "time since the cutover started", t1)
-    for colour, pick in ((BLUE, lambda r: r.weights.blue), (GREEN, lambda r: r.weights.green)):
+    picks: tuple[tuple[str, Callable[[Record], int]], ...] = (
+        (BLUE, lambda r: r.weights.blue), (GREEN, lambda r: r.weights.green)
+    )
+    for colour, pick in picks:
         points: list[str] = []
         previous: float | None = None
         for r in run:

@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from fleet.engine import Ports
 
 DEFAULT_ANALYSIS = {"source": "haproxy"}
+_SHARED_WITH_TRAFFIC = ("socket", "backend", "servers")
+
+
+def analysis_settings(config: EnvironmentConfig) -> dict[str, Any]:
+    """``fleet:analysis``, where HAProxy analysis reads the socket and servers ``fleet:traffic`` names."""
+    settings = dict(config.analysis or DEFAULT_ANALYSIS)
+    settings.setdefault("source", DEFAULT_ANALYSIS["source"])
+    if settings["source"] == "haproxy" and config.traffic.get("provider") == "haproxy":
+        for key in _SHARED_WITH_TRAFFIC:
+            if key in config.traffic:
+                settings.setdefault(key, config.traffic[key])
+    return settings
 
 
 class SystemClock:
@@ -55,7 +67,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         provisioner=PulumiProvisioner(project, show),
         health=FluxHealthGate.from_settings(_health_settings(config)),
         traffic=traffic_from_settings(config.name, config.traffic, file=config.file),
-        analysis=analysis_from_settings(config.name, config.analysis or DEFAULT_ANALYSIS, file=config.file),
+        analysis=analysis_from_settings(config.name, analysis_settings(config), file=config.file),
         clock=SystemClock(),
         notifier=notifier,
         confirm=confirm,
@@ -71,7 +83,7 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
     checks: list[Any] = [
         lambda: infra_settings_from_config(config.raw, file=config.file),
         lambda: traffic_from_settings(config.name, config.traffic, file=config.file),
-        lambda: analysis_from_settings(config.name, config.analysis or DEFAULT_ANALYSIS, file=config.file),
+        lambda: analysis_from_settings(config.name, analysis_settings(config), file=config.file),
         lambda: _health_settings(config),
     ]
     problems: list[ConfigError] = []

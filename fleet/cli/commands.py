@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fleet.domain.machine import EnvironmentState, Phase
     from fleet.domain.model import Version
     from fleet.domain.plan import Plan
+    from fleet.engine import Engine
 
 # Commands import the engine, the domain and tabulate inside their bodies: ``fleet --help``
 # must start in well under 200 ms, and those imports alone cost more than that.
@@ -29,6 +30,8 @@ output_option = click.option(
     show_default=True,
     help="Render for people (table) or machines (json).",
 )
+
+
 def _set_state(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value:
         root = ctx.find_root()
@@ -88,6 +91,7 @@ def validate(envs: tuple[str, ...], output: str) -> None:
     """Check the configuration; list every problem with its file and key."""
     from fleet.cli import render
     from fleet.config import list_environments, validate_environment
+
     ctx = _ctx()
     project = ctx.project()
     names = list(envs) or list_environments(project)
@@ -122,6 +126,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     """A row per environment: active slot, versions, weights, phase, last result."""
     from fleet.cli import render
     from fleet.config import list_environments
+
     ctx = _ctx()
     store = ctx.store()
     names = list(envs) or sorted(set(list_environments(ctx.project())) | set(store.environments()))
@@ -154,6 +159,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 def history(env: str, output: str, report: str | None) -> None:
     """Every event of ENV's cutovers: when, who, what changed."""
     from fleet.cli import render
+
     store = _ctx().store()
     records = store.history(env)
     if report:
@@ -169,6 +175,7 @@ def history(env: str, output: str, report: str | None) -> None:
 def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, steps: str | None) -> Plan:
     from fleet.config import parse_steps
     from fleet.domain.plan import plan_cutover
+
     rollout = config.rollout
     if steps:
         try:
@@ -181,6 +188,7 @@ def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, s
 
 def _show_plan(p: Plan, output: str) -> None:
     from fleet.cli import render
+
     rows = [
         {
             "phase": s.phase.value,
@@ -216,6 +224,7 @@ def _show_plan(p: Plan, output: str) -> None:
 def plan(env: str, to: str, steps: str | None, output: str) -> None:
     """The steps a cutover to VERSION would take and what each changes."""
     from fleet.domain.machine import EnvironmentState
+
     ctx = _ctx()
     config = ctx.config(env)
     state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
@@ -271,7 +280,10 @@ def finish(
     sys.exit(0 if ok else 1)
 
 
-def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
+def _drive(
+    config: EnvironmentConfig, action: Callable[[Engine], EnvironmentState], *, yes: bool = False
+) -> EnvironmentState:
+    """Run ``action`` on an engine wired to the environment's real adapters, with the live progress line."""
     from fleet.cli import render
     from fleet.engine import Engine
     from fleet.wiring import production_ports
@@ -279,7 +291,10 @@ def _engine(config: EnvironmentConfig, yes: bool, output: str) -> Any:
     ctx = _ctx()
     progress = render.Progress()
     ports = production_ports(config, ctx.project(), progress, _confirm(yes))
-    return Engine(ctx.store(config), ports), progress
+    try:
+        return action(Engine(ctx.store(config), ports))
+    finally:
+        progress.close()
 
 
 @click.command()
@@ -295,6 +310,7 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
     """Replace ENV's active slot with a new one at VERSION."""
     from fleet.config import parse_steps
     from fleet.domain.machine import EnvironmentState
+
     ctx = _ctx()
     config = ctx.config(env)
     target = parse_version(to)
@@ -304,11 +320,7 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
         _show_plan(p, output)
         sys.exit(1 if p.changes else 0)
     rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
-    engine, progress = _engine(config, yes, output)
-    try:
-        final = engine.cutover(config, target, rollout=rollout, force_unlock=force_unlock)
-    finally:
-        progress.close()
+    final = _drive(config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock), yes=yes)
     finish(final, output)
 
 
@@ -328,12 +340,7 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
         from fleet.cli.rehearse import resume_rehearsal
 
         resume_rehearsal(location, env, output, force_unlock=force_unlock)
-    config = ctx.config(env)
-    engine, progress = _engine(config, yes, output)
-    try:
-        final = engine.resume(env, force_unlock=force_unlock)
-    finally:
-        progress.close()
+    final = _drive(ctx.config(env), lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
     finish(final, output)
 
 
@@ -346,13 +353,8 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
 def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
     from fleet.domain.machine import Phase
-    ctx = _ctx()
-    config = ctx.config(env)
-    engine, progress = _engine(config, False, output)
-    try:
-        final = engine.rollback(env, reason=reason, force_unlock=force_unlock)
-    finally:
-        progress.close()
+
+    final = _drive(_ctx().config(env), lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock))
     finish(final, output, success=Phase.ROLLED_BACK)
 
 
@@ -365,11 +367,6 @@ def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
 def abort(env: str, reason: str, force_unlock: bool, output: str) -> None:
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
     from fleet.domain.machine import Phase
-    ctx = _ctx()
-    config = ctx.config(env)
-    engine, progress = _engine(config, False, output)
-    try:
-        final = engine.abort(env, reason=reason, force_unlock=force_unlock)
-    finally:
-        progress.close()
+
+    final = _drive(_ctx().config(env), lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock))
     finish(final, output, success=Phase.ABORTED)
