@@ -35,7 +35,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from fleet.domain.reports import Secret
+from fleet.domain.reports import ObjectRef, Secret
 from fleet.errors import AccessDenied, ConfigError, ProviderError, TransientError
 from fleet.ports import Clock
 
@@ -47,37 +47,27 @@ SUSPENDABLE = (
 RECONCILE_ANNOTATION = "fluxcd.controlplane.io/reconcile"
 
 
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
-
-
 @dataclass(frozen=True)
 class DrainReport:
-    suspended: tuple[ObjectKey, ...]
-    deleted: tuple[ObjectKey, ...]
+    suspended: tuple[ObjectRef, ...]
+    deleted: tuple[ObjectRef, ...]
     waited_s: float
 
 
 class TeardownApi(Protocol):
     """The few calls draining needs; absent kinds (CRD not installed) list as empty."""
 
-    def list_suspendable(self) -> list[ObjectKey]:
+    def list_suspendable(self) -> list[ObjectRef]:
         """FluxInstances, Kustomizations and HelmReleases."""
         ...
 
-    def suspend(self, key: ObjectKey) -> None: ...
+    def suspend(self, key: ObjectRef) -> None: ...
 
-    def list_releasers(self) -> list[ObjectKey]:
+    def list_releasers(self) -> list[ObjectRef]:
         """Ingresses and Services of type LoadBalancer."""
         ...
 
-    def delete(self, key: ObjectKey) -> None:
+    def delete(self, key: ObjectRef) -> None:
         """Delete ``key``; an object already gone is not an error."""
         ...
 
@@ -153,14 +143,14 @@ class KubeTeardownApi:
     def close(self) -> None:
         self.api.close()
 
-    def list_suspendable(self) -> list[ObjectKey]:
-        found = [ObjectKey("FluxInstance", *nn) for nn in self._names(self._custom_list(FLUX_INSTANCE))]
+    def list_suspendable(self) -> list[ObjectRef]:
+        found = [ObjectRef("FluxInstance", *nn) for nn in self._names(self._custom_list(FLUX_INSTANCE))]
         for group, version, plural in SUSPENDABLE:
             kind = "Kustomization" if plural == "kustomizations" else "HelmRelease"
-            found += [ObjectKey(kind, *nn) for nn in self._names(self._custom_list((group, version, plural)))]
+            found += [ObjectRef(kind, *nn) for nn in self._names(self._custom_list((group, version, plural)))]
         return found
 
-    def suspend(self, key: ObjectKey) -> None:
+    def suspend(self, key: ObjectRef) -> None:
         if key.kind == "FluxInstance":
             body: dict[str, Any] = {"metadata": {"annotations": {RECONCILE_ANNOTATION: "disabled"}}}
             group, version, plural = FLUX_INSTANCE
@@ -182,7 +172,7 @@ class KubeTeardownApi:
             missing_ok=True,
         )
 
-    def list_releasers(self) -> list[ObjectKey]:
+    def list_releasers(self) -> list[ObjectRef]:
         ingresses = self._json(
             "list Ingresses",
             lambda: self._networking.list_ingress_for_all_namespaces(
@@ -193,14 +183,14 @@ class KubeTeardownApi:
             "list Services",
             lambda: self._core.list_service_for_all_namespaces(_preload_content=False, _request_timeout=self._timeout),
         )
-        found = [ObjectKey("Ingress", *nn) for nn in self._names(ingresses)]
+        found = [ObjectRef("Ingress", *nn) for nn in self._names(ingresses)]
         found += [
-            ObjectKey("Service", *nn)
+            ObjectRef("Service", *nn)
             for nn in self._names(s for s in services if (s.get("spec") or {}).get("type") == "LoadBalancer")
         ]
         return found
 
-    def delete(self, key: ObjectKey) -> None:
+    def delete(self, key: ObjectRef) -> None:
         if key.kind == "Ingress":
             self._call(
                 f"delete {key}",

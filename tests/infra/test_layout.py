@@ -1,0 +1,104 @@
+"""Which slots the program builds: FLEET_LAYOUT, else fleet's store, else a seeded blue slot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleet.domain.model import Role, SlotName, SlotState, Version
+from fleet.errors import ConfigError
+from fleet.infra.layout import LAYOUT_ENV, decode_layout, encode_layout, resolve_plan
+from fleet.ports import Layout
+
+V129 = Version.parse("1.29")
+
+
+def never_called(env: str, location: str) -> Layout | None:
+    raise AssertionError("the store must not be read when FLEET_LAYOUT is set")
+
+
+def test_fleet_layout_from_the_adapter_wins_over_the_store() -> None:
+    text = json.dumps(
+        {
+            "env": "staging",
+            "slots": {
+                "blue": {"role": "active", "version": "1.29", "bootstrap": True},
+                "green": {"role": "standby", "version": "1.30", "bootstrap": False},
+            },
+        }
+    )
+    plan = resolve_plan("staging", V129, environ={LAYOUT_ENV: text}, load=never_called)
+    assert plan.source == LAYOUT_ENV
+    green = plan.get(SlotName.GREEN)
+    assert green is not None and green.version == Version(1, 30) and not green.bootstrap
+
+
+def test_a_layout_for_another_environment_is_refused() -> None:
+    text = json.dumps({"env": "prod", "slots": {}})
+    with pytest.raises(ConfigError, match="prod"):
+        decode_layout(text, env="staging", default_version=V129)
+
+
+def test_two_active_slots_are_refused() -> None:
+    slots = {"blue": {"role": "active"}, "green": {"role": "active"}}
+    with pytest.raises(ConfigError, match="both active"):
+        decode_layout(json.dumps({"env": "e", "slots": slots}), env="e", default_version=V129)
+
+
+def test_a_hand_run_reads_the_layout_from_fleets_store_at_the_configured_location() -> None:
+    asked: list[tuple[str, str]] = []
+
+    def store(env: str, location: str) -> Layout:
+        asked.append((env, location))
+        return Layout(
+            env, {SlotName.GREEN: SlotState(Role.ACTIVE, Version(1, 30)), SlotName.BLUE: SlotState(Role.ABSENT)}
+        )
+
+    plan = resolve_plan("staging", V129, environ={"FLEET_STATE": "/srv/fleet"}, load=store)
+    assert asked == [("staging", "/srv/fleet")]
+    assert plan.source == "store"
+    assert [(s.slot, s.role, s.version) for s in plan.slots] == [(SlotName.GREEN, Role.ACTIVE, Version(1, 30))]
+
+
+def test_the_fleet_state_config_key_beats_the_environment_variable() -> None:
+    asked: list[str] = []
+    resolve_plan(
+        "e", V129, environ={"FLEET_STATE": "/env"}, state_location="s3://b/p", load=lambda e, loc: asked.append(loc)
+    )
+    assert asked == ["s3://b/p"]
+
+
+def test_a_torn_down_slot_is_not_resurrected_by_a_hand_run() -> None:
+    layout = Layout("e", {SlotName.BLUE: SlotState(Role.ACTIVE, V129), SlotName.GREEN: SlotState(Role.ABSENT)})
+    plan = resolve_plan("e", V129, environ={}, load=lambda e, loc: layout)
+    assert plan.get(SlotName.GREEN) is None
+
+
+def test_with_nothing_recorded_blue_is_seeded_active_at_the_configured_version() -> None:
+    plan = resolve_plan("new", Version(1, 31), environ={}, load=lambda e, loc: None)
+    assert plan.source == "seed"
+    assert [(s.slot, s.role, s.version, s.bootstrap) for s in plan.slots] == [
+        (SlotName.BLUE, Role.ACTIVE, Version(1, 31), True)
+    ]
+
+
+def test_the_default_store_location_is_dot_fleet_state() -> None:
+    asked: list[str] = []
+    resolve_plan("e", V129, environ={}, load=lambda e, loc: asked.append(loc))
+    assert asked == [".fleet/state"]
+
+
+def test_what_the_adapter_encodes_the_program_decodes() -> None:
+    layout = Layout(
+        "e",
+        {
+            SlotName.BLUE: SlotState(Role.ACTIVE, Version(1, 29)),
+            SlotName.GREEN: SlotState(Role.STANDBY, Version(1, 30, 2)),
+        },
+    )
+    plan = decode_layout(encode_layout(layout, {SlotName.BLUE: True}), env="e", default_version=V129)
+    assert [(s.slot, s.role, s.version, s.bootstrap) for s in plan.slots] == [
+        (SlotName.BLUE, Role.ACTIVE, Version(1, 29), True),
+        (SlotName.GREEN, Role.STANDBY, Version(1, 30, 2), False),
+    ]
