@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,10 +19,9 @@ from typing import Any
 import pytest
 
 from fleet.rehearsal.backends import SlotBackend, slot_backends
-from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
+from fleet.rehearsal.haproxy_process import HAProxyProcess
+from tests.moto_server import moto_server
 from tests.traffic.support import FaultProxy, Seen, wait_http
-
-MOTO_SERVER = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
 
 
 @pytest.fixture
@@ -43,23 +39,9 @@ def haproxy(backends: dict[str, SlotBackend]) -> Iterator[HAProxyProcess]:
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/moto-api/")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with moto_server() as url:
+        wait_http(f"{url}/moto-api/")
+        yield url
 
 
 @pytest.fixture
