@@ -14,7 +14,7 @@ from fleet.adapters.analysis.probe import ProbeAnalysis
 from fleet.adapters.analysis.prometheus import PrometheusAnalysis, render
 from fleet.adapters.traffic import traffic_from_settings
 from fleet.adapters.traffic.haproxy import HAProxyTraffic
-from fleet.adapters.traffic.settings import parse_duration
+from fleet.config import parse_duration
 from fleet.domain.model import SlotName
 from fleet.errors import ConfigError
 
