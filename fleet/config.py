@@ -353,6 +353,8 @@ class _Parser:
         analysis = self.analysis(analysis_value)
         if "stepBake" in section:
             window = self.duration(section, "stepBake", "rollout.stepBake", analysis.window_s)
+            if window <= 0:
+                self.fail("rollout.stepBake", "must be longer than 0: each step is analysed for this long")
             analysis = replace(analysis, window_s=window)
         return RolloutPolicy(
             steps=steps,
@@ -370,7 +372,7 @@ class _Parser:
             ),
             failed_checks=self.whole(section, "failedChecks", "analysis.failedChecks", d.failed_checks, 1, 100),
             window_s=d.window_s,
-            min_requests=self.whole(section, "minRequests", "analysis.minRequests", d.min_requests, 0, 10**9),
+            min_requests=self.whole(section, "minRequests", "analysis.minRequests", d.min_requests, 1, 10**9),
             max_extensions=self.whole(section, "maxExtensions", "analysis.maxExtensions", d.max_extensions, 0, 1000),
         )
 

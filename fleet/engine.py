@@ -203,6 +203,7 @@ class Engine:
     def _drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
         command = pending(state)
         while command is not None:
+            lease.renew()  # a run that lost its lock must not act: LockedError before any side effect
             event = self._execute(state, command)
             state = self._step(lease, state, event)
             follow = pending(state)
@@ -315,6 +316,8 @@ class Engine:
                         return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False,
                                              reason=health_reason(report))
                 applied = p.traffic.set_weights(env, weights)
+                if applied.weights != weights:
+                    raise ProviderError(f"asked the traffic provider for {weights}, it applied {applied.weights}")
                 if applied.settle_s > 0 and c.phase is Phase.SHIFT:
                     p.clock.sleep(applied.settle_s)
                 return WeightsApplied(at=p.clock.now(), weights=applied.weights)

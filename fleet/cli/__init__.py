@@ -10,6 +10,7 @@ by the commands that need them.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -51,6 +52,15 @@ class FleetGroup(click.Group):
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("\nfleet: interrupted; the state is saved, continue with `fleet resume ENV`", err=True)
+            sys.exit(EXIT_HALTED)
+        except Exception as err:
+            if os.environ.get("FLEET_DEBUG"):
+                raise
+            click.echo(
+                f"fleet: internal error ({type(err).__name__}: {err}); the state is saved at the last "
+                "checkpoint; set FLEET_DEBUG=1 for the traceback and please report it",
+                err=True,
+            )
             sys.exit(EXIT_HALTED)
 
 

@@ -128,9 +128,8 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     from fleet.config import list_environments
 
     ctx = _ctx()
-    store = ctx.store()
-    names = list(envs) or sorted(set(list_environments(ctx.project())) | set(store.environments()))
-    states = {name: store.load(name) for name in names}
+    names = list(envs) or sorted(set(list_environments(ctx.project())) | set(ctx.store().environments()))
+    states = {name: ctx.store_for(name).load(name) for name in names}
     if health:
         if len(names) != 1:
             raise UsageError("--health takes exactly one environment")
@@ -160,8 +159,7 @@ def history(env: str, output: str, report: str | None) -> None:
     """Every event of ENV's cutovers: when, who, what changed."""
     from fleet.cli import render
 
-    store = _ctx().store()
-    records = store.history(env)
+    records = _ctx().store_for(env).history(env)
     if report:
         from fleet.report import write_report
 
@@ -258,6 +256,8 @@ def finish(
         message += f": {c.reason}"
     if c is not None and c.awaiting_confirmation:
         message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
+    elif c is not None and c.phase is P.TEARDOWN_OLD:
+        message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"
     elif c is not None and c.phase is P.FAILED:
         message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
     data = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet.config import EnvironmentConfig, find_project, load_environment
+from fleet.errors import ConfigError
 from fleet.ports import StateStore
 from fleet.state import DEFAULT_LOCATION, open_store
 
@@ -14,6 +15,7 @@ from fleet.state import DEFAULT_LOCATION, open_store
 class Context:
     project_option: str | None
     state_option: str | None
+    _stores: dict[str, StateStore] = field(default_factory=dict)
 
     def project(self) -> Path:
         return Path(self.project_option) if self.project_option else find_project()
@@ -30,4 +32,16 @@ class Context:
         return str(self.project() / where)
 
     def store(self, config: EnvironmentConfig | None = None) -> StateStore:
-        return open_store(self.store_location(config))
+        location = self.store_location(config)
+        if location not in self._stores:
+            self._stores[location] = open_store(location)
+        return self._stores[location]
+
+    def store_for(self, env: str) -> StateStore:
+        """The store ENV's configuration names (``fleet:state``), or the default one."""
+        if self.state_option:
+            return self.store()
+        try:
+            return self.store(self.config(env))
+        except ConfigError:
+            return self.store()

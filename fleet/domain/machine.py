@@ -399,10 +399,27 @@ def _fail(state: EnvironmentState, c: Cutover, at: float, reason: str) -> Enviro
     return replace(state, cutover=failed, last=LastResult(Phase.FAILED, at, c.target, reason))
 
 
+_BEFORE_TRAFFIC = frozenset({Phase.PROVISION, Phase.BOOTSTRAP, Phase.WAIT_HEALTHY, Phase.VERIFY_PARITY, Phase.FAILED})
+
+
+def _refuse_once_teardown_began(c: Cutover) -> None:
+    """Once destroying the old slot is confirmed, its drain may already be under way: no way back."""
+    if c.phase is Phase.TEARDOWN_OLD and c.confirmed:
+        raise InvalidTransition(
+            f"the old slot {c.old} is being torn down and cannot take traffic back; "
+            f"to return to {c.old}'s version, run a new cutover"
+        )
+
+
 def _roll_back(state: EnvironmentState, c: Cutover, at: float, reason: str) -> EnvironmentState:
-    """Give all traffic back to the old slot; the new slot is no longer trusted."""
+    """Give all traffic back to the old slot; the new slot is no longer trusted.
+
+    Once traffic may have moved (SHIFT and later), the weights are set again even when the
+    state says the old slot holds them all: a weight change may have been applied by a run
+    that died before recording it, and setting the old slot to 100% is harmless to repeat.
+    """
     state = state.with_slot(c.new, healthy=False)
-    if state.weights.of(c.old) == 100:
+    if c.phase in _BEFORE_TRAFFIC and state.weights.of(c.old) == 100:
         outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
         state = _restore_roles(state, c)
         return _finish(state, c, outcome, at, reason)
@@ -440,20 +457,20 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
         case AbortRequested(reason=reason):
-            if c.phase is Phase.TEARDOWN_OLD and c.old_drained:
-                raise InvalidTransition("the old slot is already being destroyed; it cannot take traffic back")
+            _refuse_once_teardown_began(c)
             return _roll_back(state, replace(c, aborting=True), at, reason)
         case RollbackRequested(reason=reason):
-            if c.phase is Phase.TEARDOWN_OLD and c.old_drained:
-                raise InvalidTransition("the old slot is already being destroyed; it cannot take traffic back")
+            _refuse_once_teardown_began(c)
             return _roll_back(state, c, at, reason)
         case HealthChanged(slot=slot, healthy=healthy, reason=reason):
             if slot is not c.new:
                 return state
             if healthy:
                 return state
-            if c.phase in (Phase.SHIFT, Phase.BAKE) or (c.phase is Phase.TEARDOWN_OLD and not c.old_drained):
+            if c.phase in (Phase.SHIFT, Phase.BAKE) or (c.phase is Phase.TEARDOWN_OLD and not c.confirmed):
                 return _roll_back(state, c, at, f"{slot} became unhealthy: {reason}")
+            if c.phase is Phase.TEARDOWN_OLD:
+                return state
             return state.with_slot(slot, healthy=False)
         case StepFailed(command=command, reason=reason):
             if c.phase in (Phase.SHIFT, Phase.BAKE):
@@ -461,6 +478,9 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
                 return _roll_back(state, c, at, why)
             if c.phase is Phase.ROLLING_BACK:
                 return replace(state, cutover=replace(c, reason=f"rollback not confirmed: {reason}"))
+            if c.phase is Phase.TEARDOWN_OLD:
+                # Traffic is already on the new slot; only the old slot's removal is left to retry.
+                return replace(state, cutover=replace(c, reason=f"{command} failed: {reason}"))
             return _fail(state, c, at, f"{command} failed: {reason}")
 
     if c.phase is Phase.FAILED or c.refresh_first:
@@ -501,7 +521,8 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
                 return replace(state, cutover=_enter(c, Phase.TEARDOWN_OLD, at))
             return state
         case (Phase.TEARDOWN_OLD, TeardownConfirmed()):
-            return replace(state, cutover=replace(c, confirmed=True, awaiting_confirmation=False))
+            state = state.with_slot(c.old, healthy=False)
+            return replace(state, cutover=replace(c, confirmed=True, awaiting_confirmation=False, reason=None))
         case (Phase.TEARDOWN_OLD, TeardownDeclined()):
             return replace(
                 state,

@@ -26,6 +26,7 @@ from fleet.domain.model import (
     TeardownPolicy,
     Version,
     Weights,
+    validate_steps,
 )
 from fleet.domain.reports import Secret
 from fleet.errors import StateError
@@ -111,6 +112,8 @@ def decode_state(raw: object, *, file: str) -> EnvironmentState:
     except ValueError as err:
         raise StateError(str(err), file=file, key="weights") from err
     cutover = None if data.get("cutover") is None else _decode_cutover(r, data["cutover"])
+    if cutover is not None:
+        _check_cutover(r, cutover)
     last_raw = data.get("last")
     last = None
     if last_raw is not None:
@@ -170,6 +173,20 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err
+
+
+def _check_cutover(r: _Reader, c: Cutover) -> None:
+    """Refuse a cutover record the engine could not act on, rather than fail half-way through a step."""
+    if validate_steps(c.steps) is not None:
+        raise r.fail("cutover.rollout.steps", f"{list(c.steps)}: {validate_steps(c.steps)}")
+    if not 0 <= c.step < len(c.steps):
+        raise r.fail("cutover.step", f"step {c.step} is outside the {len(c.steps)} weight steps")
+    if c.old is c.new:
+        raise r.fail("cutover.new", "the new slot is the old slot")
+    if c.phase in (Phase.BAKE, Phase.TEARDOWN_OLD) and c.drained_at is None:
+        raise r.fail("cutover.drained_at", f"missing in {c.phase}")
+    if c.phase is Phase.FAILED and c.resume_phase is None:
+        raise r.fail("cutover.resume_phase", "missing in FAILED")
 
 
 def _fields(cls: type) -> list[str]:

@@ -13,7 +13,7 @@ import threading
 from types import TracebackType
 from typing import Protocol
 
-from fleet.errors import FleetError, StateError
+from fleet.errors import FleetError, LockedError, StateError
 from fleet.ports import LockInfo
 
 
@@ -69,9 +69,13 @@ class KeepAlive:
         while not self._stop.wait(self.interval_s):
             try:
                 self.lease.renew()
-            except FleetError as err:
+            except LockedError as err:
                 self.lost = err
                 return
+            except (FleetError, OSError):
+                # A failed renewal is retried at the next interval: the lease is only lost once it expires,
+                # and the engine's own renewal before every command stops a run that lost it.
+                continue
 
     def __enter__(self) -> KeepAlive:
         self._thread.start()

@@ -14,6 +14,7 @@ Nothing here ever overwrites a file it could not read.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -57,6 +58,28 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def _guard(lock_path: Path) -> Iterator[None]:
+    """Serialise every read-check-write of one lock file between processes (flock on a sidecar file)."""
+    try:
+        fd = os.open(lock_path.with_name(".lock.guard"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise StateError(f"cannot open the lock guard ({err.strerror})", file=str(lock_path)) from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _os_errors(path: Path, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        raise StateError(f"cannot {doing} ({err.strerror or err})", file=str(path)) from err
+
+
 class LocalLease:
     def __init__(self, env: str, path: Path, info: LockInfo, lease_s: float, token: str) -> None:
         self.env = env
@@ -66,20 +89,22 @@ class LocalLease:
         self.token = token
 
     def renew(self) -> None:
-        current = _read_lock(self.path)
-        if current is None or current.run_id != self.token:
-            holder = "nobody" if current is None else current.describe()
-            raise LockedError(self.env, f"{holder} (our lease was lost)")
-        now = time.time()
-        self.info = LockInfo(
-            self.info.owner, self.info.host, self.info.pid, self.info.acquired_at, now + self.lease_s, self.token
-        )
-        atomic_write(self.path, encode_lock(self.info))
+        with _guard(self.path), _os_errors(self.path, "renew the lock"):
+            current = _read_lock(self.path)
+            if current is None or current.run_id != self.token:
+                holder = "nobody" if current is None else current.describe()
+                raise LockedError(self.env, f"{holder} (our lease was lost)")
+            now = time.time()
+            self.info = LockInfo(
+                self.info.owner, self.info.host, self.info.pid, self.info.acquired_at, now + self.lease_s, self.token
+            )
+            atomic_write(self.path, encode_lock(self.info))
 
     def release(self) -> None:
-        current = _read_lock(self.path)
-        if current is not None and current.run_id == self.token:
-            self.path.unlink(missing_ok=True)
+        with _guard(self.path), _os_errors(self.path, "release the lock"):
+            current = _read_lock(self.path)
+            if current is not None and current.run_id == self.token:
+                self.path.unlink(missing_ok=True)
 
 
 def _read_lock(path: Path) -> LockInfo | None:
@@ -130,6 +155,10 @@ class LocalStateStore:
 
     def commit(self, env: str, state: EnvironmentState, records: Sequence[Record]) -> None:
         folder = self._dir(env)
+        with _os_errors(folder, "save the state"):
+            self._commit(folder, state, records)
+
+    def _commit(self, folder: Path, state: EnvironmentState, records: Sequence[Record]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if records:
             lines = "".join(json.dumps(encode_record(r), sort_keys=True) + "\n" for r in records)
@@ -171,7 +200,8 @@ class LocalStateStore:
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[LocalLease]:
         path = self._dir(env) / "lock.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with _os_errors(path.parent, "create the state directory"):
+            path.parent.mkdir(parents=True, exist_ok=True)
         lease = self._acquire(env, path, lease_s, force)
         try:
             with KeepAlive(lease, interval_s=max(lease_s / 3, 0.05)):
@@ -184,24 +214,12 @@ class LocalStateStore:
         token = uuid.uuid4().hex
         who = audit.actor()
         info = LockInfo(who["user"], who["host"], os.getpid(), now, now + lease_s, token)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+        with _guard(path), _os_errors(path, "take the lock"):
             holder = _read_lock(path)
-            if holder is None:
-                return self._acquire(env, path, lease_s, force)
-            if _holder_is_dead(holder):
-                force, expired = True, True
-            else:
-                expired = holder.expires_at < now
-            if not (expired and force):
-                raise LockedError(env, holder.describe(), expired=expired) from None
+            if holder is not None:
+                dead = _holder_is_dead(holder)
+                expired = dead or holder.expires_at < now
+                if not (expired and (force or dead)):
+                    raise LockedError(env, holder.describe(), expired=expired)
             atomic_write(path, encode_lock(info))
-            if (current := _read_lock(path)) is None or current.run_id != token:
-                raise LockedError(env, "another run that took over at the same time") from None
-            return LocalLease(env, path, info, lease_s, token)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(encode_lock(info))
-            handle.flush()
-            os.fsync(handle.fileno())
         return LocalLease(env, path, info, lease_s, token)

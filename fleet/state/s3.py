@@ -128,11 +128,15 @@ class S3Lease:
                 time.time() + self.lease_s,
                 self.info.run_id,
             )
+            key = self.store._key(self.env, "lock.json")
             try:
-                key = self.store._key(self.env, "lock.json")
                 self.etag = self.store._put(key, encode_lock(info), if_match=self.etag)
             except (_PreconditionFailed, _Missing):
-                raise LockedError(self.env, f"{self.store._holder(self.env)} (our lease was lost)") from None
+                found = self.store._get(key)
+                if found is None or found.body != encode_lock(info):
+                    raise LockedError(self.env, f"{self.store._holder(self.env)} (our lease was lost)") from None
+                # The SDK retried a write that had already landed: the lock holds exactly what we wrote.
+                self.etag = found.etag
             self.info = info
 
     def release(self) -> None:

@@ -332,12 +332,12 @@ ROWS: list[Row] = [
         SetWeights,
     ),
     (
-        "first weight change fails -> rolled back at once",
+        "first weight change fails -> the old slot's 100% is set again (the failed change may have landed)",
         lambda: reach(Phase.SHIFT),
         lambda s: StepFailed(at=now(s), command="SetWeights", reason="denied"),
-        Phase.ROLLED_BACK,
+        Phase.ROLLING_BACK,
         0,
-        None,
+        SetWeights,
     ),
     (
         "new slot unhealthy during shift -> roll back",
@@ -438,12 +438,12 @@ ROWS: list[Row] = [
         None,
     ),
     (
-        "destroy fails -> failed, resumable",
+        "destroy fails -> stays in teardown with traffic on the new slot, resumable",
         lambda: reach(Phase.TEARDOWN_OLD, drained=True),
         lambda s: StepFailed(at=now(s), command="DestroySlot", reason="LB in use"),
-        Phase.FAILED,
+        Phase.TEARDOWN_OLD,
         100,
-        None,
+        DestroySlot,
     ),
     (
         "timer fires early -> keeps baking",
@@ -550,6 +550,18 @@ def test_every_phase_appears_in_the_table() -> None:
             "rollback after the old slot was drained",
             lambda: reach(Phase.TEARDOWN_OLD, drained=True),
             lambda s: RollbackRequested(at=now(s)),
+        ),
+        (
+            "rollback once destroying the old slot was confirmed (its drain may be under way)",
+            lambda: reach(Phase.TEARDOWN_OLD, confirmed=True),
+            lambda s: RollbackRequested(at=now(s)),
+        ),
+        (
+            "abort after destroying the old slot failed",
+            lambda: step(
+                reach(Phase.TEARDOWN_OLD, drained=True), StepFailed(at=T0 + 9000, command="DestroySlot", reason="x")
+            ),
+            lambda s: AbortRequested(at=now(s)),
         ),
         (
             "anything after done",

@@ -133,4 +133,5 @@ def test_a_truncated_state_file_is_reported_with_its_name_and_left_alone(tmp_pat
 def test_the_store_holds_only_its_own_files(tmp_path: Path) -> None:
     store = LocalStateStore(tmp_path)
     Fleet().engine(store).cutover(environment(), NEW_VERSION)
-    assert sorted(os.listdir(tmp_path / "local")) == ["history.jsonl", "state.json"]
+    # No temporary files and no lock are left behind; the empty guard file serialises lock changes.
+    assert sorted(os.listdir(tmp_path / "local")) == [".lock.guard", "history.jsonl", "state.json"]
