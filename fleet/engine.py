@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -63,7 +64,7 @@ from fleet.domain.machine import (
 )
 from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version
 from fleet.domain.reports import SlotOutputs
-from fleet.errors import FleetError, ProviderError, TransientError, UsageError
+from fleet.errors import FleetError, LockedError, ProviderError, TransientError, UsageError
 from fleet.ports import (
     Analysis,
     Clock,
@@ -75,6 +76,7 @@ from fleet.ports import (
     Notifier,
     Provisioner,
     Record,
+    Request,
     StateStore,
     Traffic,
 )
@@ -82,6 +84,17 @@ from fleet.state.codec import event_detail
 
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
+
+
+REQUEST_POLL_S = 5.0
+
+
+class RequestPending(FleetError):
+    """A rollback or abort was handed to the run that holds the lock and has not happened yet."""
+
+
+def _request_event(kind: str, reason: str, at: float) -> Event:
+    return AbortRequested(at=at, reason=reason) if kind == "abort" else RollbackRequested(at=at, reason=reason)
 
 
 class InvariantBroken(FleetError):
@@ -180,17 +193,55 @@ class Engine:
             state = self._step(lease, state, Resumed(at=self.ports.clock.now()))
             return self._drive(lease, state)
 
-    def rollback(self, env: str, *, reason: str, force_unlock: bool = False) -> EnvironmentState:
-        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
-            state = self._in_flight(env)
-            state = self._step(lease, state, RollbackRequested(at=self.ports.clock.now(), reason=reason))
-            return self._drive(lease, state)
+    def rollback(self, env: str, *, reason: str, force_unlock: bool = False, wait_s: float = 120.0) -> EnvironmentState:
+        """Give all traffic back to the old slot: directly, or through the run that holds the lock."""
+        return self._operator_request(env, "rollback", reason, force_unlock, wait_s)
 
-    def abort(self, env: str, *, reason: str, force_unlock: bool = False) -> EnvironmentState:
-        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
-            state = self._in_flight(env)
-            state = self._step(lease, state, AbortRequested(at=self.ports.clock.now(), reason=reason))
-            return self._drive(lease, state)
+    def abort(self, env: str, *, reason: str, force_unlock: bool = False, wait_s: float = 120.0) -> EnvironmentState:
+        return self._operator_request(env, "abort", reason, force_unlock, wait_s)
+
+    def _operator_request(
+        self, env: str, kind: str, reason: str, force_unlock: bool, wait_s: float
+    ) -> EnvironmentState:
+        clock = self.ports.clock
+        with ExitStack() as held:
+            try:
+                lease = held.enter_context(self.store.lock(env, lease_s=self.lease_s, force=force_unlock))
+            except LockedError as err:
+                if err.expired:
+                    raise
+                holder = err.holder
+            else:
+                state = self._in_flight(env)
+                state = self._step(lease, state, _request_event(kind, reason, clock.now()))
+                return self._drive(lease, state)
+        self._in_flight(env)
+        who = f"{self.actor.get('user', '?')}@{self.actor.get('host', '?')}"
+        self.store.post_request(env, Request(kind, reason, who, clock.now()))
+        self.ports.notifier.notify(Notice(env, "request", f"asked the run of {holder} to {kind}"))
+        deadline = clock.now() + wait_s
+        while clock.now() < deadline:
+            clock.sleep(0.5)
+            latest: EnvironmentState | None = self.store.load(env)
+            if latest is not None and not latest.in_flight:
+                self.store.take_request(env)  # the run ended without it: it must not touch a later cutover
+                return latest
+        raise RequestPending(
+            f"asked the run of {holder} to {kind}; it acts before its next step (an analysis window "
+            f"may have to end first): follow it with fleet status {env}"
+        )
+
+    def _take_request(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
+        """Apply a rollback or abort that an operator asked for while this run held the lock."""
+        request = self.store.take_request(state.env)
+        if request is None or state.cutover is None or request.at < state.cutover.started_at:
+            return state
+        reason = f"{request.reason} (asked by {request.by})"
+        try:
+            return self._step(lease, state, _request_event(request.kind, reason, self.ports.clock.now()))
+        except UsageError as err:
+            self.ports.notifier.notify(Notice(state.env, "request", f"could not {request.kind}: {err}"))
+            return state
 
     def _in_flight(self, env: str) -> EnvironmentState:
         state: EnvironmentState | None = self.store.load(env)
@@ -201,9 +252,14 @@ class Engine:
     # --- the loop -------------------------------------------------------------
 
     def _drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
+        state = self._take_request(lease, state)
         command = pending(state)
         while command is not None:
             lease.renew()  # a run that lost its lock must not act: LockedError before any side effect
+            state = self._take_request(lease, state)
+            if pending(state) != command:
+                command = pending(state)
+                continue
             event = self._execute(state, command)
             state = self._step(lease, state, event)
             follow = pending(state)
@@ -313,8 +369,7 @@ class Engine:
                 if c.phase is Phase.SHIFT and weights.of(c.new) > state.weights.of(c.new):
                     report = p.health.report(env, c.new, self._outputs(env, c.new))
                     if not report.reconciled:
-                        return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False,
-                                             reason=health_reason(report))
+                        return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False, reason=health_reason(report))
                 applied = p.traffic.set_weights(env, weights)
                 if applied.weights != weights:
                     raise ProviderError(f"asked the traffic provider for {weights}, it applied {applied.weights}")
@@ -325,9 +380,11 @@ class Engine:
                 verdict = p.analysis.analyse(env, slot, c.rollout.analysis)
                 return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
             case WaitUntil(at=due):
-                remaining = due - p.clock.now()
-                if remaining > 0:
-                    p.clock.sleep(remaining)
+                # Woken every few seconds so that an operator's rollback request is not kept waiting a bake.
+                while (remaining := due - p.clock.now()) > 0:
+                    p.clock.sleep(min(remaining, REQUEST_POLL_S))
+                    if self.store.has_request(env):
+                        break
                 return TimerFired(at=p.clock.now())
             case ConfirmTeardown(slot=slot):
                 question = f"Destroy the old slot {slot} of {env} ({state.slot(slot).version})?"

@@ -155,6 +155,16 @@ class Record:
     actor: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class Request:
+    """An operator's request to the run that holds an environment's lock: ``rollback`` or ``abort``."""
+
+    kind: str
+    reason: str
+    by: str
+    at: float
+
+
 class StateStore(Protocol):
     """Durable per-environment state, its history, and a lock per environment."""
 
@@ -174,6 +184,16 @@ class StateStore(Protocol):
 
     def lock(self, env: str, *, lease_s: float, force: bool = False) -> AbstractContextManager[Lease]:
         """Hold the environment's lock; LockedError (exit 3) when another run has it."""
+        ...
+
+    def post_request(self, env: str, request: Request) -> None:
+        """Leave a request for the run that holds the lock (it checks before every command)."""
+        ...
+
+    def has_request(self, env: str) -> bool: ...
+
+    def take_request(self, env: str) -> Request | None:
+        """The pending request, removed from the store; None when there is none."""
         ...
 
 

@@ -47,6 +47,14 @@ state_option = click.option(
     is_eager=True,
     help="State store: a directory (default .fleet/state) or s3://bucket/prefix.",
 )
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="When another run holds the lock, how long to wait for it to carry out the request.",
+)
 force_unlock_option = click.option(
     "--force-unlock", is_flag=True, help="Take over the environment's lock if its lease has expired."
 )
@@ -347,26 +355,32 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
 @click.command()
 @click.argument("env")
 @click.option("--reason", default="requested by operator", show_default=True)
+@wait_option
 @force_unlock_option
 @output_option
 @state_option
-def rollback(env: str, reason: str, force_unlock: bool, output: str) -> None:
+def rollback(env: str, reason: str, wait: float, force_unlock: bool, output: str) -> None:
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
     from fleet.domain.machine import Phase
 
-    final = _drive(_ctx().config(env), lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock))
+    final = _drive(
+        _ctx().config(env), lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
+    )
     finish(final, output, success=Phase.ROLLED_BACK)
 
 
 @click.command()
 @click.argument("env")
 @click.option("--reason", default="aborted by operator", show_default=True)
+@wait_option
 @force_unlock_option
 @output_option
 @state_option
-def abort(env: str, reason: str, force_unlock: bool, output: str) -> None:
+def abort(env: str, reason: str, wait: float, force_unlock: bool, output: str) -> None:
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
     from fleet.domain.machine import Phase
 
-    final = _drive(_ctx().config(env), lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock))
+    final = _drive(
+        _ctx().config(env), lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
+    )
     finish(final, output, success=Phase.ABORTED)

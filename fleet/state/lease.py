@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Protocol
 
 from fleet.errors import FleetError, LockedError, StateError
-from fleet.ports import LockInfo
+from fleet.ports import LockInfo, Request
 
 
 class Renewable(Protocol):
@@ -53,6 +53,23 @@ def decode_lock(text: str, *, file: str) -> LockInfo:
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise StateError(f"lock file is unreadable ({err}); remove it by hand once no run holds it", file=file) from err
+
+
+def encode_request(request: Request) -> str:
+    return (
+        json.dumps({"kind": request.kind, "reason": request.reason, "by": request.by, "at": request.at}, sort_keys=True)
+        + "\n"
+    )
+
+
+def decode_request(text: str, *, file: str) -> Request:
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or raw.get("kind") not in ("rollback", "abort"):
+            raise ValueError("not a rollback or abort request")
+        return Request(str(raw["kind"]), str(raw["reason"]), str(raw["by"]), float(raw["at"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise StateError(f"request file is unreadable ({err}); remove it by hand", file=file) from err
 
 
 class KeepAlive:

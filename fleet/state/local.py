@@ -27,9 +27,9 @@ from pathlib import Path
 from fleet import audit
 from fleet.domain.machine import EnvironmentState
 from fleet.errors import LockedError, StateError
-from fleet.ports import LockInfo, Record
+from fleet.ports import LockInfo, Record, Request
 from fleet.state.codec import decode_record, dump_state, encode_record, load_state
-from fleet.state.lease import KeepAlive, decode_lock, encode_lock
+from fleet.state.lease import KeepAlive, decode_lock, decode_request, encode_lock, encode_request
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -196,6 +196,27 @@ class LocalStateStore:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if (p / "state.json").is_file())
+
+    def post_request(self, env: str, request: Request) -> None:
+        path = self._dir(env) / "request.json"
+        with _os_errors(path, "leave the request"):
+            atomic_write(path, encode_request(request))
+
+    def has_request(self, env: str) -> bool:
+        return (self._dir(env) / "request.json").exists()
+
+    def take_request(self, env: str) -> Request | None:
+        path = self._dir(env) / "request.json"
+        lock_path = self._dir(env) / "lock.json"
+        if not path.exists():
+            return None
+        with _guard(lock_path), _os_errors(path, "take the request"):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return None
+            path.unlink()
+        return decode_request(text, file=str(path))
 
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[LocalLease]:

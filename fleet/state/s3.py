@@ -40,9 +40,9 @@ from urllib.parse import urlparse
 from fleet import audit
 from fleet.domain.machine import EnvironmentState
 from fleet.errors import AccessDenied, ConfigError, LockedError, ProviderError, StateError, TransientError
-from fleet.ports import LockInfo, Record
+from fleet.ports import LockInfo, Record, Request
 from fleet.state.codec import decode_record, dump_state, encode_record, load_state
-from fleet.state.lease import KeepAlive, decode_lock, encode_lock
+from fleet.state.lease import KeepAlive, decode_lock, decode_request, encode_lock, encode_request
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -321,6 +321,23 @@ class S3StateStore:
         except _Missing:
             return False
         return True
+
+    def post_request(self, env: str, request: Request) -> None:
+        self._put(self._key(env, "request.json"), encode_request(request))
+
+    def has_request(self, env: str) -> bool:
+        return self._exists(self._key(env, "request.json"))
+
+    def take_request(self, env: str) -> Request | None:
+        key = self._key(env, "request.json")
+        found = self._get(key)
+        if found is None:
+            return None
+        try:
+            _call("take " + key, lambda: self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=found.etag))
+        except (_PreconditionFailed, _Missing):
+            return None
+        return decode_request(found.body, file=self._url(key))
 
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[S3Lease]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from fleet.domain.machine import EnvironmentState
 from fleet.errors import LockedError
-from fleet.ports import LockInfo, Record
+from fleet.ports import LockInfo, Record, Request
 from fleet.state.codec import dump_state, load_state
 
 
@@ -50,6 +50,7 @@ class MemoryStateStore:
     states: dict[str, str] = field(default_factory=dict)
     records: dict[str, list[Record]] = field(default_factory=dict)
     locks: dict[str, LockInfo] = field(default_factory=dict)
+    requests: dict[str, Request] = field(default_factory=dict)
     commits: int = 0
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +72,17 @@ class MemoryStateStore:
 
     def environments(self) -> list[str]:
         return sorted(self.states)
+
+    def post_request(self, env: str, request: Request) -> None:
+        with self.mutex:
+            self.requests[env] = request
+
+    def has_request(self, env: str) -> bool:
+        return env in self.requests
+
+    def take_request(self, env: str) -> Request | None:
+        with self.mutex:
+            return self.requests.pop(env, None)
 
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[MemoryLease]:
