@@ -15,13 +15,9 @@ without provisioning anything twice.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState, Phase
@@ -30,6 +26,7 @@ from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.ports import Notice, Notifier, StateStore
+from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
 from fleet.state import open_store
 
@@ -62,16 +59,6 @@ class Faults:
         )
 
 
-def _number(name: str, value: str, kind: Callable[[str], Any], lo: float, hi: float) -> Any:
-    try:
-        parsed = kind(value)
-    except ValueError:
-        raise UsageError(f"--fault {name}: {value!r} is not a number") from None
-    if not lo <= parsed <= hi:
-        raise UsageError(f"--fault {name}: {value} is outside {lo:g}..{hi:g}")
-    return parsed
-
-
 def parse_faults(specs: Sequence[str]) -> Faults:
     faults = Faults(specs=tuple(specs))
     for spec in specs:
@@ -90,36 +77,26 @@ def parse_faults(specs: Sequence[str]) -> Faults:
             case "stale-revision":
                 faults = replace(faults, stale_revision=True)
             case "missing-objects":
-                faults = replace(faults, missing_objects=_number(name, value, int, 1, 4))
+                faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
             case "provision-fails":
                 faults = replace(faults, provision_fails=True)
             case "green-slow":
                 raise UsageError("--fault green-slow needs the real rehearsal (haproxy); drop --simulated")
             case "green-errors":
-                faults = replace(faults, green_errors=_number(name, value, float, 0.0001, 1.0))
+                faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
             case "analysis-fails-at":
-                faults = replace(faults, analysis_fails_at=_number(name, value, int, 1, 100))
+                faults = replace(faults, analysis_fails_at=fault_number(name, value, int, 1, 100))
             case "weights-fail-at":
-                faults = replace(faults, weights_fail_at=_number(name, value, int, 1, 100))
+                faults = replace(faults, weights_fail_at=fault_number(name, value, int, 1, 100))
             case "throttled":
-                faults = replace(faults, throttled=_number(name, value, int, 1, 3))
+                faults = replace(faults, throttled=fault_number(name, value, int, 1, 3))
             case "crash-after":
-                try:
-                    faults = replace(faults, crash_after=Phase(value.upper()))
-                except ValueError:
-                    phases = ", ".join(p.value for p in Phase if not p.terminal)
-                    raise UsageError(f"--fault crash-after: unknown phase {value!r} (one of {phases})") from None
+                faults = replace(faults, crash_after=crash_phase(value))
             case "crash-at":
                 faults = replace(faults, crash_at=value)
             case "lock-held":
                 faults = replace(faults, lock_held=True)
     return faults
-
-
-def _die(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _CrashAfter:
@@ -133,17 +110,11 @@ class _CrashAfter:
     def notify(self, notice: Notice) -> None:
         if notice.kind == "phase":
             if self.previous == self.phase.value and notice.phase != self.phase.value:
-                _die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
+                die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
             self.previous = notice.phase
 
 
-class _Fanout:
-    def __init__(self, *notifiers: Notifier) -> None:
-        self.notifiers = notifiers
 
-    def notify(self, notice: Notice) -> None:
-        for n in self.notifiers:
-            n.notify(notice)
 
 
 def _crash_at(spec: str | None, hint: str) -> Callable[[str], None]:
@@ -157,7 +128,7 @@ def _crash_at(spec: str | None, hint: str) -> Callable[[str], None]:
         if checkpoint == name:
             seen["count"] += 1
             if seen["count"] == wanted:
-                _die(f"rehearsal: killing the process at {checkpoint} (crash-at); {hint}")
+                die(f"rehearsal: killing the process at {checkpoint} (crash-at); {hint}")
 
     return hook
 
@@ -201,7 +172,7 @@ def build(
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
-    ports = Ports(provisioner, health, traffic, analysis, clock, _Fanout(*notifiers), confirm=lambda q: True)
+    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=lambda q: True)
     store = open_store(location)
     engine = Engine(
         store,

@@ -48,8 +48,9 @@ from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, UsageError
 from fleet.fakes import OLD_REVISION, REVISION, World
 from fleet.ports import Applied, Layout, Notice, Notifier, Record, StateStore, Traffic
+from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import REAL_FAULTS
-from fleet.rehearsal.inmemory import MARKER, WORLD, _die, _Fanout, _number
+from fleet.rehearsal.inmemory import MARKER, WORLD
 from fleet.state import open_store
 
 FLUX = "flux.json"
@@ -102,19 +103,15 @@ def parse_real_faults(specs: Sequence[str]) -> RealFaults:
             raise UsageError(f"--fault {name} takes no value")
         match name:
             case "green-errors":
-                faults = replace(faults, green_errors=_number(name, value, float, 0.0001, 1.0))
+                faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
             case "green-slow":
-                faults = replace(faults, green_slow_ms=_number(name, value, float, 1, 5000))
+                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, 5000))
             case "flux-stuck":
                 faults = replace(faults, flux_stuck=True)
             case "stale-revision":
                 faults = replace(faults, stale_revision=True)
             case "crash-after":
-                try:
-                    faults = replace(faults, crash_after=Phase(value.upper()))
-                except ValueError:
-                    phases = ", ".join(p.value for p in Phase if not p.terminal)
-                    raise UsageError(f"--fault crash-after: unknown phase {value!r} (one of {phases})") from None
+                faults = replace(faults, crash_after=crash_phase(value))
             case "lock-held":
                 faults = replace(faults, lock_held=True)
     return faults
@@ -420,7 +417,7 @@ class _CrashAfter:
             return
         if self.previous == self.phase.value and notice.phase != self.phase.value:
             self.parts.kill_with_process()
-            _die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
+            die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
         self.previous = notice.phase
 
 
@@ -517,7 +514,7 @@ def _parts(
             traffic=RecordingTraffic(HAProxyTraffic(parts.haproxy.socket_path), world),
             analysis=HAProxyAnalysis(parts.haproxy.socket_path),
             clock=WallClock(),
-            notifier=_Fanout(*notifiers),
+            notifier=Fanout(*notifiers),
             confirm=lambda question: True,
         )
         engine = Engine(store, ports, retry=RetryPolicy(attempts=5, base_s=0.1, max_s=1.0, budget_s=5.0))

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.adapters.analysis.window import POLICY_KEYS, CounterDelta, MonotonicClock, Reading, judge_window
-from fleet.adapters.traffic.haproxy import RuntimeApi, parse_address
+from fleet.adapters.traffic.haproxy import RuntimeApi, socket_setting
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
@@ -87,11 +87,7 @@ class HAProxyAnalysis:
             known=("source", "socket", "backend", "servers", "interval", "latency", "timeout"),
             ignored=POLICY_KEYS,
         )
-        address = reader.string("socket")
-        try:
-            parse_address(address)
-        except ValueError as err:
-            raise reader.error("socket", str(err)) from None
+        address = socket_setting(reader)
         return cls(
             address,
             backend=reader.string("backend", "app"),

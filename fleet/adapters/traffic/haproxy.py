@@ -121,6 +121,16 @@ def parse_address(address: str) -> tuple[socket.AddressFamily, Any]:
     return socket.AF_INET, (host, int(port))
 
 
+def socket_setting(reader: SettingsReader) -> str:
+    """The ``socket`` key of an HAProxy block, checked to be a socket path or host:port."""
+    address = reader.string("socket")
+    try:
+        parse_address(address)
+    except ValueError as err:
+        raise reader.error("socket", str(err)) from None
+    return address
+
+
 class HAProxyTraffic:
     """Traffic between the slots as the weights of two servers of one HAProxy backend."""
 
@@ -145,11 +155,7 @@ class HAProxyTraffic:
             settings, file=file, block="fleet:traffic",
             known=("provider", "socket", "backend", "servers", "timeout"),
         )
-        address = reader.string("socket")
-        try:
-            parse_address(address)
-        except ValueError as err:
-            raise reader.error("socket", str(err)) from None
+        address = socket_setting(reader)
         return cls(
             address,
             backend=reader.string("backend", "app"),
