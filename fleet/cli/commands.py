@@ -136,8 +136,9 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     from fleet.config import list_environments
 
     ctx = _ctx()
-    names = list(envs) or sorted(set(list_environments(ctx.project())) | set(ctx.store().environments()))
-    states = {name: ctx.store_for(name).load(name) for name in names}
+    configured = set(list_environments(ctx.project()))
+    names = list(envs) or sorted(configured | set(ctx.store().environments()))
+    states = {name: (ctx.store_for(name) if name in configured else ctx.store()).load(name) for name in names}
     if health:
         if len(names) != 1:
             raise UsageError("--health takes exactly one environment")
