@@ -77,6 +77,23 @@ class World:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         tmp.replace(self.path)
 
+    def record_created(self, slot: str, version: str) -> None:
+        self.clusters[slot] = version
+        self.created[slot] = self.created.get(slot, 0) + 1
+        self.save()
+
+    def record_bootstrapped(self, slot: str) -> None:
+        if slot not in self.bootstrapped:
+            self.bootstrapped.append(slot)
+        self.save()
+
+    def record_destroyed(self, slot: str) -> None:
+        self.clusters.pop(slot, None)
+        if slot in self.bootstrapped:
+            self.bootstrapped.remove(slot)
+        self.destroyed[slot] = self.destroyed.get(slot, 0) + 1
+        self.save()
+
     @classmethod
     def load(cls, path: Path) -> World:
         if not path.exists():
@@ -116,9 +133,7 @@ class FakeProvisioner:
             raise ProvisioningFailed(f"creating cluster {layout.env}-{slot} failed: quota exceeded")
         if self.world.clusters.get(slot.value) != str(version):
             self.clock.sleep(self.provision_s)
-            self.world.clusters[slot.value] = str(version)
-            self.world.created[slot.value] = self.world.created.get(slot.value, 0) + 1
-            self.world.save()
+            self.world.record_created(slot.value, str(version))
         outputs = self.outputs(layout.env, slot)
         assert outputs is not None
         return outputs
@@ -129,8 +144,7 @@ class FakeProvisioner:
             raise ProvisioningFailed(f"{slot} does not exist")
         if slot.value not in self.world.bootstrapped:
             self.clock.sleep(self.bootstrap_s)
-            self.world.bootstrapped.append(slot.value)
-            self.world.save()
+            self.world.record_bootstrapped(slot.value)
 
     def refresh(self, layout: Layout) -> None:
         self.refreshes += 1
@@ -159,11 +173,7 @@ class FakeProvisioner:
             raise ProvisioningFailed(f"deleting cluster {layout.env}-{slot} failed: a load balancer is in use")
         if slot.value in self.world.clusters:
             self.clock.sleep(self.destroy_s)
-            del self.world.clusters[slot.value]
-            if slot.value in self.world.bootstrapped:
-                self.world.bootstrapped.remove(slot.value)
-            self.world.destroyed[slot.value] = self.world.destroyed.get(slot.value, 0) + 1
-            self.world.save()
+            self.world.record_destroyed(slot.value)
 
 
 _OBJECTS = (

@@ -319,9 +319,7 @@ class SimulatedProvisioner:
             self.world.clusters.pop(slot.value, None)
             self.parts.cluster(slot)
             self._pause_until(started, self.waits.provision_s)
-            self.world.clusters[slot.value] = str(version)
-            self.world.created[slot.value] = self.world.created.get(slot.value, 0) + 1
-            self.world.save()
+            self.world.record_created(slot.value, str(version))
         outputs = self.outputs(layout.env, slot)
         assert outputs is not None
         return outputs
@@ -344,8 +342,7 @@ class SimulatedProvisioner:
         flux = self.parts.flux(slot, spec)
         flux.install()
         self._pause_until(started, self.waits.bootstrap_s)
-        self.world.bootstrapped.append(slot.value)
-        self.world.save()
+        self.world.record_bootstrapped(slot.value)
         flux.start()
 
     def refresh(self, layout: Layout) -> None:
@@ -378,11 +375,7 @@ class SimulatedProvisioner:
         started = time.monotonic()
         self.parts.destroy_cluster(slot)
         self._pause_until(started, self.waits.destroy_s)
-        del self.world.clusters[slot.value]
-        if slot.value in self.world.bootstrapped:
-            self.world.bootstrapped.remove(slot.value)
-        self.world.destroyed[slot.value] = self.world.destroyed.get(slot.value, 0) + 1
-        self.world.save()
+        self.world.record_destroyed(slot.value)
 
 
 class RecordingTraffic:
