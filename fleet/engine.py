@@ -170,6 +170,7 @@ class Engine:
         force_unlock: bool = False,
     ) -> EnvironmentState:
         with self.store.lock(config.name, lease_s=self.lease_s, force=force_unlock) as lease:
+            self.ports.provisioner.preflight()
             state = self.current(config)
             if state.in_flight:
                 assert state.cutover is not None

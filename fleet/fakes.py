@@ -126,6 +126,9 @@ class FakeProvisioner:
             self.transient_failures -= 1
             raise TransientError(f"{what}: the provider is throttling", retry_after=1.0)
 
+    def preflight(self) -> None:
+        return None
+
     def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
         self._transient(f"provision {slot}")
         if self.fail_provision > 0:

@@ -37,6 +37,10 @@ class Layout:
 class Provisioner(Protocol):
     """Brings slots up and down (Pulumi in production)."""
 
+    def preflight(self) -> None:
+        """Raise ConfigError when a cutover cannot start here (a missing tool), before anything is recorded."""
+        ...
+
     def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
         """Converge the environment to ``layout``, in which ``slot`` is present at ``version``."""
         ...

@@ -36,6 +36,7 @@ Tests replace the Automation API through ``stack_factory``, a function from
 from __future__ import annotations
 
 import os
+import shutil
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -47,7 +48,7 @@ from pulumi import automation as auto
 from fleet.adapters import kube_teardown
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.domain.reports import Secret, SlotOutputs
-from fleet.errors import FleetError, LockedError, ProvisioningFailed
+from fleet.errors import ConfigError, FleetError, LockedError, ProvisioningFailed
 from fleet.infra.layout import LAYOUT_ENV, encode_layout, output_key
 from fleet.ports import Layout
 
@@ -125,9 +126,17 @@ class PulumiProvisioner:
         self.work_dir = Path(work_dir)
         self.on_output = on_output
         self._stacks = stack_factory or automation_stacks(self.work_dir)
+        self._needs_cli = stack_factory is None
         self._drainer: Drainer = drainer or (
             lambda kubeconfig: kube_teardown.drain_cluster(kubeconfig, timeout_s=drain_timeout_s)
         )
+
+    def preflight(self) -> None:
+        if self._needs_cli and shutil.which("pulumi") is None:
+            raise ConfigError(
+                "fleet cutover provisions slots with the Pulumi CLI, and `pulumi` is not on PATH "
+                "(install it: https://www.pulumi.com/docs/install/); `fleet rehearse` works without it"
+            )
 
     def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
         current = _present(layout, slot)

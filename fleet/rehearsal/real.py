@@ -305,6 +305,9 @@ class SimulatedProvisioner:
         self.world = parts.world
         self.waits = parts.waits
 
+    def preflight(self) -> None:
+        return None
+
     def _pause_until(self, started: float, seconds: float) -> None:
         remaining = started + seconds - time.monotonic()
         if remaining > 0:

@@ -101,6 +101,18 @@ def test_a_second_cutover_on_a_locked_environment_exits_3_within_a_second(fleet:
     assert elapsed < 5  # process start included; the lock check itself is immediate
 
 
+def test_a_cutover_without_the_pulumi_cli_is_refused_before_anything_is_recorded(fleet: Any, tmp_path: Path) -> None:
+    no_pulumi = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if not shutil.which("pulumi", path=p)
+    )
+
+    result = fleet("cutover", "local", "--to", "1.30", "--state", str(tmp_path / "s"), extra_env={"PATH": no_pulumi})
+
+    assert result.code == 2
+    assert "`pulumi` is not on PATH" in result.err and "fleet rehearse" in result.err
+    assert not (tmp_path / "s" / "local" / "state.json").exists()
+
+
 def test_an_expired_lock_is_taken_over_only_with_force_unlock(fleet: Any, tmp_path: Path) -> None:
     lock = tmp_path / "s" / "local" / "lock.json"
     lock.parent.mkdir(parents=True)
