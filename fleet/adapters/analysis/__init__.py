@@ -12,11 +12,10 @@ configuration layer; the sources parse only their own keys and skip those
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.errors import ConfigError
+from fleet.adapters.registry import load_adapter
 from fleet.ports import Analysis
 
 SOURCES: dict[str, str] = {
@@ -28,15 +27,5 @@ SOURCES: dict[str, str] = {
 
 def analysis_from_settings(env: str, settings: Mapping[str, Any], *, file: str) -> Analysis:
     """The Analysis adapter described by an environment's ``fleet:analysis`` block."""
-    if not isinstance(settings, Mapping):
-        raise ConfigError("must be a mapping with a 'source' key", file=file, key="fleet:analysis")
-    source = settings.get("source")
-    if not isinstance(source, str) or source not in SOURCES:
-        raise ConfigError(
-            f"source {source!r} is not one of {', '.join(sorted(SOURCES))}",
-            file=file, key="fleet:analysis.source",
-        )
-    module_name, _, class_name = SOURCES[source].partition(":")
-    module = importlib.import_module(module_name)
-    adapter: Analysis = getattr(module, class_name).from_settings(env, settings, file=file)
+    adapter: Analysis = load_adapter(SOURCES, settings, env=env, file=file, block="analysis", selector="source")
     return adapter

@@ -11,11 +11,10 @@ not touched. See ``docs/traffic.md``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.errors import ConfigError
+from fleet.adapters.registry import load_adapter
 from fleet.ports import Traffic
 
 PROVIDERS: dict[str, str] = {
@@ -26,22 +25,5 @@ PROVIDERS: dict[str, str] = {
 
 def traffic_from_settings(env: str, settings: Mapping[str, Any], *, file: str) -> Traffic:
     """The Traffic adapter described by an environment's ``fleet:traffic`` block."""
-    if not isinstance(settings, Mapping):
-        raise ConfigError("must be a mapping with a 'provider' key", file=file, key="fleet:traffic")
-    provider = settings.get("provider")
-    if not isinstance(provider, str) or provider not in PROVIDERS:
-        raise ConfigError(
-            f"provider {provider!r} is not one of {', '.join(sorted(PROVIDERS))}",
-            file=file, key="fleet:traffic.provider",
-        )
-    module_name, _, class_name = PROVIDERS[provider].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(
-            f"provider {provider!r} needs a package that is not installed ({err.name}); "
-            "install fleet[aws] for route53",
-            file=file, key="fleet:traffic.provider",
-        ) from err
-    adapter: Traffic = getattr(module, class_name).from_settings(env, settings, file=file)
+    adapter: Traffic = load_adapter(PROVIDERS, settings, env=env, file=file, block="traffic", selector="provider")
     return adapter
