@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,6 +290,7 @@ class FluxHealthGate:
         self.join_timeout_s = join_timeout_s
         self.last_wait = WaitStats()
         self._clients: dict[tuple[str, SlotName], tuple[Secret, ClusterClient]] = {}
+        self._lister: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -302,6 +304,9 @@ class FluxHealthGate:
     def close(self) -> None:
         with self._lock:
             clients, self._clients = self._clients, {}
+            lister, self._lister = self._lister, None
+        if lister is not None:
+            lister.shutdown(wait=True)
         for _, cluster in clients.values():
             cluster.close()
 
@@ -396,17 +401,30 @@ class FluxHealthGate:
         ]
 
     def _list_all(self, cluster: ClusterClient, store: _Store, *, deadline: float | None) -> dict[str, str | None]:
-        """List every kind into ``store``; the resourceVersion of each kind the API serves."""
+        """List every kind into ``store``; the resourceVersion of each kind the API serves.
+
+        The kinds are listed in parallel: a report costs one round trip to the
+        API server rather than seven, which is what the re-check before every
+        weight increase adds to a cutover.
+        """
+        targets = self._targets()
+        futures = [self._pool().submit(self._list_retrying, cluster, target, deadline) for target in targets]
         versions: dict[str, str | None] = {}
-        for target in self._targets():
+        for target, future in zip(targets, futures, strict=True):
             try:
-                listing = self._list_retrying(cluster, target, deadline)
+                listing = future.result()
             except NotServed:
                 store.replace(target.info.kind, None)
                 continue
             store.replace(target.info.kind, listing.items)
             versions[target.info.kind] = listing.resource_version
         return versions
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._lister is None:
+                self._lister = ThreadPoolExecutor(len(KINDS), thread_name_prefix="fleet-list")
+            return self._lister
 
     def _list_retrying(self, cluster: ClusterClient, target: Target, deadline: float | None) -> Listing:
         delays = self.backoff.delays()
