@@ -102,6 +102,18 @@ def test_a_holder_renews_its_lease_and_learns_when_it_lost_it(tmp_path: Path) ->
             lease.renew()
 
 
+def test_renewing_a_fresh_lease_checks_the_holder_without_rewriting_the_lock(tmp_path: Path) -> None:
+    store = LocalStateStore(tmp_path)
+    path = tmp_path / "local" / "lock.json"
+    with store.lock("local", lease_s=600) as lease:
+        written = path.stat().st_mtime_ns, lease.info.expires_at
+        lease.renew()
+        assert (path.stat().st_mtime_ns, lease.info.expires_at) == written
+        _foreign_lock(path, expires_at=time.time() + 60)
+        with pytest.raises(LockedError, match="lost"):
+            lease.renew()
+
+
 def test_a_garbage_lock_file_is_reported_and_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "local" / "lock.json"
     path.parent.mkdir(parents=True)
