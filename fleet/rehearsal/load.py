@@ -2,9 +2,15 @@
 
 Claims such as "the split follows the weights within 5 points" or "a cutover
 fails zero requests" need real requests, counted one by one. The generator
-sends GET requests over keep-alive connections at a target rate from one or
-two threads, and always stops: after ``total`` requests, after
-``time_limit_s``, or on ``stop()``. Each request is recorded with its start
+sends GET requests over keep-alive connections at a target rate, and always
+stops: after ``total`` requests, after ``time_limit_s``, or on ``stop()``.
+
+Users do not wait for each other: a slot that answers slowly must not slow
+the arrivals, or a slow green would starve itself of the very traffic that
+shows it is slow. Each of ``threads`` workers keeps its own schedule of one
+request every ``threads / rate`` seconds, so the rate holds as long as a
+worker's answers take less than that interval on average; give enough
+workers for the slowest answers expected (rate x latency x that slot's share). Each request is recorded with its start
 time (``time.monotonic()``), status (0 when no HTTP answer came back), the
 slot that answered (from the backend's ``X-Slot`` header) and its latency.
 Only loopback URLs are accepted.
@@ -21,6 +27,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fleet.rehearsal.backends import SLOT_HEADER
+
+MAX_THREADS = 64
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,8 @@ class LoadGenerator:
         parts = urlsplit(url)
         if parts.hostname not in ("127.0.0.1", "localhost") or parts.scheme != "http":
             raise ValueError(f"the load generator only targets http://127.0.0.1, not {url!r}")
-        if not 1 <= threads <= 4:
-            raise ValueError("use 1 to 4 threads")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"use 1 to {MAX_THREADS} threads")
         if rate <= 0 or total <= 0 or time_limit_s <= 0:
             raise ValueError("rate, total and time_limit_s must be positive")
         self.host = "127.0.0.1"
