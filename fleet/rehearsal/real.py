@@ -6,7 +6,8 @@ the adapters a production cutover uses actually carry it out. It starts, on
 
 * two HTTP backends standing for the slots' ingresses, a real HAProxy in
   front of them, and a bounded load generator sending ~200 requests/s
-  through it for the whole cutover; ``HAProxyTraffic`` moves the weights and
+  through it for the whole cutover (the backends and the load run in a
+  process of their own, :mod:`fleet.rehearsal.host`, like the clusters); ``HAProxyTraffic`` moves the weights and
   ``HAProxyAnalysis`` judges the new slot from HAProxy's own counters;
 * for each cluster, a Kubernetes API (``KubeSim``) and a small Flux
   (:mod:`fleet.rehearsal.flux_sim`) writing the statuses Flux writes, read
@@ -55,6 +56,8 @@ from fleet.state import open_store
 
 FLUX = "flux.json"
 MODE = "real"
+LOAD_THREADS = 32
+"""Enough workers that a green answering ``green-slow`` late still gets its share of arrivals."""
 
 
 class WallClock:
@@ -197,59 +200,70 @@ class Parts:
         self.faults = faults
         self.new = new
         self._stack = ExitStack()
+        self.host: Any = None
+        """The process running the clusters, the backends and the load (:mod:`fleet.rehearsal.host`)."""
         self.clusters: dict[SlotName, Any] = {}
         self.fluxes: dict[SlotName, Any] = {}
         self.backends: dict[str, Any] = {}
         self.haproxy: Any = None
-        self.load: Any = None
+        self._load_stopped = False
         self.clock_offset = time.time() - time.monotonic()
         """Add to a load record's ``at`` (monotonic) to get wall time."""
 
     # lifecycle
 
     def start_traffic(self) -> None:
-        from fleet.rehearsal.backends import SlotBackend
         from fleet.rehearsal.haproxy_process import HAProxyProcess
-        from fleet.rehearsal.load import LoadGenerator
 
+        host = self._host()
         for slot in SlotName:
-            backend = SlotBackend(slot.value)
-            self._stack.callback(backend.stop)
-            self.backends[slot.value] = backend.start()
-        self.backends[self.new.value].set_faults(
-            error_rate=self.faults.green_errors, latency_s=self.faults.green_slow_ms / 1000
-        )
+            faulty = slot is self.new
+            self.backends[slot.value] = host.backend(
+                slot.value,
+                error_rate=self.faults.green_errors if faulty else 0.0,
+                latency_s=self.faults.green_slow_ms / 1000 if faulty else 0.0,
+            )
         servers = {name: b.address for name, b in self.backends.items()}
         self.haproxy = HAProxyProcess(servers, weights=dict(self.world.weights))
         self._stack.callback(self.haproxy.stop)
         self.haproxy.start()
         limit = 300.0
-        self.load = LoadGenerator(
-            self.haproxy.url, rate=self.waits.rate, total=int(self.waits.rate * limit), time_limit_s=limit, threads=4
+        host.start_load(
+            self.haproxy.url, rate=self.waits.rate, total=int(self.waits.rate * limit), time_limit_s=limit,
+            threads=LOAD_THREADS,
         )
-        self._stack.callback(self.load.stop)
-        self.load.start()
+        self._stack.callback(self.stop_load)
+
+    def stop_load(self) -> list[Any]:
+        """Stop the users' requests (once); every request sent, in order of starting."""
+        if self.host is None or self._load_stopped:
+            return []
+        self._load_stopped = True
+        records: list[Any] = self.host.stop_load()
+        return records
 
     def cluster(self, slot: SlotName) -> Any:
         """The slot's Kubernetes API, started (and its recorded Flux restored) if it is not running."""
-        from fleet.testing.kube_sim import KubeSim
-
         sim = self.clusters.get(slot)
         if sim is None:
-            sim = KubeSim(flux_installed=False, forget_requests=True)
-            sim.start()
+            sim = self._host().cluster(slot)
             self.clusters[slot] = sim
-            self._stack.callback(sim.stop)
             if slot.value in self.world.bootstrapped:
                 self.flux(slot, self.flux_specs()[slot.value]).restore()
         return sim
 
-    def flux(self, slot: SlotName, spec: Any) -> Any:
-        from fleet.rehearsal.flux_sim import FluxSim
+    def _host(self) -> Any:
+        from fleet.rehearsal.host import Host
 
+        if self.host is None:
+            self.host = Host().start()
+            self._stack.callback(self.host.stop)
+        return self.host
+
+    def flux(self, slot: SlotName, spec: Any) -> Any:
         flux = self.fluxes.get(slot)
         if flux is None:
-            flux = FluxSim(self.clusters[slot], spec, reconcile_s=self.waits.reconcile_s)
+            flux = self._host().flux(slot, spec, reconcile_s=self.waits.reconcile_s)
             self.fluxes[slot] = flux
             self._stack.callback(flux.stop)
         return flux
@@ -257,9 +271,9 @@ class Parts:
     def destroy_cluster(self, slot: SlotName) -> None:
         """The slot's cluster is gone: its Flux stops and its API serves nothing more.
 
-        The server itself is stopped with the others at the end, in reverse
-        order of starting: kmock chains a process-wide DNS interceptor per
-        server, and unwinding that chain out of order breaks it.
+        The server itself is stopped with the others when the host stops, in
+        reverse order of starting: kmock chains a process-wide DNS interceptor
+        per server, and unwinding that chain out of order breaks it.
         """
         flux = self.fluxes.pop(slot, None)
         if flux is not None:
@@ -272,12 +286,14 @@ class Parts:
         self._stack.close()
 
     def kill_with_process(self) -> None:
-        """Before the rehearsal kills itself: HAProxy is a child process and would outlive it."""
+        """Before the rehearsal kills itself: HAProxy and the cluster host would outlive it."""
         proxy = self.haproxy
         proc = getattr(proxy, "_proc", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+        if self.host is not None:
+            self.host.kill()
 
     # what the state dir records
 
@@ -518,7 +534,7 @@ def _parts(
             yield parts, engine, run
         finally:
             time.sleep(0.5)
-            run.requests = parts.load.stop()
+            run.requests = parts.stop_load()
             run.load_stopped_at = time.monotonic()
 
 

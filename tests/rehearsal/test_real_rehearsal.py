@@ -92,6 +92,35 @@ def test_a_green_answering_errors_is_rolled_back_and_gets_no_new_requests(tmp_pa
     assert traffic["after_end"]["split"] == {"blue": 100.0}
 
 
+def test_a_green_answering_slowly_is_rolled_back_for_its_latency_not_for_lack_of_traffic(tmp_path: Path) -> None:
+    result = fleet(
+        tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "green-slow=800",
+        "--output", "json",
+    )
+
+    assert result.code == 1, result.err
+    data = result.json()
+    state = data["status"]["state"]
+    assert state["cutover"]["phase"] == "ROLLED_BACK"
+    assert state["weights"] == {"blue": 100, "green": 0}
+    assert "p99 latency" in state["cutover"]["reason"]
+    assert "above 500 ms" in state["cutover"]["reason"]
+    traffic = data["traffic"]
+    assert traffic["failed"] == 0
+    assert traffic["after_end"]["split"] == {"blue": 100.0}
+
+
+def test_a_held_lock_on_real_parts_exits_3_and_moves_nothing(tmp_path: Path) -> None:
+    result = fleet(tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "lock-held")
+
+    assert result.code == 3, result.err
+    assert "is locked by" in result.err
+    assert "Traceback" not in result.err
+    world = json.loads((tmp_path / "s" / "world.json").read_text())
+    assert world.get("weight_changes", []) == []
+    assert world.get("created", {}) == {}
+
+
 def test_a_rehearsal_killed_during_the_shift_is_finished_by_resume_on_restarted_parts(tmp_path: Path) -> None:
     state_dir = tmp_path / "s"
     crashed = fleet(tmp_path, "rehearse", "local", "--state", str(state_dir), "--fault", "crash-after=SHIFT")

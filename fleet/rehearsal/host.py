@@ -1,0 +1,301 @@
+"""Everything outside fleet in a rehearsal, served from a process of its own.
+
+In production, the clusters' API servers, Flux, the slots' ingresses and the
+users sending requests all run somewhere else; only the engine runs in
+fleet's process. The rehearsal keeps it that way. Run in-process, the
+KubeSims' event loops, the Flux simulator, two HTTP backends and a load
+generator at 200 requests/s competed with the engine and the health gate for
+one interpreter lock, and the rehearsal (which is the benchmark of fleet's
+own overhead) measured that contention as fleet's. Here the engine reaches
+all of it the way it would for real: over HTTP, through HAProxy and with the
+slots' kubeconfigs.
+
+The parent drives the host with one JSON request per line on the child's
+stdin and reads one JSON answer per line from its stdout. The host stops
+everything it started and exits when its stdin closes, so a rehearsal killed
+by the ``crash-after`` fault (SIGKILL, no clean-up) leaves nothing behind.
+
+Requests (``slot`` and ``name`` are slot names):
+
+* ``{"op": "cluster", "slot": ...}`` starts that slot's Kubernetes API and
+  answers its ``url`` and ``kubeconfig``; ``install_flux`` / ``uninstall_flux``
+  add or remove Flux's CRDs;
+* ``{"op": "flux", "slot": ..., "action": ..., "spec": ..., "reconcile_s": ...}``
+  runs one of FluxSim's ``install``, ``start``, ``restore``, ``suspend``, ``stop``;
+* ``{"op": "backend", "name": ..., "error_rate": ..., "latency_s": ...}``
+  starts the slot's ingress and answers its ``address``;
+* ``{"op": "load_start", "url": ..., "rate": ..., "total": ..., "time_limit_s": ...,
+  "threads": ...}`` and ``{"op": "load_stop"}``, which answers every request
+  the load generator sent as ``[at, status, slot, latency_s, error]`` (``at``
+  on the system-wide monotonic clock, which the parent shares).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+from typing import IO, Any
+
+from fleet.domain.model import SlotName
+from fleet.rehearsal.backends import SlotBackend
+from fleet.rehearsal.load import LoadGenerator, RequestRecord
+
+FLUX_ACTIONS = ("install", "start", "restore", "suspend", "stop")
+
+
+class HostError(RuntimeError):
+    """The cluster host refused a request or is gone."""
+
+
+class Host:
+    """The parent's handle on the host process: start it, send it requests, stop it."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Host:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "fleet.rehearsal.host"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def call(self, op: str, **args: Any) -> Any:
+        with self._lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None or proc.poll() is not None:
+                raise HostError(f"the cluster host is not running (asked to {op})")
+            try:
+                proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except OSError as err:
+                raise HostError(f"the cluster host is gone (asked to {op}): {err}") from err
+        if not line:
+            raise HostError(f"the cluster host exited (asked to {op})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise HostError(f"the cluster host could not {op}: {answer['error']}")
+        return answer.get("ok")
+
+    def cluster(self, slot: SlotName) -> RemoteCluster:
+        started = self.call("cluster", slot=slot.value)
+        return RemoteCluster(self, slot, str(started["url"]), dict(started["kubeconfig"]))
+
+    def flux(self, slot: SlotName, spec: Any, *, reconcile_s: float) -> RemoteFlux:
+        return RemoteFlux(self, slot, spec, reconcile_s)
+
+    def backend(self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0) -> RemoteBackend:
+        started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s)
+        host, port = started["address"]
+        return RemoteBackend(name, (str(host), int(port)))
+
+    def start_load(self, url: str, *, rate: float, total: int, time_limit_s: float, threads: int) -> None:
+        self.call("load_start", url=url, rate=rate, total=total, time_limit_s=time_limit_s, threads=threads)
+
+    def stop_load(self) -> list[RequestRecord]:
+        """Stop the load generator; every request it sent, in order of starting."""
+        return [RequestRecord(*row) for row in self.call("load_stop")]
+
+    def kill(self) -> None:
+        """Before the rehearsal kills itself: do not wait for the host to notice."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class RemoteCluster:
+    """One slot's Kubernetes API in the host: what the provisioner hands out."""
+
+    def __init__(self, host: Host, slot: SlotName, url: str, kubeconfig: dict[str, Any]) -> None:
+        self.host = host
+        self.slot = slot
+        self.url = url
+        self._kubeconfig = kubeconfig
+
+    def kubeconfig(self) -> dict[str, Any]:
+        return dict(self._kubeconfig)
+
+    def install_flux(self) -> None:
+        self.host.call("install_flux", slot=self.slot.value)
+
+    def uninstall_flux(self) -> None:
+        self.host.call("uninstall_flux", slot=self.slot.value)
+
+
+class RemoteBackend:
+    """One slot's ingress in the host: where HAProxy sends that slot's share."""
+
+    def __init__(self, name: str, address: tuple[str, int]) -> None:
+        self.name = name
+        self.address = address
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}/"
+
+
+class RemoteFlux:
+    """One slot's FluxSim in the host, with FluxSim's verbs."""
+
+    def __init__(self, host: Host, slot: SlotName, spec: Any, reconcile_s: float) -> None:
+        self.host = host
+        self.slot = slot
+        self.spec = spec
+        self.reconcile_s = reconcile_s
+
+    def _do(self, action: str) -> None:
+        self.host.call(
+            "flux", slot=self.slot.value, action=action, spec=self.spec.to_json(), reconcile_s=self.reconcile_s
+        )
+
+    def install(self) -> None:
+        self._do("install")
+
+    def start(self) -> None:
+        self._do("start")
+
+    def restore(self) -> None:
+        self._do("restore")
+
+    def suspend(self) -> None:
+        self._do("suspend")
+
+    def stop(self) -> None:
+        with contextlib.suppress(HostError):  # the host is already gone, and its Flux with it
+            self._do("stop")
+
+
+class _Host:
+    """The child's side: clusters, Fluxes and backends by slot, and the load, started on demand."""
+
+    def __init__(self) -> None:
+        self.sims: dict[str, Any] = {}
+        self.fluxes: dict[str, Any] = {}
+        self.backends: dict[str, SlotBackend] = {}
+        self.load: LoadGenerator | None = None
+
+    def handle(self, request: dict[str, Any]) -> Any:
+        op, slot = request.get("op"), str(request.get("slot", ""))
+        if op == "backend":
+            return self._backend(request)
+        if op == "load_start":
+            return self._start_load(request)
+        if op == "load_stop":
+            records = self.load.stop() if self.load is not None else []
+            return [[r.at, r.status, r.slot, r.latency_s, r.error] for r in records]
+        if op == "cluster":
+            sim = self.sims.get(slot)
+            if sim is None:
+                from fleet.testing.kube_sim import KubeSim
+
+                sim = KubeSim(flux_installed=False, forget_requests=True).start()
+                self.sims[slot] = sim
+            return {"url": sim.url, "kubeconfig": sim.kubeconfig()}
+        if op == "install_flux":
+            self._sim(slot).install_flux()
+            return None
+        if op == "uninstall_flux":
+            self._sim(slot).uninstall_flux()
+            return None
+        if op == "flux":
+            return self._flux(slot, request)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _backend(self, request: dict[str, Any]) -> dict[str, Any]:
+        name = str(request["name"])
+        backend = self.backends.get(name)
+        if backend is None:
+            backend = SlotBackend(name).start()
+            self.backends[name] = backend
+        backend.set_faults(error_rate=float(request["error_rate"]), latency_s=float(request["latency_s"]))
+        return {"address": list(backend.address)}
+
+    def _start_load(self, request: dict[str, Any]) -> None:
+        if self.load is not None:
+            raise ValueError("the load generator is already running")
+        self.load = LoadGenerator(
+            str(request["url"]), rate=float(request["rate"]), total=int(request["total"]),
+            time_limit_s=float(request["time_limit_s"]), threads=int(request["threads"]),
+        ).start()
+
+    def _sim(self, slot: str) -> Any:
+        sim = self.sims.get(slot)
+        if sim is None:
+            raise ValueError(f"no cluster {slot!r} is running")
+        return sim
+
+    def _flux(self, slot: str, request: dict[str, Any]) -> None:
+        from fleet.rehearsal.flux_sim import FluxSim, FluxSpec
+
+        action = str(request.get("action"))
+        if action not in FLUX_ACTIONS:
+            raise ValueError(f"unknown Flux action {action!r}; one of {', '.join(FLUX_ACTIONS)}")
+        flux = self.fluxes.get(slot)
+        if action == "stop":
+            if flux is not None:
+                flux.stop()
+                del self.fluxes[slot]
+            return
+        if flux is None:
+            spec = FluxSpec.from_json(dict(request["spec"]))
+            flux = FluxSim(self._sim(slot), spec, reconcile_s=float(request["reconcile_s"]))
+            self.fluxes[slot] = flux
+        getattr(flux, action)()
+
+    def close(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+        for backend in self.backends.values():
+            backend.stop()
+        for flux in self.fluxes.values():
+            flux.stop()
+        # kmock chains a process-wide DNS interceptor per server: unwind in reverse order of starting.
+        for sim in reversed(list(self.sims.values())):
+            sim.stop()
+
+
+def serve(lines: IO[str], out: IO[str]) -> None:
+    """Answer requests until ``lines`` ends, then stop every cluster."""
+    host = _Host()
+    try:
+        for line in lines:
+            try:
+                answer: dict[str, Any] = {"ok": host.handle(json.loads(line))}
+            except Exception as err:  # every failure goes back to the parent, which raises it
+                answer = {"error": f"{type(err).__name__}: {err}"}
+            out.write(json.dumps(answer) + "\n")
+            out.flush()
+    finally:
+        host.close()
+
+
+if __name__ == "__main__":
+    serve(sys.stdin, sys.stdout)
