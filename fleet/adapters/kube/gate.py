@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -409,6 +409,7 @@ class FluxHealthGate:
         """
         targets = self._targets()
         futures = [self._pool().submit(self._list_retrying, cluster, target, deadline) for target in targets]
+        wait(futures)  # every list ends with the call, also when one of them fails
         versions: dict[str, str | None] = {}
         for target, future in zip(targets, futures, strict=True):
             try:
