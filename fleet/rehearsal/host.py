@@ -65,6 +65,8 @@ class Host:
             stderr=subprocess.DEVNULL,
             text=True,
             bufsize=1,
+            # Ctrl-C goes to the rehearsal, which stops the host in order (the load's records first).
+            start_new_session=True,
         )
         return self
 
@@ -298,4 +300,5 @@ def serve(lines: IO[str], out: IO[str]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin, sys.stdout)
+    answers, sys.stdout = sys.stdout, sys.stderr  # whatever a library prints must not break the protocol
+    serve(sys.stdin, answers)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +158,54 @@ def test_a_green_flux_cannot_vouch_for_halts_before_any_traffic_moves(
     assert data["world"]["weight_changes"] == []
     assert data["traffic"]["failed"] == 0
     assert data["traffic"]["after_end"]["split"] == {"blue": 100.0}
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_during_the_shift_stops_every_process_the_rehearsal_started(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env["FLEET_PROJECT"] = str(REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "rehearse", "local", "--state", str(tmp_path / "s")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env=env, start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "SHIFT step 2/4" in line:
+                break
+        children = _children(proc.pid)
+        assert len(children) >= 2  # HAProxy and the host of the clusters, backends and load
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=30) == 1, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "interrupted" in rest
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _running(pid)]
 
 
 def test_a_fault_only_the_simulation_knows_is_a_usage_error_naming_the_real_ones(tmp_path: Path) -> None:
