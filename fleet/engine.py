@@ -13,6 +13,7 @@ raises a ``fleet.errors`` exception, and the CLI decides what that means.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -63,7 +64,7 @@ from fleet.domain.machine import (
     transition,
 )
 from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version
-from fleet.domain.reports import SlotOutputs
+from fleet.domain.reports import Outcome, SlotOutputs
 from fleet.errors import FleetError, LockedError, ProviderError, TransientError, UsageError
 from fleet.ports import (
     Analysis,
@@ -87,6 +88,9 @@ if TYPE_CHECKING:
 
 
 REQUEST_POLL_S = 5.0
+"""How often a wait (a bake, the teardown's) looks for an operator's rollback or abort."""
+ANALYSIS_REQUEST_POLL_S = 1.0
+"""How often an analysis window looks for one: a rollback should not wait for a 60 s window."""
 
 
 class RequestPending(FleetError):
@@ -228,8 +232,8 @@ class Engine:
                 self.store.take_request(env)  # the run ended without it: it must not touch a later cutover
                 return latest
         raise RequestPending(
-            f"asked the run of {holder} to {kind}; it acts before its next step (an analysis window "
-            f"may have to end first): follow it with fleet status {env}"
+            f"asked the run of {holder} to {kind}; it acts before its next step (within seconds, "
+            f"also during an analysis window or a bake): follow it with fleet status {env}"
         )
 
     def _take_request(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
@@ -262,6 +266,8 @@ class Engine:
                 command = pending(state)
                 continue
             event = self._execute(state, command)
+            if event is None:  # gave way to an operator's request, taken at the top of the loop
+                continue
             state = self._step(lease, state, event)
             follow = pending(state)
             if isinstance(event, StepFailed) and follow == command:
@@ -306,7 +312,7 @@ class Engine:
 
     # --- carrying out commands -------------------------------------------------
 
-    def _execute(self, state: EnvironmentState, command: Command) -> Event:
+    def _execute(self, state: EnvironmentState, command: Command) -> Event | None:
         name = type(command).__name__
         self.checkpoint(f"before:{name}")
         try:
@@ -316,7 +322,7 @@ class Engine:
         self.checkpoint(f"after:{name}")
         return event
 
-    def _with_retries(self, call: Callable[[], Event], name: str, env: str) -> Event:
+    def _with_retries(self, call: Callable[[], Event | None], name: str, env: str) -> Event | None:
         clock = self.ports.clock
         started = clock.now()
         attempt = 0
@@ -332,6 +338,26 @@ class Engine:
                 self.ports.notifier.notify(Notice(env, "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
                 clock.sleep(delay)
 
+    def _request_waiting(self, env: str) -> Callable[[], bool]:
+        """Whether an operator's request waits, asked of the store at most every ANALYSIS_REQUEST_POLL_S."""
+        clock = self.ports.clock
+        asked = [-math.inf]
+
+        def waiting() -> bool:
+            now = clock.now()
+            if now - asked[0] < ANALYSIS_REQUEST_POLL_S:
+                return False
+            asked[0] = now
+            return self._has_request(env)
+
+        return waiting
+
+    def _has_request(self, env: str) -> bool:
+        try:
+            return self.store.has_request(env)
+        except FleetError:
+            return False  # the store is unreachable for now: the request is seen before the next step
+
     def _layout(self, state: EnvironmentState, *, without: SlotName | None = None) -> Layout:
         slots = layout_slots(state)
         if without is not None:
@@ -344,7 +370,7 @@ class Engine:
             raise ProviderError(f"{slot} has no outputs: it is not provisioned")
         return outputs
 
-    def _run(self, state: EnvironmentState, command: Command) -> Event:
+    def _run(self, state: EnvironmentState, command: Command) -> Event | None:
         p = self.ports
         env = state.env
         c = state.cutover
@@ -378,13 +404,15 @@ class Engine:
                     p.clock.sleep(applied.settle_s)
                 return WeightsApplied(at=p.clock.now(), weights=applied.weights)
             case Analyse(slot=slot):
-                verdict = p.analysis.analyse(env, slot, c.rollout.analysis)
+                verdict = p.analysis.analyse(env, slot, c.rollout.analysis, interrupted=self._request_waiting(env))
+                if verdict.outcome is not Outcome.FAIL and self._has_request(env):
+                    return None  # the window was given up for the request: nothing to record
                 return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
             case WaitUntil(at=due):
                 # Woken every few seconds so that an operator's rollback request is not kept waiting a bake.
                 while (remaining := due - p.clock.now()) > 0:
                     p.clock.sleep(min(remaining, REQUEST_POLL_S))
-                    if self.store.has_request(env):
+                    if self._has_request(env):
                         break
                 return TimerFired(at=p.clock.now())
             case ConfirmTeardown(slot=slot):

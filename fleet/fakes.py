@@ -34,7 +34,7 @@ from fleet.domain.reports import (
     Verdict,
 )
 from fleet.errors import ProviderError, ProvisioningFailed, TransientError
-from fleet.ports import Applied, Layout, Notice
+from fleet.ports import Applied, Interrupted, Layout, Notice
 
 REVISION = "main@sha1:7f3c2a9e41b0d5c8a6e2f1b3d4c5a6b7c8d9e0f1"
 OLD_REVISION = "main@sha1:1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
@@ -288,7 +288,9 @@ class FakeAnalysis:
     error_rate: float = 0.0
     calls: int = 0
 
-    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict:
+    def analyse(
+        self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
+    ) -> Verdict:
         self.calls += 1
         share = self.world.weights.get(slot.value, 0) / 100
         failing = self.error_rate > 0 or (
@@ -313,7 +315,15 @@ class FakeAnalysis:
             return Verdict(
                 Outcome.FAIL, evidence, f"success rate {evidence.success_rate:.1f}% < {policy.success_rate:g}%"
             )
-        self.clock.sleep(policy.window_s)
+        waited = 0.0
+        while waited < policy.window_s:
+            tick = min(1.0, policy.window_s - waited)
+            self.clock.sleep(tick)
+            waited += tick
+            if interrupted is not None and waited < policy.window_s and interrupted():
+                requests = int(self.requests_per_s * share * waited)
+                evidence = Evidence(requests, 0, waited, success_rate=100.0, source="fake")
+                return Verdict(Outcome.INCONCLUSIVE, evidence, f"window given up after {waited:.1f}s")
         requests = int(self.requests_per_s * share * policy.window_s)
         evidence = Evidence(requests, 0, policy.window_s, success_rate=100.0, p50_ms=12.0, p99_ms=45.0, source="fake")
         if requests < policy.min_requests:

@@ -94,10 +94,23 @@ class Traffic(Protocol):
         ...
 
 
+Interrupted = Callable[[], bool]
+"""Asked between readings whether to give up an analysis window (an operator's request waits)."""
+
+
 class Analysis(Protocol):
     """Judges a slot's real traffic over a window (may decide early on clear evidence)."""
 
-    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict: ...
+    def analyse(
+        self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
+    ) -> Verdict:
+        """The slot's verdict over ``policy.window_s``.
+
+        When ``interrupted()`` answers True the window is given up at once and
+        the verdict is INCONCLUSIVE (an early FAIL already found stands); the
+        engine then does what the operator asked instead of recording it.
+        """
+        ...
 
 
 class Clock(Protocol):

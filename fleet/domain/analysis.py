@@ -223,6 +223,12 @@ class SequentialJudge:
             reason=f"success rate {rate_text} and {latency} over {elapsed_s:.1f}s",
         )
 
+    def cut_short(self, *, elapsed_s: float) -> Verdict:
+        """The window was given up before its end (an operator's request is waiting): no verdict on the slot."""
+        if self._failed is not None:
+            return self._failed
+        return self._verdict(Outcome.INCONCLUSIVE, reason=f"window given up after {elapsed_s:.1f}s")
+
     def _verdict(self, outcome: Outcome, *, reason: str, early: bool = False) -> Verdict:
         requests, errors, elapsed_s, p50_ms, p99_ms = self._last
         evidence = Evidence(

@@ -42,6 +42,28 @@ def test_a_rollback_asked_while_another_run_holds_the_lock_is_carried_out_by_tha
     assert not store.has_request("local")
 
 
+def test_a_rollback_asked_during_an_analysis_window_does_not_wait_for_the_window_to_end(tmp_path: Path) -> None:
+    store = LocalStateStore(tmp_path)
+    pipeline, operator = Fleet(), Fleet()
+    asked_at: list[float] = []
+    ask = ask_to_roll_back_at("before:Analyse", store, operator, nth=2)
+
+    def hook(name: str) -> None:
+        ask(name)  # type: ignore[operator]
+        if name == "before:Analyse" and store.has_request("local") and not asked_at:
+            asked_at.append(pipeline.clock.now())
+
+    final = pipeline.engine(store, checkpoint=hook).cutover(environment(), NEW_VERSION)
+
+    assert final.cutover is not None
+    assert final.cutover.phase is Phase.ROLLED_BACK
+    window = final.cutover.rollout.analysis.window_s
+    history = store.history("local")
+    rolled_back = next(r for r in history if r.phase == "ROLLED_BACK")
+    assert rolled_back.at - asked_at[0] <= 2.0 < window
+    assert sum(r.event == "AnalysisCompleted" for r in history) == 1
+
+
 def test_a_rollback_asked_during_the_bake_does_not_wait_for_the_bake_to_end(tmp_path: Path) -> None:
     store = LocalStateStore(tmp_path)
     pipeline, operator = Fleet(), Fleet()

@@ -37,7 +37,7 @@ from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
 from fleet.errors import ProviderError
-from fleet.ports import Clock
+from fleet.ports import Clock, Interrupted
 
 LATENCY_MODES = ("max", "average", "none")
 
@@ -103,7 +103,9 @@ class HAProxyAnalysis:
                 return row
         raise ProviderError(f"HAProxy backend {self.backend!r} has no server {server!r} in 'show stat'")
 
-    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict:
+    def analyse(
+        self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
+    ) -> Verdict:
         server = self.servers[slot]
         if self.latency == "max":
             self.api.execute("clear counters")
@@ -126,5 +128,5 @@ class HAProxyAnalysis:
 
         return judge_window(
             policy, read, source=f"haproxy {self.backend}/{server}", interval_s=self.interval_s,
-            clock=self.clock, settings=self.settings, early=self.early,
+            clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
         )

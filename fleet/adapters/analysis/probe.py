@@ -25,7 +25,7 @@ from fleet.domain.analysis import SprtSettings, quantile
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
 from fleet.errors import ConfigError
-from fleet.ports import Clock
+from fleet.ports import Clock, Interrupted
 
 MAX_RATE = 50.0
 
@@ -88,7 +88,9 @@ class ProbeAnalysis:
         except ValueError as err:
             raise reader.error("urls", str(err)) from None
 
-    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict:
+    def analyse(
+        self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
+    ) -> Verdict:
         url = self.urls.get(slot)
         if url is None:
             raise ConfigError(f"no probe URL for slot {slot}", key=f"fleet:analysis.urls.{slot}")
@@ -128,7 +130,7 @@ class ProbeAnalysis:
         try:
             return judge_window(
                 policy, read, source=f"probe {url}", interval_s=1.0 / self.rate,
-                clock=self.clock, settings=self.settings, early=self.early,
+                clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
             )
         finally:
             for c in conn:

@@ -40,7 +40,7 @@ from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
 from fleet.errors import AccessDenied, ProviderError, TransientError
-from fleet.ports import Clock
+from fleet.ports import Clock, Interrupted
 
 
 def render(template: str, *, slot: str, env: str, window_s: float) -> str:
@@ -151,7 +151,9 @@ class PrometheusAnalysis:
         numbers = [float(v) for v in values]
         return [n for n in numbers if not math.isnan(n)]
 
-    def analyse(self, env: str, slot: SlotName, policy: AnalysisPolicy) -> Verdict:
+    def analyse(
+        self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
+    ) -> Verdict:
         label = self.slots[slot]
 
         def counter(template: str, elapsed: float) -> float:
@@ -173,5 +175,5 @@ class PrometheusAnalysis:
 
         return judge_window(
             policy, read, source=f"prometheus {self.url}", interval_s=self.interval_s,
-            clock=self.clock, settings=self.settings, early=self.early,
+            clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
         )

@@ -17,7 +17,7 @@ from fleet.domain.analysis import SequentialJudge, SprtSettings
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Verdict
 from fleet.errors import TransientError
-from fleet.ports import Clock
+from fleet.ports import Clock, Interrupted
 
 POLICY_KEYS = ("successRate", "p99LatencyMs", "failedChecks", "window", "minRequests", "maxExtensions")
 """Keys of ``fleet:analysis`` that become ``AnalysisPolicy`` in the config layer; sources skip them."""
@@ -76,12 +76,14 @@ def judge_window(
     clock: Clock,
     settings: SprtSettings | None = None,
     early: bool = True,
+    interrupted: Interrupted | None = None,
 ) -> Verdict:
     """Poll ``read`` every ``interval_s`` for ``policy.window_s``; FAIL early when the judge says so.
 
     A poll that raises ``TransientError`` is skipped (the next one reads the
     same cumulative counters); if no poll at all succeeded by the end, the
-    last error is raised.
+    last error is raised. ``interrupted()`` is asked after every poll; when it
+    answers True the window is given up (``SequentialJudge.cut_short``).
     """
     judge = SequentialJudge(policy, source=source, settings=settings or SprtSettings(), early=early)
     start = clock.now()
@@ -107,4 +109,6 @@ def judge_window(
         elif finished:
             assert failure is not None
             raise failure
+        if interrupted is not None and interrupted():
+            return judge.cut_short(elapsed_s=clock.now() - start)
         clock.sleep(max(0.0, min(interval_s, policy.window_s - (clock.now() - start))))
