@@ -93,6 +93,28 @@ ANALYSIS_REQUEST_POLL_S = 1.0
 """How often an analysis window looks for one: a rollback should not wait for a 60 s window."""
 
 
+class _RequestPoll:
+    """Whether an operator's request waits, asked of the store at most every ANALYSIS_REQUEST_POLL_S.
+
+    Remembers that it said yes: the window it stopped is then not recorded,
+    whatever the store answers afterwards.
+    """
+
+    def __init__(self, ask: Callable[[], bool], clock: Clock) -> None:
+        self._ask = ask
+        self._clock = clock
+        self._asked = -math.inf
+        self.fired = False
+
+    def __call__(self) -> bool:
+        now = self._clock.now()
+        if abs(now - self._asked) < ANALYSIS_REQUEST_POLL_S:
+            return self.fired
+        self._asked = now
+        self.fired = self.fired or self._ask()
+        return self.fired
+
+
 class RequestPending(FleetError):
     """A rollback or abort was handed to the run that holds the lock and has not happened yet."""
 
@@ -232,8 +254,9 @@ class Engine:
                 self.store.take_request(env)  # the run ended without it: it must not touch a later cutover
                 return latest
         raise RequestPending(
-            f"asked the run of {holder} to {kind}; it acts before its next step (within seconds, "
-            f"also during an analysis window or a bake): follow it with fleet status {env}"
+            f"asked the run of {holder} to {kind}; it acts before its next step, within seconds during "
+            f"an analysis window or a bake (provisioning, waiting for Flux or a drain finish first): "
+            f"follow it with fleet status {env}"
         )
 
     def _take_request(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
@@ -338,24 +361,13 @@ class Engine:
                 self.ports.notifier.notify(Notice(env, "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
                 clock.sleep(delay)
 
-    def _request_waiting(self, env: str) -> Callable[[], bool]:
-        """Whether an operator's request waits, asked of the store at most every ANALYSIS_REQUEST_POLL_S."""
-        clock = self.ports.clock
-        asked = [-math.inf]
-
-        def waiting() -> bool:
-            now = clock.now()
-            if now - asked[0] < ANALYSIS_REQUEST_POLL_S:
-                return False
-            asked[0] = now
-            return self._has_request(env)
-
-        return waiting
+    def _request_waiting(self, env: str) -> _RequestPoll:
+        return _RequestPoll(lambda: self._has_request(env), self.ports.clock)
 
     def _has_request(self, env: str) -> bool:
         try:
             return self.store.has_request(env)
-        except FleetError:
+        except (FleetError, OSError):
             return False  # the store is unreachable for now: the request is seen before the next step
 
     def _layout(self, state: EnvironmentState, *, without: SlotName | None = None) -> Layout:
@@ -404,8 +416,9 @@ class Engine:
                     p.clock.sleep(applied.settle_s)
                 return WeightsApplied(at=p.clock.now(), weights=applied.weights)
             case Analyse(slot=slot):
-                verdict = p.analysis.analyse(env, slot, c.rollout.analysis, interrupted=self._request_waiting(env))
-                if verdict.outcome is not Outcome.FAIL and self._has_request(env):
+                poll = self._request_waiting(env)
+                verdict = p.analysis.analyse(env, slot, c.rollout.analysis, interrupted=poll)
+                if verdict.outcome is not Outcome.FAIL and (poll.fired or self._has_request(env)):
                     return None  # the window was given up for the request: nothing to record
                 return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
             case WaitUntil(at=due):

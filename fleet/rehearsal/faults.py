@@ -11,7 +11,7 @@ FAULTS = {
     "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails (simulated)",
     "provision-fails": "bringing up the new slot fails: halts, resumable (simulated)",
     "green-errors=RATE": "the new slot answers errors for RATE of its requests (0..1): rolled back",
-    "green-slow=MS": "the new slot's answers take MS longer: the p99 check fails, rolled back (real parts only)",
+    "green-slow=MS": "the new slot's answers take MS (1..1500) longer: the p99 check fails, rolled back (real parts)",
     "analysis-fails-at=N": "analysis fails at weight step N: rolled back (simulated)",
     "weights-fail-at=PCT": "the traffic provider refuses to move PCT% to the new slot: rolled back (simulated)",
     "throttled=N": "the first N provider calls are throttled and retried (simulated)",

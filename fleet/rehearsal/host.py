@@ -11,15 +11,17 @@ all of it the way it would for real: over HTTP, through HAProxy and with the
 slots' kubeconfigs.
 
 The parent drives the host with one JSON request per line on the child's
-stdin and reads one JSON answer per line from its stdout. The host stops
+stdin and reads one JSON answer per line, echoing the request's ``id``, from
+its stdout. The host stops
 everything it started and exits when its stdin closes, so a rehearsal killed
 by the ``crash-after`` fault (SIGKILL, no clean-up) leaves nothing behind.
 
 Requests (``slot`` and ``name`` are slot names):
 
-* ``{"op": "cluster", "slot": ...}`` starts that slot's Kubernetes API and
-  answers its ``url`` and ``kubeconfig``; ``install_flux`` / ``uninstall_flux``
-  add or remove Flux's CRDs;
+* ``{"op": "cluster", "slot": ...}`` starts that slot's Kubernetes API (unless
+  it runs) and answers its ``url`` and ``kubeconfig``; ``install_flux`` /
+  ``uninstall_flux`` add or remove Flux's CRDs; ``destroy`` retires it, so
+  that the next ``cluster`` starts an empty one;
 * ``{"op": "flux", "slot": ..., "action": ..., "spec": ..., "reconcile_s": ...}``
   runs one of FluxSim's ``install``, ``start``, ``restore``, ``suspend``, ``stop``;
 * ``{"op": "backend", "name": ..., "error_rate": ..., "latency_s": ...}``
@@ -33,10 +35,15 @@ Requests (``slot`` and ``name`` are slot names):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import os
+import select
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import IO, Any
 
 from fleet.domain.model import SlotName
@@ -47,27 +54,41 @@ FLUX_ACTIONS = ("install", "start", "restore", "suspend", "stop")
 
 
 class HostError(RuntimeError):
-    """The cluster host refused a request or is gone."""
+    """The rehearsal host refused a request or is gone."""
 
 
 class Host:
-    """The parent's handle on the host process: start it, send it requests, stop it."""
+    """The parent's handle on the host process: start it, send it requests, stop it.
 
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[str] | None = None
+    Every request carries an id that its answer echoes: an answer left in the
+    pipe by a call that was interrupted (Ctrl-C between asking and reading) is
+    skipped by the next call instead of being taken for its answer. A host that
+    does not answer within ``timeout_s`` is killed, and every later call fails.
+    """
+
+    def __init__(self, *, timeout_s: float = 30.0, log: Path | None = None) -> None:
+        self.timeout_s = timeout_s
+        self.log = log
+        """Where the host's stderr goes (its tracebacks); nowhere when None."""
+        self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending = b""
 
     def start(self) -> Host:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "fleet.rehearsal.host"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            # Ctrl-C goes to the rehearsal, which stops the host in order (the load's records first).
-            start_new_session=True,
-        )
+        with contextlib.ExitStack() as files:
+            stderr: Any = subprocess.DEVNULL
+            if self.log is not None:
+                stderr = files.enter_context(self.log.open("ab"))
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "fleet.rehearsal.host"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                bufsize=0,
+                # Ctrl-C goes to the rehearsal, which stops the host in order (the load's records first).
+                start_new_session=True,
+            )
         return self
 
     @property
@@ -78,19 +99,39 @@ class Host:
         with self._lock:
             proc = self._proc
             if proc is None or proc.stdin is None or proc.stdout is None or proc.poll() is not None:
-                raise HostError(f"the cluster host is not running (asked to {op})")
+                raise HostError(f"the rehearsal host is not running (asked to {op})")
+            ident = next(self._ids)
             try:
-                proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
-                proc.stdin.flush()
-                line = proc.stdout.readline()
+                proc.stdin.write((json.dumps({"id": ident, "op": op, **args}) + "\n").encode())
+                answer = self._answer(proc, ident, time.monotonic() + self.timeout_s)
             except OSError as err:
-                raise HostError(f"the cluster host is gone (asked to {op}): {err}") from err
-        if not line:
-            raise HostError(f"the cluster host exited (asked to {op})")
-        answer = json.loads(line)
+                raise HostError(f"the rehearsal host is gone (asked to {op}): {err}") from err
+            if answer is None:
+                self.kill()
+                raise HostError(
+                    f"the rehearsal host did not answer within {self.timeout_s:g}s (asked to {op}); stopped it"
+                )
         if "error" in answer:
-            raise HostError(f"the cluster host could not {op}: {answer['error']}")
+            raise HostError(f"the rehearsal host could not {op}: {answer['error']}")
         return answer.get("ok")
+
+    def _answer(self, proc: subprocess.Popen[bytes], ident: int, deadline: float) -> dict[str, Any] | None:
+        """The answer to request ``ident``; None when the deadline passes first."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        while True:
+            while b"\n" in self._pending:
+                line, self._pending = self._pending.split(b"\n", 1)
+                answer: dict[str, Any] = json.loads(line)
+                if answer.get("id") == ident:
+                    return answer
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise HostError("the rehearsal host exited")
+            self._pending += chunk
 
     def cluster(self, slot: SlotName) -> RemoteCluster:
         started = self.call("cluster", slot=slot.value)
@@ -151,6 +192,9 @@ class RemoteCluster:
     def uninstall_flux(self) -> None:
         self.host.call("uninstall_flux", slot=self.slot.value)
 
+    def destroy(self) -> None:
+        self.host.call("destroy", slot=self.slot.value)
+
 
 class RemoteBackend:
     """One slot's ingress in the host: where HAProxy sends that slot's share."""
@@ -200,6 +244,9 @@ class _Host:
 
     def __init__(self) -> None:
         self.sims: dict[str, Any] = {}
+        self.retired: list[Any] = []
+        """Servers of destroyed clusters, stopped with the others."""
+        self.started: list[Any] = []
         self.fluxes: dict[str, Any] = {}
         self.backends: dict[str, SlotBackend] = {}
         self.load: LoadGenerator | None = None
@@ -220,6 +267,7 @@ class _Host:
 
                 sim = KubeSim(flux_installed=False, forget_requests=True).start()
                 self.sims[slot] = sim
+                self.started.append(sim)
             return {"url": sim.url, "kubeconfig": sim.kubeconfig()}
         if op == "install_flux":
             self._sim(slot).install_flux()
@@ -227,6 +275,8 @@ class _Host:
         if op == "uninstall_flux":
             self._sim(slot).uninstall_flux()
             return None
+        if op == "destroy":
+            return self._destroy(slot)
         if op == "flux":
             return self._flux(slot, request)
         raise ValueError(f"unknown request {op!r}")
@@ -247,6 +297,21 @@ class _Host:
             str(request["url"]), rate=float(request["rate"]), total=int(request["total"]),
             time_limit_s=float(request["time_limit_s"]), threads=int(request["threads"]),
         ).start()
+
+    def _destroy(self, slot: str) -> None:
+        """The slot's cluster is gone: its Flux stops, its API serves nothing; a new one starts afresh.
+
+        The server itself keeps running until the host stops, in reverse order
+        of starting: kmock chains a process-wide DNS interceptor per server,
+        and unwinding that chain out of order breaks it.
+        """
+        flux = self.fluxes.pop(slot, None)
+        if flux is not None:
+            flux.stop()
+        sim = self.sims.pop(slot, None)
+        if sim is not None:
+            sim.uninstall_flux()
+            self.retired.append(sim)
 
     def _sim(self, slot: str) -> Any:
         sim = self.sims.get(slot)
@@ -280,7 +345,7 @@ class _Host:
         for flux in self.fluxes.values():
             flux.stop()
         # kmock chains a process-wide DNS interceptor per server: unwind in reverse order of starting.
-        for sim in reversed(list(self.sims.values())):
+        for sim in reversed(self.started):
             sim.stop()
 
 
@@ -289,16 +354,22 @@ def serve(lines: IO[str], out: IO[str]) -> None:
     host = _Host()
     try:
         for line in lines:
+            request: dict[str, Any] = {}
             try:
-                answer: dict[str, Any] = {"ok": host.handle(json.loads(line))}
+                request = json.loads(line)
+                answer: dict[str, Any] = {"ok": host.handle(request)}
             except Exception as err:  # every failure goes back to the parent, which raises it
                 answer = {"error": f"{type(err).__name__}: {err}"}
-            out.write(json.dumps(answer) + "\n")
+            out.write(json.dumps({"id": request.get("id"), **answer}) + "\n")
             out.flush()
     finally:
         host.close()
 
 
 if __name__ == "__main__":
-    answers, sys.stdout = sys.stdout, sys.stderr  # whatever a library prints must not break the protocol
+    # The answers get a private copy of stdout; fd 1 itself goes to stderr, so that nothing a
+    # library (or a child process) prints can break the protocol.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     serve(sys.stdin, answers)

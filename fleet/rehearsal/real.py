@@ -56,8 +56,10 @@ from fleet.state import open_store
 
 FLUX = "flux.json"
 MODE = "real"
-LOAD_THREADS = 32
+LOAD_THREADS = 64
 """Enough workers that a green answering ``green-slow`` late still gets its share of arrivals."""
+GREEN_SLOW_MAX_MS = 1500
+"""Below the load generator's 2 s request timeout: slower answers would be failures, not latency."""
 
 
 class WallClock:
@@ -108,7 +110,7 @@ def parse_real_faults(specs: Sequence[str]) -> RealFaults:
             case "green-errors":
                 faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
             case "green-slow":
-                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, 5000))
+                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, GREEN_SLOW_MAX_MS))
             case "flux-stuck":
                 faults = replace(faults, flux_stuck=True)
             case "stale-revision":
@@ -256,7 +258,7 @@ class Parts:
         from fleet.rehearsal.host import Host
 
         if self.host is None:
-            self.host = Host().start()
+            self.host = Host(log=self.folder / "host.log").start()
             self._stack.callback(self.host.stop)
         return self.host
 
@@ -269,18 +271,11 @@ class Parts:
         return flux
 
     def destroy_cluster(self, slot: SlotName) -> None:
-        """The slot's cluster is gone: its Flux stops and its API serves nothing more.
-
-        The server itself is stopped with the others when the host stops, in
-        reverse order of starting: kmock chains a process-wide DNS interceptor
-        per server, and unwinding that chain out of order breaks it.
-        """
-        flux = self.fluxes.pop(slot, None)
-        if flux is not None:
-            flux.stop()
+        """The slot's cluster is gone: its Flux stops, its API serves nothing, a new one starts empty."""
+        self.fluxes.pop(slot, None)
         sim = self.clusters.pop(slot, None)
         if sim is not None:
-            sim.uninstall_flux()
+            sim.destroy()
 
     def close(self) -> None:
         self._stack.close()

@@ -89,12 +89,14 @@ class LocalLease:
         self.token = token
 
     def renew(self) -> None:
-        """Check that the lock is still ours; push its expiry out once a third of the lease has passed.
+        """Check that the lock is still ours; push its expiry out once a sixth of the lease has passed.
 
         The engine renews before every command, as a fence: a run that lost its
         lock must not act. The check is a read; the write (with two fsyncs) is
         only needed when the expiry on disk has come closer, so a lease written
-        less than a third of its length ago is left as it is.
+        less than a sixth of its length ago is left as it is. With the
+        keep-alive renewing every third of the lease, at least half of it is
+        always left, so one failed keep-alive renewal never lets it expire.
         """
         with _guard(self.path), _os_errors(self.path, "renew the lock"):
             current = _read_lock(self.path)
@@ -102,7 +104,7 @@ class LocalLease:
                 holder = "nobody" if current is None else current.describe()
                 raise LockedError(self.env, f"{holder} (our lease was lost)")
             now = time.time()
-            if self.info.expires_at - now > self.lease_s * 2 / 3:
+            if self.info.expires_at - now > self.lease_s * 5 / 6:
                 return
             self.info = LockInfo(
                 self.info.owner, self.info.host, self.info.pid, self.info.acquired_at, now + self.lease_s, self.token

@@ -9,6 +9,7 @@ import pytest
 from fleet.domain.machine import Phase
 from fleet.domain.model import Weights
 from fleet.engine import RequestPending
+from fleet.errors import StateError
 from fleet.ports import Request
 from fleet.state.local import LocalStateStore
 from tests.fleetkit import NEW_VERSION, Fleet, environment
@@ -62,6 +63,32 @@ def test_a_rollback_asked_during_an_analysis_window_does_not_wait_for_the_window
     rolled_back = next(r for r in history if r.phase == "ROLLED_BACK")
     assert rolled_back.at - asked_at[0] <= 2.0 < window
     assert sum(r.event == "AnalysisCompleted" for r in history) == 1
+
+
+class StoreThatFailsOnceARequestIsSeen(LocalStateStore):
+    """A store that becomes unreachable for ``has_request`` right after it first reported a request."""
+
+    seen = False
+
+    def has_request(self, env: str) -> bool:
+        if self.seen:
+            raise StateError("the store is unreachable", file="requests")
+        self.seen = super().has_request(env)
+        return self.seen
+
+
+def test_a_window_given_up_for_a_request_is_not_recorded_even_if_the_store_fails_right_after(
+    tmp_path: Path,
+) -> None:
+    store = StoreThatFailsOnceARequestIsSeen(tmp_path)
+    pipeline, operator = Fleet(), Fleet()
+    hook = ask_to_roll_back_at("before:Analyse", store, operator, nth=2)
+
+    final = pipeline.engine(store, checkpoint=hook).cutover(environment(), NEW_VERSION)  # type: ignore[arg-type]
+
+    assert final.cutover is not None
+    assert final.cutover.phase is Phase.ROLLED_BACK
+    assert not [r for r in store.history("local") if "given up" in str(r.detail)]
 
 
 def test_a_rollback_asked_during_the_bake_does_not_wait_for_the_bake_to_end(tmp_path: Path) -> None:

@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
 
 from fleet.domain.model import SlotName
+from fleet.rehearsal.flux_sim import FluxSpec
 from fleet.rehearsal.host import Host, HostError, serve
 
 pytest.importorskip("kmock")
@@ -80,3 +82,54 @@ def test_the_host_exits_when_the_rehearsal_is_killed_without_cleaning_up() -> No
 
     assert parent.returncode == -9, parent.stderr
     assert _wait_gone(int(parent.stdout.strip()))
+
+
+def test_a_destroyed_cluster_comes_back_as_a_new_empty_api() -> None:
+    host = Host().start()
+    try:
+        first = host.cluster(SlotName.GREEN)
+        host.flux(SlotName.GREEN, FluxSpec("main@sha1:1"), reconcile_s=0.1).install()
+        first.destroy()
+
+        second = host.cluster(SlotName.GREEN)
+
+        assert second.url != first.url
+        token = second.kubeconfig()["users"][0]["user"]["token"]
+        request = urllib.request.Request(
+            f"{second.url}/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 404
+    finally:
+        host.stop()
+
+
+def test_an_answer_left_by_an_interrupted_call_is_not_taken_for_the_next_one() -> None:
+    host = Host().start()
+    try:
+        host.cluster(SlotName.BLUE)
+        stdin = host._proc.stdin  # type: ignore[union-attr]
+        stdin.write(b'{"id": 0, "op": "meteor-strike"}\n')  # asked, then Ctrl-C before the answer was read
+
+        backend = host.backend("green")
+
+        assert backend.address[0] == "127.0.0.1"
+    finally:
+        host.stop()
+
+
+def test_a_host_that_does_not_answer_in_time_is_stopped_and_refuses_later_calls() -> None:
+    host = Host(timeout_s=0.3).start()
+    try:
+        backend = host.backend("green", latency_s=1.5)
+        host.start_load(backend.url, rate=20, total=40, time_limit_s=5, threads=4)
+        time.sleep(0.2)  # every worker is now waiting 1.5 s for an answer
+
+        with pytest.raises(HostError, match=r"did not answer within 0\.3s"):
+            host.stop_load()
+        with pytest.raises(HostError, match="not running"):
+            host.backend("blue")
+    finally:
+        host.stop()

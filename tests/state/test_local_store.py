@@ -114,6 +114,18 @@ def test_renewing_a_fresh_lease_checks_the_holder_without_rewriting_the_lock(tmp
             lease.renew()
 
 
+def test_renewing_a_lease_a_sixth_of_which_has_passed_pushes_its_expiry_out(tmp_path: Path) -> None:
+    store = LocalStateStore(tmp_path)
+    path = tmp_path / "local" / "lock.json"
+    with store.lock("local", lease_s=600) as lease:
+        lease.info = replace(lease.info, expires_at=time.time() + 490)  # 110 s of 600 have passed
+
+        lease.renew()
+
+        assert lease.info.expires_at > time.time() + 590
+        assert json.loads(path.read_text())["expires_at"] == lease.info.expires_at
+
+
 def test_a_garbage_lock_file_is_reported_and_not_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "local" / "lock.json"
     path.parent.mkdir(parents=True)

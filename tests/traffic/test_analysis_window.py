@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fleet.adapters.analysis.window import Reading, judge_window
+from fleet.domain.analysis import SequentialJudge
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Outcome
 from fleet.fakes import FakeClock
@@ -41,11 +42,25 @@ def test_an_interrupted_window_ends_at_once_without_a_verdict_on_the_slot() -> N
     assert clock.now() < 4.0
 
 
-def test_a_failure_found_before_the_interruption_stands() -> None:
+def test_a_request_arriving_mid_window_is_noticed_within_a_second_even_between_slow_polls() -> None:
     clock = FakeClock(start=0.0)
+    polls: list[float] = []
 
-    verdict = judge_window(POLICY, steady(50), source="test", interval_s=0.5, clock=clock,
-                           interrupted=lambda: clock.now() >= 10.0)
+    def read(elapsed: float) -> Reading:
+        polls.append(elapsed)
+        return Reading(int(200 * elapsed), 0)
 
-    assert verdict.outcome is Outcome.FAIL
-    assert verdict.evidence.decided_early
+    verdict = judge_window(POLICY, read, source="test", interval_s=15.0, clock=clock,
+                           interrupted=lambda: clock.now() >= 31.5)
+
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert 31.5 <= clock.now() <= 32.5
+    assert polls == [0.0, 15.0, 30.0]
+
+
+def test_a_judge_cut_short_after_a_clear_failure_keeps_the_failure() -> None:
+    judge = SequentialJudge(POLICY, source="test")
+    failed = judge.observe(100, 50, elapsed_s=0.5)
+
+    assert failed is not None and failed.outcome is Outcome.FAIL
+    assert judge.cut_short(elapsed_s=1.0) is failed

@@ -19,6 +19,9 @@ from fleet.domain.reports import Verdict
 from fleet.errors import TransientError
 from fleet.ports import Clock, Interrupted
 
+INTERRUPT_CHECK_S = 1.0
+"""The longest a window sleeps between asking whether to give up, whatever the source's interval."""
+
 POLICY_KEYS = ("successRate", "p99LatencyMs", "failedChecks", "window", "minRequests", "maxExtensions")
 """Keys of ``fleet:analysis`` that become ``AnalysisPolicy`` in the config layer; sources skip them."""
 
@@ -82,8 +85,9 @@ def judge_window(
 
     A poll that raises ``TransientError`` is skipped (the next one reads the
     same cumulative counters); if no poll at all succeeded by the end, the
-    last error is raised. ``interrupted()`` is asked after every poll; when it
-    answers True the window is given up (``SequentialJudge.cut_short``).
+    last error is raised. ``interrupted()`` is asked after every poll and at
+    least every INTERRUPT_CHECK_S; when it answers True the window is given up
+    (``SequentialJudge.cut_short``).
     """
     judge = SequentialJudge(policy, source=source, settings=settings or SprtSettings(), early=early)
     start = clock.now()
@@ -109,6 +113,14 @@ def judge_window(
         elif finished:
             assert failure is not None
             raise failure
-        if interrupted is not None and interrupted():
+        pause = max(0.0, min(interval_s, policy.window_s - (clock.now() - start)))
+        if interrupted is None:
+            clock.sleep(pause)
+            continue
+        if interrupted():
             return judge.cut_short(elapsed_s=clock.now() - start)
-        clock.sleep(max(0.0, min(interval_s, policy.window_s - (clock.now() - start))))
+        until = clock.now() + pause
+        while (left := until - clock.now()) > 0:  # a slow source (a 15 s Prometheus poll) is still interruptible
+            clock.sleep(min(left, INTERRUPT_CHECK_S))
+            if interrupted():
+                return judge.cut_short(elapsed_s=clock.now() - start)

@@ -33,6 +33,9 @@ from fleet.domain.model import SlotName
 from fleet.domain.reports import Secret
 from fleet.errors import AccessDenied, ConfigError, ProviderError, TransientError
 
+CONNECTIONS = 16
+"""Connections kept per cluster: one per kind listed at once, one per watch, and spare."""
+
 
 class NotServed(ProviderError):
     """The API server does not serve this kind (its CRD is not installed)."""
@@ -88,11 +91,16 @@ class ClusterClient:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         try:
-            self.api = k8s_config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
-                dict(kubeconfig), persist_config=False
+            configuration = k8s.Configuration()
+            k8s_config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                dict(kubeconfig), client_configuration=configuration, persist_config=False
             )
         except (k8s_config.ConfigException, KeyError, TypeError, ValueError) as err:
             raise ConfigError(f"the kubeconfig of {env}/{slot} cannot be used: {err}") from err
+        # The health gate lists every kind at once while its watches hold connections of their own;
+        # the default pool (5 per CPU) would discard connections on a one-CPU runner.
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, CONNECTIONS)
+        self.api = k8s.ApiClient(configuration)
         self.server = str(self.api.configuration.host)
         # The generic API reads any group's objects as JSON, Deployments included, and
         # spares the 0.7 s the first AppsV1Api costs to import its typed models.
@@ -103,7 +111,7 @@ class ClusterClient:
         return f"{self.env}/{self.slot} ({self.server})"
 
     def close(self) -> None:
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]
 
     def list(self, target: Target) -> Listing:
         response = self._call(target, watch=False, timeout=(self.connect_timeout_s, self.read_timeout_s))

@@ -409,7 +409,12 @@ class FluxHealthGate:
         """
         targets = self._targets()
         futures = [self._pool().submit(self._list_retrying, cluster, target, deadline) for target in targets]
-        wait(futures)  # every list ends with the call, also when one of them fails
+        try:
+            wait(futures)  # every list ends with the call, also when one of them fails
+        except BaseException:  # Ctrl-C: lists not yet started are not started
+            for future in futures:
+                future.cancel()
+            raise
         versions: dict[str, str | None] = {}
         for target, future in zip(targets, futures, strict=True):
             try:
