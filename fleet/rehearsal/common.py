@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -49,3 +50,12 @@ class Fanout:
     def notify(self, notice: Notice) -> None:
         for n in self.notifiers:
             n.notify(notice)
+
+
+def wait_or_kill(proc: subprocess.Popen[Any], timeout_s: float) -> None:
+    """Give a process that was asked to stop ``timeout_s`` to do so, then kill it."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

@@ -48,6 +48,7 @@ from typing import IO, Any
 
 from fleet.domain.model import SlotName
 from fleet.rehearsal.backends import SlotBackend
+from fleet.rehearsal.common import wait_or_kill
 from fleet.rehearsal.load import LoadGenerator, RequestRecord
 
 FLUX_ACTIONS = ("install", "start", "restore", "suspend", "stop")
@@ -165,11 +166,7 @@ class Host:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        wait_or_kill(proc, 15)
         if proc.stdout is not None:
             proc.stdout.close()
 

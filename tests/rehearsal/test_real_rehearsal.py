@@ -76,40 +76,31 @@ def test_a_healthy_rehearsal_moves_real_traffic_step_by_step_and_fails_no_reques
     assert "analysis window per step" in result.err
 
 
-def test_a_green_answering_errors_is_rolled_back_and_gets_no_new_requests(tmp_path: Path) -> None:
-    result = fleet(
-        tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "green-errors=0.5",
-        "--output", "json",
-    )
-
+def rolled_back_by(tmp_path: Path, fault: str) -> tuple[str, dict[str, Any]]:
+    """Rehearse with ``fault``; check it ended rolled back with all traffic on blue; the reason and traffic."""
+    result = fleet(tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", fault, "--output", "json")
     assert result.code == 1, result.err
     data = result.json()
     state = data["status"]["state"]
     assert state["cutover"]["phase"] == "ROLLED_BACK"
     assert state["weights"] == {"blue": 100, "green": 0}
-    assert "error rate" in state["cutover"]["reason"]
-    traffic = data["traffic"]
+    assert data["traffic"]["after_end"]["split"] == {"blue": 100.0}
+    return str(state["cutover"]["reason"]), dict(data["traffic"])
+
+
+def test_a_green_answering_errors_is_rolled_back_and_gets_no_new_requests(tmp_path: Path) -> None:
+    reason, traffic = rolled_back_by(tmp_path, "green-errors=0.5")
+
+    assert "error rate" in reason
     assert traffic["failed"] == traffic["failed_by_slot"]["green"] > 0
     assert traffic["after_end"]["requests"] > 50
-    assert traffic["after_end"]["split"] == {"blue": 100.0}
 
 
 def test_a_green_answering_slowly_is_rolled_back_for_its_latency_not_for_lack_of_traffic(tmp_path: Path) -> None:
-    result = fleet(
-        tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "green-slow=800",
-        "--output", "json",
-    )
+    reason, traffic = rolled_back_by(tmp_path, "green-slow=800")
 
-    assert result.code == 1, result.err
-    data = result.json()
-    state = data["status"]["state"]
-    assert state["cutover"]["phase"] == "ROLLED_BACK"
-    assert state["weights"] == {"blue": 100, "green": 0}
-    assert "p99 latency" in state["cutover"]["reason"]
-    assert "above 500 ms" in state["cutover"]["reason"]
-    traffic = data["traffic"]
+    assert "p99 latency" in reason and "above 500 ms" in reason
     assert traffic["failed"] == 0
-    assert traffic["after_end"]["split"] == {"blue": 100.0}
 
 
 def test_a_held_lock_on_real_parts_exits_3_and_moves_nothing(tmp_path: Path) -> None:
