@@ -35,6 +35,7 @@ from fleet.domain.machine import (
     CutoverRequested,
     DestroySlot,
     DrainSlot,
+    DriftObserved,
     EnvironmentState,
     Event,
     FluxBootstrapped,
@@ -55,6 +56,7 @@ from fleet.domain.machine import (
     StepFailed,
     TeardownConfirmed,
     TeardownDeclined,
+    TeardownRefused,
     TimerFired,
     WaitUntil,
     WeightsApplied,
@@ -63,9 +65,11 @@ from fleet.domain.machine import (
     pending,
     transition,
 )
-from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version
+from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
 from fleet.domain.reports import Outcome, SlotOutputs
+from fleet.domain.traffic import address_drift, still_serving, weight_drift
 from fleet.errors import FleetError, LockedError, ProviderError, TransientError, UsageError
+from fleet.lease_watch import LeaseWatch
 from fleet.ports import (
     Analysis,
     Clock,
@@ -81,16 +85,24 @@ from fleet.ports import (
     StateStore,
     Traffic,
 )
+from fleet.retry import RetryPolicy, call_with_retries
 from fleet.state.codec import event_detail
 
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
+
+__all__ = ["Checkpoint", "Engine", "InvariantBroken", "Ports", "RequestPending", "RetryPolicy"]
 
 
 REQUEST_POLL_S = 5.0
 """How often a wait (a bake, the teardown's) looks for an operator's rollback or abort."""
 ANALYSIS_REQUEST_POLL_S = 1.0
 """How often an analysis window looks for one: a rollback should not wait for a 60 s window."""
+SESSIONS_GRACE_S = 10.0
+"""How long teardown waits for the old slot's last sessions to close (its weight already 0) before it refuses."""
+
+_LONG_COMMANDS = (RefreshSlots, ProvisionSlot, BootstrapFlux, DrainSlot, DestroySlot)
+"""Commands that may run for minutes: a keep-alive renews the lease meanwhile and cancels them if it is lost."""
 
 
 class _RequestPoll:
@@ -129,19 +141,6 @@ class InvariantBroken(FleetError):
 
 Checkpoint = Callable[[str], None]
 """Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and a time budget."""
-
-    attempts: int = 5
-    base_s: float = 1.0
-    max_s: float = 30.0
-    budget_s: float = 120.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0, min(self.max_s, self.base_s * 2**attempt))
 
 
 @dataclass
@@ -288,7 +287,7 @@ class Engine:
             if pending(state) != command:
                 command = pending(state)
                 continue
-            event = self._execute(state, command)
+            event = self._execute(lease, state, command)
             if event is None:  # gave way to an operator's request, taken at the top of the loop
                 continue
             state = self._step(lease, state, event)
@@ -335,31 +334,49 @@ class Engine:
 
     # --- carrying out commands -------------------------------------------------
 
-    def _execute(self, state: EnvironmentState, command: Command) -> Event | None:
+    def _execute(self, lease: Lease, state: EnvironmentState, command: Command) -> Event | None:
         name = type(command).__name__
         self.checkpoint(f"before:{name}")
+
+        def run() -> Event | None:
+            return self._with_retries(
+                lambda: self._run(state, command), name, state.env, bound_calls=isinstance(command, SetWeights)
+            )
+
         try:
-            event = self._with_retries(lambda: self._run(state, command), name, state.env)
+            if isinstance(command, _LONG_COMMANDS):
+                # A lost lease cancels the call (Pulumi is interrupted) and LockedError ends the run.
+                with LeaseWatch(lease, lease_s=self.lease_s, on_lost=self.ports.provisioner.cancel) as watch:
+                    try:
+                        event = run()
+                    finally:
+                        watch.stop()
+                        watch.raise_if_lost()  # also instead of the error of a cancelled call
+            else:
+                event = run()
         except ProviderError as err:
             event = StepFailed(at=self.ports.clock.now(), command=name, reason=str(err))
         self.checkpoint(f"after:{name}")
         return event
 
-    def _with_retries(self, call: Callable[[], Event | None], name: str, env: str) -> Event | None:
-        clock = self.ports.clock
-        started = clock.now()
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except TransientError as err:
-                attempt += 1
-                waited = clock.now() - started
-                if attempt >= self.retry.attempts or waited >= self.retry.budget_s:
-                    raise ProviderError(f"{err} (gave up after {attempt} attempts)") from err
-                delay = max(err.retry_after, self.retry.delay(attempt, self.rng))
-                self.ports.notifier.notify(Notice(env, "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
-                clock.sleep(delay)
+    def _with_retries(
+        self, call: Callable[[], Event | None], name: str, env: str, *, bound_calls: bool = False
+    ) -> Event | None:
+        """``call`` under the one retry policy; ``bound_calls`` also cuts each call's timeouts to the budget."""
+
+        def tell(err: TransientError, delay: float) -> None:
+            self.ports.notifier.notify(Notice(env, "retry", f"{name}: {err}; retrying in {delay:.1f}s"))
+
+        return call_with_retries(
+            call,
+            policy=self.retry,
+            what=name,
+            now=self.ports.clock.now,
+            sleep=self.ports.clock.sleep,
+            rng=self.rng,
+            on_retry=tell,
+            bound_calls=bound_calls,
+        )
 
     def _request_waiting(self, env: str) -> _RequestPoll:
         return _RequestPoll(lambda: self._has_request(env), self.ports.clock)
@@ -382,6 +399,42 @@ class Engine:
             raise ProviderError(f"{slot} has no outputs: it is not provisioned")
         return outputs
 
+    def _point(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
+        """Send ``slot``'s share to its ingress where the provider routes by address (HAProxy)."""
+        if outputs.ingress and self.ports.traffic.address_of(outputs.ingress) is not None:
+            self.ports.traffic.point(env, slot, outputs.ingress)
+
+    def _drift(self, state: EnvironmentState, new_outputs: SlotOutputs, *, also: Weights | None = None) -> str | None:
+        """How the provider's own account differs from the record: weights, or the new slot's address.
+
+        ``also`` is the split about to be set: finding it already there is this command's own write
+        by a run that died before recording it, not drift.
+        """
+        c = state.cutover
+        assert c is not None
+        view = self.ports.traffic.observe(state.env)
+        expected = self.ports.traffic.address_of(new_outputs.ingress) if new_outputs.ingress else None
+        weights = None if also is not None and view.weights == also else weight_drift(state.weights, view)
+        return weights or (address_drift(view, {c.new: expected}) if expected is not None else None)
+
+    def _teardown_check(self, state: EnvironmentState, slot: SlotName) -> Event | None:
+        """Drift, or the old slot still taking traffic by the provider's own account, stops the teardown."""
+        c = state.cutover
+        assert c is not None
+        clock = self.ports.clock
+        drift = self._drift(state, self._outputs(state.env, c.new))
+        if drift is not None:
+            return DriftObserved(at=clock.now(), detail=drift)
+        grace_ends = clock.now() + SESSIONS_GRACE_S
+        while True:
+            view = self.ports.traffic.observe(state.env)
+            busy = still_serving(view, slot)
+            if busy is None:
+                return None
+            if view.slots[slot].weight > 0 or clock.now() >= grace_ends:
+                return TeardownRefused(at=clock.now(), slot=slot, reason=busy)
+            clock.sleep(1.0)
+
     def _run(self, state: EnvironmentState, command: Command) -> Event | None:
         p = self.ports
         env = state.env
@@ -392,7 +445,8 @@ class Engine:
                 p.provisioner.refresh(self._layout(state))
                 return Refreshed(at=p.clock.now())
             case ProvisionSlot(slot=slot, version=version):
-                p.provisioner.provision(self._layout(state), slot, version)
+                outputs = p.provisioner.provision(self._layout(state), slot, version)
+                self._point(env, slot, outputs)
                 return SlotProvisioned(at=p.clock.now(), slot=slot, version=version)
             case BootstrapFlux(slot=slot):
                 p.provisioner.bootstrap(self._layout(state), slot)
@@ -404,9 +458,18 @@ class Engine:
                 old_report = p.health.report(env, old, self._outputs(env, old))
                 new_report = p.health.report(env, new, self._outputs(env, new))
                 return ParityObserved(at=p.clock.now(), old=old_report, new=new_report)
-            case SetWeights(weights=weights):
+            case SetWeights(weights=weights, reapply=reapply):
+                rolling_back = c.phase is Phase.ROLLING_BACK
+                new_outputs = None if rolling_back else self._outputs(env, c.new)
+                if reapply and new_outputs is not None:
+                    self._point(env, c.new, new_outputs)
+                elif new_outputs is not None:
+                    drift = self._drift(state, new_outputs, also=weights)
+                    if drift is not None:
+                        return DriftObserved(at=p.clock.now(), detail=drift)
                 if c.phase is Phase.SHIFT and weights.of(c.new) > state.weights.of(c.new):
-                    report = p.health.report(env, c.new, self._outputs(env, c.new))
+                    assert new_outputs is not None
+                    report = p.health.report(env, c.new, new_outputs)
                     if not report.reconciled:
                         return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False, reason=health_reason(report))
                 applied = p.traffic.set_weights(env, weights)
@@ -434,9 +497,15 @@ class Engine:
                     return TeardownConfirmed(at=p.clock.now())
                 return TeardownDeclined(at=p.clock.now())
             case DrainSlot(slot=slot):
+                refused = self._teardown_check(state, slot)
+                if refused is not None:
+                    return refused
                 p.provisioner.drain(self._layout(state), slot)
                 return SlotDrained(at=p.clock.now(), slot=slot)
             case DestroySlot(slot=slot):
+                refused = self._teardown_check(state, slot)
+                if refused is not None:
+                    return refused
                 p.provisioner.destroy(self._layout(state, without=slot), slot)
                 return SlotDestroyed(at=p.clock.now(), slot=slot)
         raise AssertionError(f"no handler for {command}")

@@ -33,6 +33,7 @@ from fleet.domain.reports import (
     TenantHealth,
     Verdict,
 )
+from fleet.domain.traffic import ServerState, SlotTraffic, TrafficView, cannot_take
 from fleet.errors import ProviderError, ProvisioningFailed, TransientError
 from fleet.ports import Applied, Interrupted, Layout, Notice
 
@@ -119,6 +120,8 @@ class FakeProvisioner:
     fail_destroy: int = 0
     refreshes: int = 0
     calls: list[str] = field(default_factory=list)
+    cancelled: Exception | None = None
+    """Why the engine cancelled the call in flight (its lease was lost)."""
 
     def _transient(self, what: str) -> None:
         self.calls.append(what)
@@ -128,6 +131,9 @@ class FakeProvisioner:
 
     def preflight(self) -> None:
         return None
+
+    def cancel(self, why: Exception) -> None:
+        self.cancelled = why
 
     def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:
         self._transient(f"provision {slot}")
@@ -259,14 +265,44 @@ class FakeTraffic:
     fail_at_weight: int | None = None
     """Setting the new slot to this percentage fails permanently."""
     transient_failures: int = 0
+    states: dict[SlotName, ServerState] = field(default_factory=dict)
+    """A slot's server state as the provider's checks see it (UP when not set)."""
+    sessions: dict[SlotName, int] = field(default_factory=dict)
+    addresses: dict[SlotName, str] = field(default_factory=dict)
+    """Where each slot's share goes, as set by ``point`` (a reload forgets it: clear it)."""
 
     def get_weights(self, env: str) -> Weights:
         return Weights(blue=self.world.weights["blue"], green=self.world.weights["green"])
+
+    def observe(self, env: str) -> TrafficView:
+        return TrafficView(
+            "fake",
+            {
+                slot: SlotTraffic(
+                    weight=self.world.weights[slot.value],
+                    state=self.states.get(slot, ServerState.UP),
+                    sessions=self.sessions.get(slot, 0),
+                    address=self.addresses.get(slot),
+                )
+                for slot in SlotName
+            },
+        )
+
+    def address_of(self, ingress: str) -> str | None:
+        return ingress
+
+    def point(self, env: str, slot: SlotName, ingress: str) -> None:
+        self.addresses[slot] = ingress
 
     def set_weights(self, env: str, weights: Weights) -> Applied:
         if self.transient_failures > 0:
             self.transient_failures -= 1
             raise TransientError("Throttling: rate exceeded", retry_after=0.5)
+        view = self.observe(env)
+        for slot in SlotName:
+            refused = cannot_take(view, slot) if weights.of(slot) > self.world.weights[slot.value] else None
+            if refused is not None:
+                raise ProviderError(f"refused to move weight onto {slot}: {refused}")
         if self.fail_at_weight is not None:
             for slot in SlotName:
                 rising = weights.of(slot) > self.world.weights[slot.value]

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from fleet.domain.model import AnalysisPolicy, SlotName, SlotState, Version, Weights
 from fleet.domain.reports import HealthReport, SlotOutputs, Verdict
+from fleet.domain.traffic import TrafficView
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class Provisioner(Protocol):
         """Remove ``slot``; ``layout`` no longer contains it."""
         ...
 
+    def cancel(self, why: Exception) -> None:
+        """Stop the call in flight (from another thread) because the lock was lost; the call raises ``why``."""
+        ...
+
 
 class GitOpsHealth(Protocol):
     """Tells whether a slot's Flux has reconciled, at which revision, and if not why."""
@@ -89,8 +94,24 @@ class Traffic(Protocol):
 
     def get_weights(self, env: str) -> Weights: ...
 
+    def observe(self, env: str) -> TrafficView:
+        """The provider's own account of both slots: weights, server state, sessions, addresses."""
+        ...
+
     def set_weights(self, env: str, weights: Weights) -> Applied:
-        """Apply both slots' weights in one atomic change; return once it is in effect."""
+        """Apply both slots' weights in one atomic change; return once it is in effect.
+
+        Refuses (ProviderError) to move weight onto a slot the provider's own checks
+        hold down, in maintenance or draining.
+        """
+        ...
+
+    def address_of(self, ingress: str) -> str | None:
+        """The address the provider shows for a slot sent to ``ingress``; None where it does not route by address."""
+        ...
+
+    def point(self, env: str, slot: SlotName, ingress: str) -> None:
+        """Send ``slot``'s share to ``ingress`` (its weight unchanged); a no-op where ``address_of`` is None."""
         ...
 
 

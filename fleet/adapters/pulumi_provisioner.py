@@ -28,6 +28,14 @@ Errors leave this module as fleet's own: ``ConcurrentUpdateError`` becomes
 with Pulumi's last lines, a missing ``pulumi`` binary a
 :class:`ProvisioningFailed` that says so.
 
+A run that loses its lock while ``pulumi up`` runs must not carry on: the
+engine's keep-alive calls :meth:`PulumiProvisioner.cancel`, which sends
+SIGINT to the Pulumi CLI processes this provisioner started (found by a
+marker in their environment, ``FLEET_CALL``, under ``/proc``; Linux only).
+Pulumi then stops starting operations, finishes those in flight and writes
+its state, exactly as on Ctrl-C; the call raises the lost lock's
+:class:`LockedError` instead of Pulumi's error.
+
 Tests replace the Automation API through ``stack_factory``, a function from
 (environment, extra environment variables) to an object with ``up``,
 ``refresh`` and ``outputs``; nothing here is patched.
@@ -37,6 +45,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -53,6 +63,8 @@ from fleet.infra.layout import LAYOUT_ENV, encode_layout, output_key
 from fleet.ports import Layout
 
 TAIL_LINES = 20
+CALL_ENV = "FLEET_CALL"
+"""Marks the Pulumi processes of one provisioner, so that ``cancel`` signals those and no others."""
 
 
 class StackOutput(Protocol):
@@ -127,9 +139,20 @@ class PulumiProvisioner:
         self.on_output = on_output
         self._stacks = stack_factory or automation_stacks(self.work_dir)
         self._needs_cli = stack_factory is None
+        self._call_token = uuid.uuid4().hex
+        self._cancelled: Exception | None = None
         self._drainer: Drainer = drainer or (
             lambda kubeconfig: kube_teardown.drain_cluster(kubeconfig, timeout_s=drain_timeout_s)
         )
+
+    def cancel(self, why: Exception) -> None:
+        """Interrupt the Pulumi run in flight (SIGINT, as Ctrl-C); it then raises ``why``."""
+        self._cancelled = why
+        for pid in _children_marked(f"{CALL_ENV}={self._call_token}"):
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                continue
 
     def preflight(self) -> None:
         if self._needs_cli and shutil.which("pulumi") is None:
@@ -164,7 +187,9 @@ class PulumiProvisioner:
         try:
             stack.refresh(on_output=tail.feed, clear_pending_creates=True)
         except Exception as err:
+            self._raise_if_cancelled(err)
             raise _translate(err, layout.env, "refresh", tail) from err
+        self._raise_if_cancelled(None)
 
     def outputs(self, env: str, slot: SlotName) -> SlotOutputs | None:
         values = self._outputs(env)
@@ -202,12 +227,21 @@ class PulumiProvisioner:
         try:
             stack.up(on_output=tail.feed, suppress_outputs=True)
         except Exception as err:
+            self._raise_if_cancelled(err)
             raise _translate(err, layout.env, operation, tail) from err
+        self._raise_if_cancelled(None)
+
+    def _raise_if_cancelled(self, err: Exception | None) -> None:
+        why, self._cancelled = self._cancelled, None
+        if why is not None:
+            raise why from err
 
     def _stack(
         self, env: str, layout: Layout | None = None, bootstrapped: Mapping[SlotName, bool] | None = None
     ) -> StackLike:
-        env_vars = {LAYOUT_ENV: encode_layout(layout, bootstrapped or {})} if layout is not None else {}
+        env_vars = {CALL_ENV: self._call_token}
+        if layout is not None:
+            env_vars[LAYOUT_ENV] = encode_layout(layout, bootstrapped or {})
         try:
             return self._stacks(env, env_vars)
         except Exception as err:
@@ -271,6 +305,29 @@ def _stderr_of(err: Exception) -> str:
     """The stderr part of a CommandError, whose text is ``code: ..., stdout: ..., stderr: ...``."""
     _, found, stderr = str(err).partition("\n stderr: ")
     return stderr if found else ""
+
+
+def _children_marked(marker: str) -> list[int]:
+    """This process's children whose environment holds ``marker`` (``NAME=value``); none where /proc is missing."""
+    me = str(os.getpid())
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = stat.rsplit(")", 1)[1].split()[1]
+            if parent != me:
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in environ:
+            found.append(int(entry.name))
+    return found
 
 
 def _present(layout: Layout, slot: SlotName) -> SlotState | None:

@@ -92,6 +92,11 @@ class Cutover:
     awaiting_confirmation: bool = False
     updated_at: float = 0.0
     """When the last event of this cutover happened."""
+    held: str | None = None
+    """Why the cutover stopped for a person to look (the provider's traffic drifted from the record, the
+    old slot still serves); ``fleet resume`` continues, re-applying the recorded weights first."""
+    reapply: bool = False
+    """Set the recorded weights (and the new slot's address) again before anything else: resumed after drift."""
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -247,6 +252,21 @@ class SlotDestroyed(Event):
 
 
 @dataclass(frozen=True)
+class DriftObserved(Event):
+    """The traffic provider's own account disagrees with the record (a hand edit, a reload)."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class TeardownRefused(Event):
+    """The old slot still takes traffic by the provider's own account: it is not drained or destroyed."""
+
+    slot: SlotName
+    reason: str
+
+
+@dataclass(frozen=True)
 class StepFailed(Event):
     """A command could not be carried out (after the engine's retries)."""
 
@@ -303,6 +323,8 @@ class CheckParity(Command):
 @dataclass(frozen=True)
 class SetWeights(Command):
     weights: Weights
+    reapply: bool = False
+    """Re-apply the recorded weights after a person looked at drift: the provider is not compared first."""
 
 
 @dataclass(frozen=True)
@@ -351,10 +373,12 @@ def transition(state: EnvironmentState, event: Event) -> Transition:
 def pending(state: EnvironmentState) -> Command | None:
     """The command the cutover waits on in ``state``; None when nothing is to be done."""
     c = state.cutover
-    if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation:
+    if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation or c.held:
         return None
     if c.refresh_first:
         return RefreshSlots()
+    if c.reapply and c.phase in _AFTER_TRAFFIC:
+        return SetWeights(state.weights, reapply=True)
     match c.phase:
         case Phase.PROVISION:
             return ProvisionSlot(c.new, c.target)
@@ -399,6 +423,9 @@ def _fail(state: EnvironmentState, c: Cutover, at: float, reason: str) -> Enviro
     return replace(state, cutover=failed, last=LastResult(Phase.FAILED, at, c.target, reason))
 
 
+_AFTER_TRAFFIC = frozenset({Phase.SHIFT, Phase.BAKE, Phase.TEARDOWN_OLD})
+"""Phases in which the provider's weights are compared with the record (drift halts them)."""
+
 _BEFORE_TRAFFIC = frozenset({Phase.PROVISION, Phase.BOOTSTRAP, Phase.WAIT_HEALTHY, Phase.VERIFY_PARITY, Phase.FAILED})
 
 
@@ -417,7 +444,9 @@ def _roll_back(state: EnvironmentState, c: Cutover, at: float, reason: str) -> E
     Once traffic may have moved (SHIFT and later), the weights are set again even when the
     state says the old slot holds them all: a weight change may have been applied by a run
     that died before recording it, and setting the old slot to 100% is harmless to repeat.
+    A cutover held for drift is rolled back all the same: the rollback overwrites the drift.
     """
+    c = replace(c, held=None, reapply=False)
     state = state.with_slot(c.new, healthy=False)
     if c.phase in _BEFORE_TRAFFIC and state.weights.of(c.old) == 100:
         outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
@@ -453,6 +482,8 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             refresh = c.phase in (Phase.PROVISION, Phase.BOOTSTRAP) or (c.phase is Phase.TEARDOWN_OLD and c.confirmed)
             if c.phase in (Phase.WAIT_HEALTHY,):
                 c = replace(c, phase_since=at)
+            if c.held is not None:
+                c = replace(c, held=None, reason=None, reapply=c.reapply or c.phase in _AFTER_TRAFFIC)
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
@@ -472,6 +503,16 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             if c.phase is Phase.TEARDOWN_OLD:
                 return state
             return state.with_slot(slot, healthy=False)
+        case DriftObserved(detail=detail):
+            if c.phase not in _AFTER_TRAFFIC:
+                raise InvalidTransition(f"traffic drift is not judged in {c.phase}")
+            why = f"traffic drifted from the record: {detail}; fleet resume re-applies the recorded {state.weights}"
+            return replace(state, cutover=replace(c, held=why, reason=why, reapply=False))
+        case TeardownRefused(slot=slot, reason=reason):
+            if c.phase is not Phase.TEARDOWN_OLD or slot is not c.old:
+                raise InvalidTransition(f"TeardownRefused for {slot} in {c.phase}")
+            why = f"{slot} is not torn down while it still takes traffic: {reason}"
+            return replace(state, cutover=replace(c, held=why, reason=why))
         case StepFailed(command=command, reason=reason):
             if c.phase in (Phase.SHIFT, Phase.BAKE):
                 why = f"{command} failed: {reason}; weights stay at {state.weights}"
@@ -506,7 +547,11 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             state = state.with_slot(c.new, healthy=True)
             return replace(state, cutover=_enter(c, Phase.SHIFT, at, step=0, failed_checks=0, extensions=0))
         case (Phase.SHIFT, WeightsApplied(weights=weights)):
-            return replace(state, weights=weights)
+            return replace(state, weights=weights, cutover=replace(c, reapply=False))
+        case (Phase.BAKE | Phase.TEARDOWN_OLD, WeightsApplied(weights=weights)) if c.reapply and weights == (
+            state.weights
+        ):
+            return replace(state, cutover=replace(c, reapply=False))
         case (Phase.ROLLING_BACK, WeightsApplied(weights=weights)):
             state = replace(state, weights=weights)
             if weights.of(c.old) != 100:

@@ -45,6 +45,7 @@ from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import AnalysisPolicy, RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
 from fleet.domain.reports import Secret, SlotOutputs
+from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, UsageError
 from fleet.fakes import OLD_REVISION, REVISION, World
@@ -319,6 +320,9 @@ class SimulatedProvisioner:
     def preflight(self) -> None:
         return None
 
+    def cancel(self, why: Exception) -> None:
+        return None  # the simulated calls are short waits: the engine stops before the next one
+
     def _pause_until(self, started: float, seconds: float) -> None:
         remaining = started + seconds - time.monotonic()
         if remaining > 0:
@@ -401,6 +405,15 @@ class RecordingTraffic:
 
     def get_weights(self, env: str) -> Weights:
         return self.inner.get_weights(env)
+
+    def observe(self, env: str) -> TrafficView:
+        return self.inner.observe(env)
+
+    def address_of(self, ingress: str) -> str | None:
+        return self.inner.address_of(ingress)
+
+    def point(self, env: str, slot: SlotName, ingress: str) -> None:
+        self.inner.point(env, slot, ingress)
 
     def set_weights(self, env: str, weights: Weights) -> Applied:
         applied = self.inner.set_weights(env, weights)

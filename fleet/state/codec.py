@@ -170,6 +170,8 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             reason=c.get("reason"),
             awaiting_confirmation=bool(c.get("awaiting_confirmation", False)),
             updated_at=float(c.get("updated_at", 0.0)),
+            held=None if c.get("held") is None else str(c["held"]),
+            reapply=bool(c.get("reapply", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err

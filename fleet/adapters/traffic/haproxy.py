@@ -15,6 +15,22 @@ the weights back afterwards (``show servers state``), raising if they are not
 what was asked for. Weights are the percentages themselves (HAProxy accepts
 0..256), so ``Weights(blue=90, green=10)`` becomes weights 90 and 10.
 
+HAProxy's own view comes first: weight is never moved onto a server that is
+in maintenance, draining or DOWN by its health checks (the adapter says
+which), because HAProxy would answer 503 for that share while fleet recorded
+success. A slot's server is pointed at the slot's ingress with ``set server
+<backend>/<server> addr <ip> port <port>`` when the slot is provisioned
+(:meth:`HAProxyTraffic.point`), and :meth:`HAProxyTraffic.observe` reads
+weights, states, addresses (``show servers state``) and current sessions
+(``show stat``) so that the engine can tell a reload or a hand edit from its
+own record. Runtime changes do not survive a reload unless HAProxy keeps a
+server-state file (docs/traffic.md gives the lines to add).
+
+Every call's socket timeout is cut to the deadline of the step it belongs to
+(``fleet.retry``): an HAProxy that accepts and never answers cannot hold a
+rollback longer than its budget. A socket path that does not exist (HAProxy
+restarting) is a transient error, retried like a refused connection.
+
 The runtime API client in this module is shared with the HAProxy analysis
 source, which reads ``show stat`` through the same socket.
 """
@@ -23,16 +39,29 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
+import re
 import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from fleet import retry
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.model import SlotName, Weights
+from fleet.domain.traffic import ServerState, SlotTraffic, TrafficView, cannot_take, same_address
 from fleet.errors import AccessDenied, ProviderError, TransientError
 from fleet.ports import Applied
 
 MAX_WEIGHT = 256
+
+NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+"""The characters HAProxy allows in proxy and server names (and the runtime API can take in a command)."""
+
+_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+"""srv_admin_state bits: forced, inherited, configured, resolution and hostname maintenance."""
+_DRAIN = 0x08 | 0x10
+"""srv_admin_state bits: forced and inherited drain."""
 
 
 class RuntimeApi:
@@ -50,13 +79,19 @@ class RuntimeApi:
         if any(";" in c or "\n" in c for c in commands):
             raise ValueError("runtime API commands must not contain ';' or newlines")
         payload = ("; ".join(commands) + "\n").encode()
+        budget = retry.timeout(self.timeout_s)
+        ends = time.monotonic() + budget
         try:
             with socket.socket(self._family, socket.SOCK_STREAM) as sock:
-                sock.settimeout(self.timeout_s)
+                sock.settimeout(budget)
                 sock.connect(self._target)
                 sock.sendall(payload)
                 chunks = []
                 while True:
+                    left = ends - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"no complete answer within {budget:.2f}s")
+                    sock.settimeout(left)
                     chunk = sock.recv(65536)
                     if not chunk:
                         break
@@ -64,7 +99,10 @@ class RuntimeApi:
         except PermissionError as err:
             raise AccessDenied(f"cannot open HAProxy's runtime API at {self.address}: {err}") from err
         except FileNotFoundError as err:
-            raise ProviderError(f"HAProxy's runtime API socket {self.address} does not exist") from err
+            raise TransientError(
+                f"HAProxy's runtime API socket {self.address} does not exist (is HAProxy restarting?)",
+                retry_after=1.0,
+            ) from err
         except (ConnectionError, TimeoutError) as err:
             raise TransientError(
                 f"HAProxy's runtime API at {self.address} did not answer: {err}", retry_after=1.0
@@ -131,6 +169,53 @@ def socket_setting(reader: SettingsReader) -> str:
     return address
 
 
+def check_name(reader: SettingsReader, key: str, value: str) -> str:
+    """A backend or server name HAProxy's runtime API can take (no ``;``, spaces or other separators)."""
+    if not NAME.match(value):
+        raise reader.error(key, f"{value!r} is not an HAProxy name (letters, digits, '-', '_', '.', ':')")
+    return value
+
+
+def parse_ingress(ingress: str) -> tuple[str, int | None]:
+    """``10.0.0.5``, ``10.0.0.5:8080``, ``http://10.0.0.5:8080/`` or ``[fd00::5]:80`` as (ip, port)."""
+    text = ingress.strip()
+    text = text.split("://", 1)[1] if "://" in text else text
+    text = text.split("/", 1)[0]
+    port: str | None = None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host = text
+    try:
+        ip = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ProviderError(
+            f"HAProxy's runtime API sets a server's address to an IP address, and the slot's ingress is "
+            f"{ingress!r}; give the slot an ingress IP (or point the server at it with resolvers by hand)"
+        ) from None
+    if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise ProviderError(f"the slot's ingress {ingress!r} has a bad port")
+    return ip, None if port is None else int(port)
+
+
+def _server_state(row: Mapping[str, str]) -> ServerState:
+    try:
+        admin = int(row.get("srv_admin_state", "0"))
+        operational = int(row.get("srv_op_state", "2"))
+    except ValueError:
+        return ServerState.UNKNOWN
+    if admin & _MAINT:
+        return ServerState.MAINT
+    if admin & _DRAIN:
+        return ServerState.DRAIN
+    if operational in (0, 3):  # SRV_ST_STOPPED, SRV_ST_STOPPING
+        return ServerState.DOWN
+    return ServerState.UP
+
+
 class HAProxyTraffic:
     """Traffic between the slots as the weights of two servers of one HAProxy backend."""
 
@@ -148,6 +233,9 @@ class HAProxyTraffic:
         self.backend = backend
         names = dict(servers or {})
         self.servers = {slot: names.get(slot.value, slot.value) for slot in SlotName}
+        for name in (backend, *self.servers.values()):
+            if not NAME.match(name):
+                raise ValueError(f"{name!r} is not an HAProxy name (letters, digits, '-', '_', '.', ':')")
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> HAProxyTraffic:
@@ -156,15 +244,18 @@ class HAProxyTraffic:
             known=("provider", "socket", "backend", "servers", "timeout"),
         )
         address = socket_setting(reader)
+        servers = reader.slot_names("servers")
+        for slot, name in servers.items():
+            check_name(reader, f"servers.{slot}", name)
         return cls(
             address,
-            backend=reader.string("backend", "app"),
-            servers=reader.slot_names("servers"),
+            backend=check_name(reader, "backend", reader.string("backend", "app")),
+            servers=servers,
             timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
         )
 
-    def _weights_of(self, state: Mapping[str, Mapping[str, str]]) -> dict[SlotName, int]:
-        weights = {}
+    def _rows(self, state: Mapping[str, Mapping[str, str]]) -> dict[SlotName, Mapping[str, str]]:
+        rows = {}
         for slot, server in self.servers.items():
             row = state.get(server)
             if row is None:
@@ -172,25 +263,77 @@ class HAProxyTraffic:
                     f"HAProxy backend {self.backend!r} has no server {server!r} for slot {slot} "
                     f"(it has {', '.join(sorted(state))})"
                 )
-            weights[slot] = int(row["srv_uweight"])
-        return weights
+            rows[slot] = row
+        return rows
+
+    def _weights_of(self, state: Mapping[str, Mapping[str, str]]) -> dict[SlotName, int]:
+        return {slot: int(row["srv_uweight"]) for slot, row in self._rows(state).items()}
+
+    def _view(self, state: Mapping[str, Mapping[str, str]], sessions: Mapping[str, int] | None = None) -> TrafficView:
+        slots = {}
+        for slot, row in self._rows(state).items():
+            addr, port = row.get("srv_addr"), row.get("srv_port")
+            slots[slot] = SlotTraffic(
+                weight=int(row["srv_uweight"]),
+                state=_server_state(row),
+                sessions=None if sessions is None else sessions.get(self.servers[slot]),
+                address=None if not addr else (f"{addr}:{port}" if port and port != "0" else addr),
+            )
+        return TrafficView(self.provider, slots)
+
+    def _sessions(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for row in self.api.show_stat():
+            if row.get("pxname") == self.backend and row.get("svname") in self.servers.values():
+                try:
+                    found[row["svname"]] = int(row.get("scur") or 0)
+                except ValueError:
+                    continue
+        return found
+
+    def observe(self, env: str) -> TrafficView:
+        return self._view(self.api.servers_state(self.backend), self._sessions())
 
     def get_weights(self, env: str) -> Weights:
-        raw = self._weights_of(self.api.servers_state(self.backend))
-        total = raw[SlotName.BLUE] + raw[SlotName.GREEN]
-        if total == 0:
+        weights = self._view(self.api.servers_state(self.backend)).weights
+        if weights is None:
             raise ProviderError(
                 f"both servers of HAProxy backend {self.backend!r} have weight 0: it serves no traffic"
             )
-        blue = round(100 * raw[SlotName.BLUE] / total)
-        return Weights(blue=blue, green=100 - blue)
+        return weights
+
+    def address_of(self, ingress: str) -> str | None:
+        ip, port = parse_ingress(ingress)
+        return ip if port is None else f"{ip}:{port}"
+
+    def point(self, env: str, slot: SlotName, ingress: str) -> None:
+        ip, port = parse_ingress(ingress)
+        server = f"{self.backend}/{self.servers[slot]}"
+        command = f"set server {server} addr {ip}" + ("" if port is None else f" port {port}")
+        answer = self.api.execute(command)
+        view = self._view(self.api.servers_state(self.backend))
+        wanted = self.address_of(ingress)
+        seen = view.slots[slot].address
+        if seen is None or wanted is None or not same_address(seen, wanted):
+            raise ProviderError(
+                f"HAProxy server {server} points at {seen} after asking for {wanted}: {answer.strip()}"
+            )
 
     def set_weights(self, env: str, weights: Weights) -> Applied:
-        current = self._weights_of(self.api.servers_state(self.backend))
+        state = self.api.servers_state(self.backend)
+        current = self._weights_of(state)
+        view = self._view(state)
         wanted = {slot: weights.of(slot) for slot in SlotName}
         for slot, value in wanted.items():
             if not 0 <= value <= MAX_WEIGHT:
                 raise ValueError(f"weight {value} for {slot} is outside 0..{MAX_WEIGHT}")
+        for slot in SlotName:
+            refused = cannot_take(view, slot) if wanted[slot] > current[slot] else None
+            if refused is not None:
+                raise ProviderError(
+                    f"refused to move weight onto {slot}: {refused}; HAProxy would answer 503 for its share. "
+                    f"Weights stay at blue {current[SlotName.BLUE]} / green {current[SlotName.GREEN]}"
+                )
         rising_first = sorted(SlotName, key=lambda slot: wanted[slot] - current[slot], reverse=True)
         answer = self.api.execute(*(
             f"set server {self.backend}/{self.servers[slot]} weight {wanted[slot]}" for slot in rising_first
