@@ -61,6 +61,7 @@ class HAProxyProcess:
         prometheus: bool = False,
         tcp_socket: bool = False,
         nbthread: int = 1,
+        server_state_file: bool = False,
         binary: str | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
@@ -73,6 +74,7 @@ class HAProxyProcess:
         self.binary = binary or find_haproxy() or HAPROXY_BINARY
         self.start_timeout_s = start_timeout_s
         self.nbthread = nbthread
+        self.server_state_file = server_state_file
         self.port = free_port()
         self.metrics_port: int | None = free_port() if prometheus else None
         self.stats_port: int | None = free_port() if tcp_socket else None
@@ -108,13 +110,17 @@ class HAProxyProcess:
         ]
         if self.stats_port is not None:
             lines.append(f"    stats socket ipv4@127.0.0.1:{self.stats_port} level admin")
+        if self.server_state_file:
+            lines.append(f"    server-state-file {Path(socket_path).parent / 'server-state'}")
         lines += [
+            "    hard-stop-after 3s",
             "defaults",
             "    mode http",
             "    timeout connect 2s",
             "    timeout client 30s",
             "    timeout server 30s",
             "    timeout http-keep-alive 30s",
+            *(["    load-server-state-from-file global"] if self.server_state_file else []),
             "frontend traffic",
             f"    bind 127.0.0.1:{self.port}",
             f"    default_backend {self.backend}",
@@ -152,6 +158,38 @@ class HAProxyProcess:
             self.stop()
             raise
         return self
+
+    def reload(self) -> None:
+        """Reload as an init system does: a new process with ``-sf <old pid>`` takes over from the old one.
+
+        With ``server_state_file`` the servers' runtime state is saved first (``show servers
+        state``), as a reload script does, so that the new process loads it.
+        """
+        if self._proc is None or self._dir is None:
+            raise RuntimeError("haproxy is not started")
+        if self.server_state_file:
+            (self._dir / "server-state").write_bytes(self._ask(b"show servers state\n"))
+        old = self._proc
+        log = (self._dir / "haproxy.log").open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                [self.binary, "-db", "-f", str(self._dir / "haproxy.cfg"), "-sf", str(old.pid)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()
+        wait_or_kill(old, 5)
+        self._wait_ready()
+
+    def _ask(self, command: bytes) -> bytes:
+        chunks = []
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            sock.connect(self.socket_path)
+            sock.sendall(command)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
