@@ -7,6 +7,7 @@ real HAProxy (reloads, maintenance, addresses).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,13 +24,13 @@ from fleet.state.local import LocalStateStore
 from tests.fleetkit import NEW_VERSION, Fleet, environment
 
 
-def _once(name: str, action: object) -> object:
-    done = []
+def _once(name: str, action: Callable[[], None]) -> Callable[[str], None]:
+    done: list[str] = []
 
     def hook(point: str) -> None:
         if point == name and not done:
             done.append(point)
-            action()  # type: ignore[operator]
+            action()
 
     return hook
 

@@ -16,7 +16,7 @@ from fleet.adapters.traffic.haproxy import HAProxyTraffic, _server_state
 from fleet.domain.machine import Phase
 from fleet.domain.model import SlotName, Weights
 from fleet.domain.reports import SlotOutputs
-from fleet.domain.traffic import ServerState
+from fleet.domain.traffic import ServerState, TrafficView
 from fleet.engine import RetryPolicy
 from fleet.errors import ConfigError, ProviderError, TransientError
 from fleet.fakes import FakeProvisioner
@@ -81,7 +81,7 @@ def test_the_new_slots_address_set_at_provisioning_is_where_requests_land_and_a_
 ) -> None:
     fleet = _fleet(misdirected, backends)
     store = LocalStateStore(tmp_path)
-    reloaded = []
+    reloaded: list[float] = []
 
     def reload_mid_shift(point: str) -> None:
         if point == "after-commit:WeightsApplied" and not reloaded:
@@ -106,7 +106,7 @@ def test_the_new_slots_address_set_at_provisioning_is_where_requests_land_and_a_
     resumed = fleet.engine(store).resume("local")
 
     assert resumed.cutover is not None and resumed.cutover.phase is Phase.DONE
-    view = fleet.traffic.observe("local")  # type: ignore[attr-defined]
+    view = fleet.traffic.observe("local")
     assert view.slots[SlotName.GREEN].address == "{}:{}".format(*backends["green"].address)
     assert view.weights == Weights(0, 100)
 
@@ -117,12 +117,12 @@ def test_with_a_server_state_file_a_reload_mid_shift_changes_nothing(
 ) -> None:
     fleet = _fleet(kept_state, backends)
     store = LocalStateStore(tmp_path)
-    seen = []
+    seen: list[TrafficView] = []
 
     def reload_mid_shift(point: str) -> None:
         if point == "after-commit:AnalysisCompleted" and not seen:
             kept_state.reload()
-            seen.append(fleet.traffic.observe("local"))  # type: ignore[attr-defined]
+            seen.append(fleet.traffic.observe("local"))
 
     with LoadGenerator(kept_state.url, rate=100, total=300, time_limit_s=8) as load:
         final = fleet.engine(store, checkpoint=reload_mid_shift).cutover(environment(), NEW_VERSION)
