@@ -256,3 +256,125 @@ def test_the_change_comment_names_the_environment(route53: Any, zone: str, fault
     adapter(zone, fault_proxy.url).set_weights("prod", Weights(blue=90, green=10))
     [batch] = fault_proxy.calls("POST", CHANGE_RRSETS)
     assert "fleet prod: blue 90% / green 10%" in batch.body
+
+
+def _health_check(route53: Any) -> str:
+    created = route53.create_health_check(
+        CallerReference=uuid.uuid4().hex,
+        HealthCheckConfig={"Type": "HTTP", "FullyQualifiedDomainName": "b.example.com", "Port": 80,
+                           "ResourcePath": "/healthz"},
+    )
+    return str(created["HealthCheck"]["Id"])
+
+
+def _records_by_slot(route53: Any, zone_id: str) -> dict[str, dict[str, Any]]:
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r for r in records if r["Name"] == HOST and "SetIdentifier" in r}
+
+
+@pytest.mark.parametrize("fails_at", [None, 25])
+def test_health_checks_and_ttls_survive_a_whole_cutover_and_a_rollback(
+    route53: Any, zone: str, moto_url: str, tmp_path: Any, fails_at: int | None
+) -> None:
+    from fleet.domain.machine import Phase
+    from fleet.state.local import LocalStateStore
+    from tests.fleetkit import NEW_VERSION, Fleet, environment
+
+    checks = {"blue": _health_check(route53), "green": _health_check(route53)}
+    put(
+        route53, zone,
+        {**weighted("blue", 255, "b.example.com"), "TTL": 300, "HealthCheckId": checks["blue"]},
+        {**weighted("green", 0, "g.example.com"), "TTL": 30, "HealthCheckId": checks["green"]},
+    )
+    fleet = Fleet()
+    fleet.analysis.fail_at_weight = fails_at
+    traffic = adapter(zone, moto_url, ttl=60)
+    fleet.traffic = traffic  # type: ignore[assignment]
+    settles: list[float] = []
+    inner = traffic.set_weights
+
+    def recording(env: str, weights: Weights) -> Any:
+        applied = inner(env, weights)
+        settles.append(applied.settle_s)
+        fleet.world.weights = {"blue": weights.blue, "green": weights.green}  # what the fake analysis judges
+        return applied
+
+    traffic.set_weights = recording  # type: ignore[method-assign]
+
+    final = fleet.engine(LocalStateStore(tmp_path)).cutover(environment(), NEW_VERSION)
+
+    expected = Phase.DONE if fails_at is None else Phase.ROLLED_BACK
+    assert final.cutover is not None and final.cutover.phase is expected, final.cutover
+    after = _records_by_slot(route53, zone)
+    assert {slot: r.get("HealthCheckId") for slot, r in after.items()} == checks
+    assert {slot: r["TTL"] for slot, r in after.items()} == {"blue": 300, "green": 30}
+    assert {slot: r["ResourceRecords"] for slot, r in after.items()} == {
+        "blue": [{"Value": "b.example.com"}], "green": [{"Value": "g.example.com"}]
+    }
+    assert settles and all(s == 300.0 for s in settles), "settle by the largest TTL resolvers may hold"
+    if fails_at is not None:
+        assert live_weights(route53, zone) == {"blue": 255, "green": 0}
+
+
+@pytest.mark.parametrize(("ours", "other", "refused"), [
+    ("CNAME", "TXT", True), ("A", "CNAME", True), ("A", "AAAA", False),
+])
+def test_a_name_with_records_of_a_clashing_type_is_refused_before_any_change(
+    route53: Any, zone: str, fault_proxy: FaultProxy, ours: str, other: str, refused: bool
+) -> None:
+    values = {"CNAME": "b.example.com", "A": "192.0.2.1", "AAAA": "2001:db8::1", "TXT": '"owner=someone"'}
+    blue = {**weighted("blue", 255, values[ours]), "Type": ours, "ResourceRecords": [{"Value": values[ours]}]}
+    green = {**weighted("green", 0, values[ours]), "Type": ours, "ResourceRecords": [{"Value": values[ours]}]}
+    put(route53, zone, blue, green)
+    put(route53, zone, {"Name": HOST, "Type": other, "TTL": 60, "ResourceRecords": [{"Value": values[other]}]})
+    traffic = adapter(zone, fault_proxy.url, record_type=ours)
+    if refused:
+        with pytest.raises(ProviderError, match=f"also has {other} records"):
+            traffic.set_weights("prod", Weights(blue=90, green=10))
+        assert fault_proxy.calls("POST", CHANGE_RRSETS) == []
+    else:
+        traffic.set_weights("prod", Weights(blue=90, green=10))
+        assert live_weights(route53, zone) == {"blue": 230, "green": 26}
+
+
+def test_a_route53_endpoint_that_never_answers_bounds_a_rollback_to_its_budget(
+    aws_env: None, tmp_path: Any
+) -> None:
+    import socket
+    import time
+
+    from fleet.domain.machine import Phase
+    from fleet.engine import RetryPolicy as EngineRetry
+    from fleet.state.local import LocalStateStore
+    from fleet.wiring import SystemClock
+    from tests.fleetkit import NEW_VERSION, Fleet, environment
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepted by the kernel, never answered
+    fleet = Fleet()
+    store = LocalStateStore(tmp_path)
+
+    class Crash(Exception):
+        pass
+
+    def crash(point: str) -> None:
+        if point == "after-commit:WeightsApplied":
+            raise Crash(point)
+
+    try:
+        with pytest.raises(Crash):
+            fleet.engine(store, checkpoint=crash).cutover(environment(), NEW_VERSION)
+        fleet.traffic = Route53Traffic(  # type: ignore[assignment]
+            zone_id="Z1", hostnames=[HOST], endpoint_url=f"http://127.0.0.1:{silent.getsockname()[1]}"
+        )
+        fleet.clock = SystemClock()  # type: ignore[assignment]
+        engine = fleet.engine(store, retry=EngineRetry(attempts=10, base_s=0.1, max_s=0.5, budget_s=2.0))
+        started = time.monotonic()
+        final = engine.rollback("local", reason="test")
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert took < 2.0 + 1.0, f"the rollback took {took:.2f}s with a budget of 2s"
+    assert final.cutover is not None and final.cutover.phase is Phase.ROLLING_BACK
+    assert "rollback not confirmed" in (final.cutover.reason or "")

@@ -16,21 +16,32 @@ replacing it is a DNS outage waiting to happen, so fleet never switches a
 record from simple to weighted), and weighted records of other set
 identifiers (they would take a share fleet does not control).
 
-Targets: by default the adapter keeps each existing record's values and only
-changes its weight, because a new slot's ingress address comes from its
-provisioning outputs and the records are normally created with the slots.
-Targets given in the configuration (``records``) are written instead, and
-allow a record that does not exist yet to be created.
+The records belong to the infrastructure program (``fleet/infra/endpoint.py``
+creates them with the slots, with a health check each); the weight is the
+only field the two share (Pulumi ignores changes to it). So a step copies
+every field of each existing record (``HealthCheckId``, ``TTL``, the values or
+the ``AliasTarget``) and changes only ``Weight``. Targets given in the
+configuration (``records``) replace the values or alias and allow a record
+that does not exist yet to be created (with ``ttl``). A name that also holds
+records of a type that cannot share it (anything beside a CNAME, a CNAME
+beside an A/AAAA) is refused before anything is sent.
 
-Retries: throttling and 5xx answers (and dropped connections) are retried
-with exponential backoff and jitter until a budget of waiting is used up,
-then reported as ``TransientError``; access denied is reported at once as
-``AccessDenied``. botocore's own retries are switched off so that this is
-the only retry loop.
+After ``INSYNC`` the records are read back and must carry the weights (and
+the health checks) that were sent. The settle time is the largest TTL a
+resolver may still hold: the old records' TTL or the new, 60 s for aliases.
+
+Retries: throttling and 5xx answers (and dropped connections and timeouts)
+are retried by ``fleet.retry`` (exponential backoff with equal jitter) within
+a budget that counts the time spent in the calls as well as the waits, and
+every call's connect and read timeouts are cut to what is left of it (or of
+the engine's deadline, if that is earlier); then ``TransientError``. Access
+denied is reported at once as ``AccessDenied``. botocore's own retries are
+switched off.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,13 +54,16 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
 )
 
+from fleet import retry
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.model import SlotName, Weights
+from fleet.domain.traffic import SlotTraffic, TrafficView
 from fleet.errors import AccessDenied, ProviderError, TransientError
 from fleet.ports import Applied
 
@@ -68,6 +82,10 @@ T = TypeVar("T")
 MAX_WEIGHT = 255
 ALIAS_TTL_S = 60
 RECORD_TYPES = ("A", "AAAA", "CNAME")
+CALL_TIMEOUTS_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Read timeouts a client is built with: the largest that fits in what is left of the deadline."""
+_NOT_SENT = frozenset({"TrafficPolicyInstanceId"})
+"""Fields Route53 lists but a change may not carry."""
 
 THROTTLING = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
@@ -100,17 +118,9 @@ class SlotTarget:
             raise ValueError("a slot target has either values or an alias, not both or neither")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with equal jitter: attempt n waits between half and all of ``base * 2**n``."""
-
-    budget_s: float = 30.0
-    base_s: float = 0.2
-    cap_s: float = 5.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2.0 ** attempt)
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+def RetryPolicy(budget_s: float = 30.0, base_s: float = 0.2, cap_s: float = 5.0) -> retry.RetryPolicy:
+    """The shared retry policy as Route53 uses it: retry ``n`` (from 0) waits half to all of ``base * 2**n``."""
+    return retry.RetryPolicy(attempts=1_000, base_s=base_s / 2, max_s=cap_s, budget_s=budget_s, jitter="equal")
 
 
 @dataclass
@@ -176,7 +186,7 @@ class Route53Traffic:
         targets: Mapping[SlotName, SlotTarget] | None = None,
         region: str = "us-east-1",
         endpoint_url: str | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: retry.RetryPolicy | None = None,
         sync_timeout_s: float = 300.0,
         sync_poll_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -197,12 +207,13 @@ class Route53Traffic:
         self.targets = dict(targets or {})
         self.region = region
         self.endpoint_url = endpoint_url
-        self.retry = retry
+        self.retry = retry or RetryPolicy()
         self.sync_timeout_s = sync_timeout_s
         self.sync_poll_s = sync_poll_s
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._client: Route53Client | None = None
+        self._clients: dict[float, Route53Client] = {}
+        self._sleep_passes_time = sleep is time.sleep
         self.counters = _Counters()
 
     @classmethod
@@ -246,83 +257,110 @@ class Route53Traffic:
 
     @property
     def client(self) -> Route53Client:
-        if self._client is None:
+        """A client whose timeouts end by the deadline in force (clients are kept per timeout)."""
+        limit = retry.remaining(CALL_TIMEOUTS_S[-1])
+        read = next((t for t in reversed(CALL_TIMEOUTS_S) if t <= limit), None)
+        if read is None:
+            retry.timeout(limit)  # raises DeadlineExceeded once nothing is left
+            read = CALL_TIMEOUTS_S[0]
+        client = self._clients.get(read)
+        if client is None:
             config = Config(
                 region_name=self.region,
                 retries={"total_max_attempts": 1, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=15,
+                connect_timeout=min(5.0, read),
+                read_timeout=read,
             )
-            self._client = boto3.session.Session().client(
+            client = boto3.session.Session().client(
                 "route53", region_name=self.region, endpoint_url=self.endpoint_url, config=config
             )
-        return self._client
+            self._clients[read] = client
+        return client
+
+    def _now(self) -> float:
+        """Wall time, plus the waits of an injected ``sleep`` that lets no time pass (tests)."""
+        return time.monotonic() + (0.0 if self._sleep_passes_time else self.counters.slept_s)
+
+    def _wait(self, seconds: float) -> None:
+        self.counters.sleeps.append(seconds)
+        self.counters.slept_s += seconds
+        self._sleep(seconds)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        attempt = 0
-        spent = 0.0
-        while True:
-            self.counters.calls += 1
-            try:
-                return fn()
-            except ClientError as err:
-                error = err.response.get("Error", {})
-                code = str(error.get("Code", ""))
-                message = str(error.get("Message", ""))
-                status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-                if code in DENIED or status == 403:
-                    raise AccessDenied(f"Route53 {what} denied ({code}): {message}") from err
-                if not (code in THROTTLING or code in SERVER_SIDE or status >= 500):
-                    raise ProviderError(f"Route53 {what} failed ({code}): {message}") from err
-                cause = f"{code or status}: {message}"
-                last: Exception = err
-            except NoCredentialsError as err:
-                raise AccessDenied(f"Route53 {what}: no AWS credentials found") from err
-            except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError) as err:
-                cause = str(err)
-                last = err
-            except BotoCoreError as err:
-                raise ProviderError(f"Route53 {what} failed: {err}") from err
-            delay = self.retry.delay(attempt, self._rng)
-            if spent + delay > self.retry.budget_s:
-                raise TransientError(
-                    f"Route53 {what} still failing after {attempt + 1} attempts ({cause})",
-                    retry_after=delay,
-                ) from last
+        def retried(err: TransientError, delay: float) -> None:
             self.counters.retries += 1
-            self.counters.sleeps.append(delay)
-            self.counters.slept_s += delay
-            spent += delay
-            attempt += 1
-            self._sleep(delay)
+
+        return retry.call_with_retries(
+            lambda: self._attempt(what, fn),
+            policy=self.retry,
+            what=f"Route53 {what}",
+            now=self._now,
+            sleep=self._wait,
+            rng=self._rng,
+            on_retry=retried,
+            still_transient=True,
+        )
+
+    def _attempt(self, what: str, fn: Callable[[], T]) -> T:
+        self.counters.calls += 1
+        try:
+            return fn()
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            message = str(error.get("Message", ""))
+            status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code in DENIED or status == 403:
+                raise AccessDenied(f"Route53 {what} denied ({code}): {message}") from err
+            if not (code in THROTTLING or code in SERVER_SIDE or status >= 500):
+                raise ProviderError(f"Route53 {what} failed ({code}): {message}") from err
+            raise TransientError(f"Route53 {what} failed ({code or status}: {message})", retry_after=0.0) from err
+        except NoCredentialsError as err:
+            raise AccessDenied(f"Route53 {what}: no AWS credentials found") from err
+        except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError) as err:
+            raise TransientError(f"Route53 {what} did not answer ({err})", retry_after=0.0) from err
+        except BotoCoreError as err:
+            raise ProviderError(f"Route53 {what} failed: {err}") from err
 
     def _records(self, hostname: str) -> list[ResourceRecordSetOutputTypeDef]:
-        """The record sets of ``hostname`` and this adapter's type."""
+        """The record sets of ``hostname`` and this adapter's type, after refusing a type that cannot share it."""
         found: list[ResourceRecordSetOutputTypeDef] = []
-        start_name, start_type = hostname, self.record_type
+        others: set[str] = set()
+        start_name, start_type = hostname, None
         start_id: str | None = None
         while True:
-            kwargs: dict[str, Any] = {
-                "HostedZoneId": self.zone_id, "StartRecordName": start_name,
-                "StartRecordType": start_type, "MaxItems": "300",
-            }
+            kwargs: dict[str, Any] = {"HostedZoneId": self.zone_id, "StartRecordName": start_name, "MaxItems": "300"}
+            if start_type is not None:
+                kwargs["StartRecordType"] = start_type
             if start_id is not None:
                 kwargs["StartRecordIdentifier"] = start_id
+
             def list_page(kw: dict[str, Any] = kwargs) -> ListResourceRecordSetsResponseTypeDef:
                 return self.client.list_resource_record_sets(**kw)
 
             page = self._call("ListResourceRecordSets", list_page)
             past = False
             for record in page["ResourceRecordSets"]:
-                if _route53_name(record["Name"]) == hostname and record["Type"] == self.record_type:
+                if _route53_name(record["Name"]) != hostname:
+                    past = past or bool(found or others)
+                    continue
+                if record["Type"] == self.record_type:
                     found.append(record)
-                elif found:
-                    past = True
+                else:
+                    others.add(record["Type"])
             if past or not page.get("IsTruncated"):
-                return found
+                break
             start_name = page.get("NextRecordName", hostname)
-            start_type = page.get("NextRecordType", self.record_type)
+            start_type = page.get("NextRecordType")
             start_id = page.get("NextRecordIdentifier")
+        clashing = sorted(t for t in others if self.record_type == "CNAME" or t == "CNAME")
+        if clashing:
+            raise ProviderError(
+                f"{hostname} also has {', '.join(clashing)} records; a CNAME cannot share its name with other "
+                f"records, so weighted {self.record_type} records there would not resolve as intended "
+                "(remove them or use another hostname)"
+            )
+        return found
 
     def _slot_records(self, hostname: str) -> dict[SlotName, ResourceRecordSetOutputTypeDef]:
         """The slots' weighted records of ``hostname``, after checking nothing else shares the name."""
@@ -344,70 +382,114 @@ class Route53Traffic:
                     f"{hostname} {self.record_type} has a weighted record {ident!r} that is not a slot; "
                     "it would take a share of traffic fleet does not control"
                 )
+            if any(key in record for key in _NOT_SENT):
+                raise ProviderError(
+                    f"{hostname} {self.record_type} {ident} belongs to a Route53 traffic policy; fleet cannot change it"
+                )
             by_slot[SlotName(ident)] = record
         return by_slot
 
-    def get_weights(self, env: str) -> Weights:
-        results: dict[str, Weights] = {}
+    def _all_slot_records(self) -> dict[str, dict[SlotName, ResourceRecordSetOutputTypeDef]]:
+        found = {}
         for hostname in self.hostnames:
             records = self._slot_records(hostname)
             if not records:
-                raise ProviderError(
-                    f"{hostname} has no weighted {self.record_type} records for blue or green"
-                )
-            results[hostname] = percent_of({slot: int(r.get("Weight", 0)) for slot, r in records.items()})
-        distinct = set(results.values())
-        if len(distinct) > 1:
+                raise ProviderError(f"{hostname} has no weighted {self.record_type} records for blue or green")
+            found[hostname] = records
+        return found
+
+    @staticmethod
+    def _weights_of(records: Mapping[SlotName, ResourceRecordSetOutputTypeDef]) -> dict[SlotName, int]:
+        return {slot: int(r.get("Weight", 0)) for slot, r in records.items()}
+
+    def _agreed(self, found: Mapping[str, Mapping[SlotName, ResourceRecordSetOutputTypeDef]]) -> dict[SlotName, int]:
+        """The slots' Route53 weights, the same for every hostname (ProviderError when they disagree)."""
+        results = {hostname: percent_of(self._weights_of(records)) for hostname, records in found.items()}
+        if len(set(results.values())) > 1:
             detail = "; ".join(f"{name} {w}" for name, w in results.items())
             raise ProviderError(f"hostnames disagree on the weights: {detail}")
-        return distinct.pop()
+        return self._weights_of(next(iter(found.values())))
+
+    def get_weights(self, env: str) -> Weights:
+        return percent_of(self._agreed(self._all_slot_records()))
+
+    def observe(self, env: str) -> TrafficView:
+        found = self._all_slot_records()
+        raw = self._agreed(found)
+        first = next(iter(found.values()))
+        slots = {}
+        for slot in SlotName:
+            record = first.get(slot)
+            address = None
+            if record is not None:
+                alias = record.get("AliasTarget")
+                values = [r["Value"] for r in record.get("ResourceRecords", [])]
+                address = alias["DNSName"] if alias else ", ".join(values) or None
+            slots[slot] = SlotTraffic(weight=raw.get(slot, 0), address=address)
+        return TrafficView(self.provider, slots)
+
+    def address_of(self, ingress: str) -> str | None:
+        return None  # the records' targets belong to the infrastructure program
+
+    def point(self, env: str, slot: SlotName, ingress: str) -> None:
+        return None
 
     def _record(
         self, hostname: str, slot: SlotName, weight: int, existing: ResourceRecordSetOutputTypeDef | None
     ) -> ResourceRecordSetTypeDef | None:
+        """``existing`` with only its weight changed (and its target, when one is configured)."""
         target = self.targets.get(slot)
-        record: ResourceRecordSetTypeDef = {
-            "Name": hostname, "Type": cast("RRTypeType", self.record_type),
-            "SetIdentifier": slot.value, "Weight": weight,
-        }
+        record: ResourceRecordSetTypeDef
+        if existing is not None:
+            kept = {key: value for key, value in existing.items() if key not in _NOT_SENT}
+            record = cast("ResourceRecordSetTypeDef", kept)
+        elif target is None and weight == 0:
+            return None
+        elif target is None:
+            raise ProviderError(
+                f"{hostname} has no weighted {self.record_type} record for {slot} and no target is "
+                f"configured (fleet:traffic.records.{slot})"
+            )
+        else:
+            record = {"Name": hostname, "Type": cast("RRTypeType", self.record_type), "SetIdentifier": slot.value}
+        record["Weight"] = weight
         if target is not None and target.alias is not None:
+            record.pop("TTL", None)
+            record.pop("ResourceRecords", None)
             record["AliasTarget"] = {
                 "HostedZoneId": target.alias.hosted_zone_id,
                 "DNSName": target.alias.dns_name,
                 "EvaluateTargetHealth": target.alias.evaluate_target_health,
             }
         elif target is not None:
-            record["TTL"] = self.ttl
+            record.pop("AliasTarget", None)
+            record.setdefault("TTL", self.ttl)
             record["ResourceRecords"] = [{"Value": v} for v in target.values]
-        elif existing is not None and "AliasTarget" in existing:
-            record["AliasTarget"] = existing["AliasTarget"]
-        elif existing is not None and existing.get("ResourceRecords"):
-            record["TTL"] = self.ttl
-            record["ResourceRecords"] = existing["ResourceRecords"]
-        elif weight == 0:
-            return None
-        else:
-            raise ProviderError(
-                f"{hostname} has no weighted {self.record_type} record for {slot} and no target is "
-                f"configured (fleet:traffic.records.{slot})"
-            )
         return record
 
     def change_batch(self, env: str, weights: Weights) -> list[ChangeTypeDef]:
         """The changes one step sends, after validating them and the records already there."""
+        return self._plan(weights)[0]
+
+    def _plan(self, weights: Weights) -> tuple[list[ChangeTypeDef], float]:
+        """The changes for ``weights`` and the largest TTL a resolver may hold during them (old or new)."""
         scaled = route53_weights(weights)
         changes: list[ChangeTypeDef] = []
+        held = 0.0
         for hostname in self.hostnames:
             existing = self._slot_records(hostname)
+            for old in existing.values():
+                held = max(held, _ttl_of(old))
             for slot in SlotName:
                 record = self._record(hostname, slot, scaled[slot], existing.get(slot))
                 if record is not None:
                     changes.append({"Action": "UPSERT", "ResourceRecordSet": record})
+                    held = max(held, _ttl_of(record))
         validate_changes(changes)
-        return changes
+        return changes, held
 
     def set_weights(self, env: str, weights: Weights) -> Applied:
-        changes = self.change_batch(env, weights)
+        changes, settle = self._plan(weights)
         response = self._call(
             "ChangeResourceRecordSets",
             lambda: self.client.change_resource_record_sets(
@@ -416,21 +498,46 @@ class Route53Traffic:
             ),
         )
         self._wait_insync(response["ChangeInfo"]["Id"], response["ChangeInfo"]["Status"])
-        alias = any("AliasTarget" in c["ResourceRecordSet"] for c in changes)
-        return Applied(weights=weights, settle_s=float(max(self.ttl, ALIAS_TTL_S) if alias else self.ttl))
+        self._read_back(changes, weights)
+        return Applied(weights=weights, settle_s=settle)
+
+    def _read_back(self, changes: Sequence[ChangeTypeDef], weights: Weights) -> None:
+        """After INSYNC, the records must carry what was sent: the weights, and the fields that were kept."""
+        live = {hostname: self._slot_records(hostname) for hostname in self.hostnames}
+        for change in changes:
+            sent = change["ResourceRecordSet"]
+            ident = SlotName(sent.get("SetIdentifier", ""))
+            found = live.get(_route53_name(sent["Name"]), {}).get(ident)
+            differs = [
+                key for key in ("Weight", "HealthCheckId", "TTL")
+                if found is None or found.get(key) != sent.get(key)
+            ]
+            if differs:
+                raise ProviderError(
+                    f"Route53 reports {sent['Name']} {ident} with other {', '.join(differs)} than fleet sent "
+                    f"for {weights} (sent {[sent.get(k) for k in differs]}, "
+                    f"found {[None if found is None else found.get(k) for k in differs]})"
+                )
 
     def _wait_insync(self, change_id: str, status: str) -> None:
         waited = 0.0
+        started = self._now()
         while status != "INSYNC":
-            if waited >= self.sync_timeout_s:
+            left = min(self.sync_timeout_s - (self._now() - started), retry.remaining(math.inf))
+            if waited >= self.sync_timeout_s or left <= 0:
                 raise TransientError(
                     f"Route53 change {change_id} is still {status} after {waited:.0f}s",
                     retry_after=self.sync_poll_s,
                 )
-            self._sleep(self.sync_poll_s)
+            self._wait(min(self.sync_poll_s, left))
             waited += self.sync_poll_s
             info = self._call("GetChange", lambda: self.client.get_change(Id=change_id))
             status = info["ChangeInfo"]["Status"]
+
+
+def _ttl_of(record: Mapping[str, Any]) -> float:
+    """How long resolvers may cache ``record``: its TTL, or Route53's fixed 60 s for an alias."""
+    return float(ALIAS_TTL_S if "AliasTarget" in record else record.get("TTL", 0))
 
 
 def validate_changes(changes: Sequence[ChangeTypeDef]) -> None:
