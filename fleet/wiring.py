@@ -121,3 +121,49 @@ def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentStat
                 continue
             rows.extend({"slot": name.value, **row} for row in tenant_rows(report))
     return rows
+
+
+READBACK_BUDGET_S = 3.0
+"""How long ``fleet status`` waits for one environment's traffic provider."""
+
+
+def traffic_readback(config: EnvironmentConfig, state: EnvironmentState | None) -> dict[str, Any]:
+    """What the environment's traffic provider itself says, compared with the record, for ``fleet status``.
+
+    ``weights`` is the provider's split (or None), ``drift`` says how it differs from the
+    record (None when it agrees), ``error`` why it could not be read.
+    """
+    from fleet.adapters.traffic import traffic_from_settings
+    from fleet.domain.traffic import weight_drift
+    from fleet.retry import Deadline, bounded
+
+    if state is None:
+        return {"weights": None, "drift": None, "error": None, "slots": {}}
+    try:
+        with bounded(Deadline(READBACK_BUDGET_S, what="reading the traffic provider back")):
+            view = traffic_from_settings(config.name, config.traffic, file=config.file).observe(config.name)
+    except FleetError as err:
+        return {"weights": None, "drift": None, "error": str(err), "slots": {}}
+    return {
+        "weights": None if view.weights is None else str(view.weights),
+        "drift": weight_drift(state.weights, view),
+        "error": None,
+        "slots": {
+            slot.value: {"weight": e.weight, "state": e.state.value, "sessions": e.sessions, "address": e.address}
+            for slot, e in sorted(view.slots.items())
+        },
+    }
+
+
+def traffic_readbacks(
+    configs: dict[str, EnvironmentConfig], states: dict[str, EnvironmentState | None]
+) -> dict[str, dict[str, Any]]:
+    """``traffic_readback`` of several environments at once (each provider is asked in its own thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not configs:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(configs))) as pool:
+        futures = {name: pool.submit(traffic_readback, config, states.get(name)) for name, config in configs.items()}
+        return {name: future.result() for name, future in futures.items()}
+

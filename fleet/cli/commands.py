@@ -139,6 +139,20 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     configured = set(list_environments(ctx.project()))
     names = list(envs) or sorted(configured | set(ctx.store().environments()))
     states = {name: (ctx.store_for(name) if name in configured else ctx.store()).load(name) for name in names}
+    readback: dict[str, dict[str, Any]] = {}
+    recorded = {name: ctx.config(name) for name in names if name in configured and states[name] is not None}
+    if recorded:
+        from fleet.wiring import traffic_readbacks
+
+        readback = traffic_readbacks(recorded, states)
+
+    def row(name: str) -> dict[str, Any]:
+        return render.status_row(name, states[name], readback.get(name))
+
+    def as_json(name: str) -> dict[str, Any]:
+        found = render.status_json(name, states[name])
+        return {**found, "traffic": readback[name]} if name in readback else found
+
     if health:
         if len(names) != 1:
             raise UsageError("--health takes exactly one environment")
@@ -148,15 +162,11 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
         view = health_view(config, ctx.project(), states[names[0]])
         _emit(
             output,
-            {"status": render.status_json(names[0], states[names[0]]), "health": view},
-            lambda: render.table([render.status_row(names[0], states[names[0]])]) + "\n\n" + render.health_table(view),
+            {"status": as_json(names[0]), "health": view},
+            lambda: render.table([row(names[0])]) + "\n\n" + render.health_table(view),
         )
         return
-    _emit(
-        output,
-        [render.status_json(n, s) for n, s in states.items()],
-        lambda: render.table([render.status_row(n, s) for n, s in states.items()]),
-    )
+    _emit(output, [as_json(n) for n in states], lambda: render.table([row(n) for n in states]))
 
 
 @click.command()
@@ -263,7 +273,12 @@ def finish(
     message = f"{state.env}: {phase.value if phase else 'idle'}"
     if c is not None and c.reason and not ok:
         message += f": {c.reason}"
-    if c is not None and c.awaiting_confirmation:
+    if c is not None and c.held:
+        message += (
+            f"\nlook at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
+            f"fleet resume {state.env} (it re-applies the recorded weights)   or: fleet rollback {state.env}"
+        )
+    elif c is not None and c.awaiting_confirmation:
         message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
     elif c is not None and c.phase is P.TEARDOWN_OLD:
         message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"

@@ -50,7 +50,24 @@ def to_json(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-def status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
+def status_row(
+    env: str, state: EnvironmentState | None, readback: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One environment's row; with ``readback`` (see ``fleet.wiring.traffic_readback``) a column of what the
+    traffic provider itself says."""
+    row = _status_row(env, state)
+    if readback is not None:
+        if readback.get("error"):
+            said = "unreadable: " + str(readback["error"])[:80]
+        elif readback.get("drift"):
+            said = f"DRIFT: {readback['weights'] or 'weight 0 on both slots'}"
+        else:
+            said = "agrees"
+        row["provider"] = said
+    return row
+
+
+def _status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
     if state is None:
         return {
             "environment": env,
@@ -69,6 +86,8 @@ def status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
         phase = c.phase.value + (f" {c.step_label()}" if c.step_label() else "")
         if c.awaiting_confirmation:
             phase += " (awaiting --yes)"
+        if c.held:
+            phase += " (halted: fleet resume)"
     last = state.last
     return {
         "environment": env,
