@@ -14,6 +14,15 @@ recorded (a brand-new environment) does it seed ``blue`` as the active slot
 at ``fleet:cluster.version``. Slots that are absent are left out: the program
 never resurrects a slot that fleet tore down.
 
+The store's location (``fleet:state``, ``$FLEET_STATE``, default
+``.fleet/state``) is resolved against the project root, the directory
+holding ``Pulumi.yaml``, not the working directory: Pulumi runs the program
+in ``fleet/infra/`` (``main``), where a relative path would find nothing.
+Seeding is refused (nothing planned, nothing deleted) when the stack already
+has slots (its previous outputs, asked of the Pulumi CLI) or, where that
+cannot be told, when the store directory does not exist: a store that was
+not found must never read as "a brand-new environment".
+
 This module is pure (no pulumi import) because both sides of that handshake
 use it: the adapter encodes, the program decodes. The names of the stack
 outputs live here for the same reason.
@@ -22,8 +31,11 @@ outputs live here for the same reason.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fleet.domain.model import Role, SlotName, Version
@@ -123,6 +135,48 @@ def seed_plan(env: str, version: Version) -> EnvironmentPlan:
 
 LayoutLoader = Callable[[str, str], Layout | None]
 
+PreviousSlots = Callable[[str], frozenset[SlotName] | None]
+"""The slots the stack's last update left (from its outputs); None when that cannot be told."""
+
+
+def unknown_previous(env: str) -> frozenset[SlotName] | None:
+    return None
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding ``Pulumi.yaml``, looking up from ``start`` (the working directory)."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return here
+
+
+def store_location(location: str, root: Path) -> str:
+    """``location`` with a relative directory resolved against the project root; URLs as they are."""
+    if "://" in location or Path(location).is_absolute():
+        return location
+    return str(root / location)
+
+
+def stack_slots(root: Path) -> PreviousSlots:
+    """Asks the Pulumi CLI for the stack's outputs (``pulumi stack output --json``) and names the slots in them."""
+
+    def previous(env: str) -> frozenset[SlotName] | None:
+        try:
+            done = subprocess.run(
+                ["pulumi", "stack", "output", "--json", "--stack", env, "--non-interactive"],
+                cwd=root, capture_output=True, text=True, timeout=60, check=False,
+            )
+            outputs = json.loads(done.stdout) if done.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError, json.JSONDecodeError):
+            return None
+        if not isinstance(outputs, dict):
+            return None
+        return frozenset(slot for slot in SlotName if outputs.get(output_key(slot, "kubeconfig")) is not None)
+
+    return previous
+
 
 def load_recorded_layout(env: str, location: str) -> Layout | None:
     """The layout fleet's state store recorded for ``env`` (the store is imported lazily)."""
@@ -144,16 +198,40 @@ def resolve_plan(
     environ: Mapping[str, str],
     state_location: str | None = None,
     load: LayoutLoader = load_recorded_layout,
+    root: Path | None = None,
+    previous: PreviousSlots = unknown_previous,
 ) -> EnvironmentPlan:
-    """The slots to converge to: FLEET_LAYOUT, else fleet's store, else a seeded blue slot."""
+    """The slots to converge to: FLEET_LAYOUT, else fleet's store, else a seeded blue slot.
+
+    A relative store location is taken from the project root (``root``, else the directory
+    holding Pulumi.yaml above the working directory). With nothing recorded, seeding is
+    refused when ``previous`` says the stack already has slots, or cannot tell and the
+    store directory does not exist.
+    """
     text = environ.get(LAYOUT_ENV)
     if text:
         return decode_layout(text, env=env, default_version=default_version)
-    location = state_location or environ.get(STATE_ENV) or DEFAULT_STATE_LOCATION
+    configured = state_location or environ.get(STATE_ENV) or DEFAULT_STATE_LOCATION
+    location = store_location(configured, root if root is not None else project_root())
     recorded = load(env, location)
-    if recorded is None:
-        return seed_plan(env, default_version)
-    return plan_from_layout(recorded, default_version=default_version, source="store")
+    if recorded is not None:
+        return plan_from_layout(recorded, default_version=default_version, source="store")
+    slots = previous(env)
+    if slots:
+        raise ConfigError(
+            f"fleet's store at {location} has no record of {env!r}, but the stack has slots "
+            f"({', '.join(sorted(s.value for s in slots))}); refusing to seed 'blue only', which would delete "
+            f"them. Point fleet:state (or ${STATE_ENV}) at the store fleet uses, or run through fleet",
+            key="fleet:state",
+        )
+    if slots is None and "://" not in location and not Path(location).is_dir():
+        raise ConfigError(
+            f"fleet's store {location} does not exist, and whether the stack already has slots cannot be told "
+            f"(the Pulumi CLI did not answer); refusing to seed 'blue only'. For a brand-new environment "
+            f"create the directory (mkdir -p {location}); otherwise point fleet:state at fleet's store",
+            key="fleet:state",
+        )
+    return seed_plan(env, default_version)
 
 
 def _checked(plan: EnvironmentPlan) -> EnvironmentPlan:

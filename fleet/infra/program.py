@@ -22,7 +22,16 @@ from fleet.errors import ConfigError
 from fleet.infra.cluster import ClusterSlot, ClusterSlotArgs
 from fleet.infra.endpoint import WeightedEndpoint, WeightedEndpointArgs
 from fleet.infra.flux import FluxBootstrap, FluxBootstrapArgs
-from fleet.infra.layout import EnvironmentPlan, LayoutLoader, load_recorded_layout, output_key, resolve_plan
+from fleet.infra.layout import (
+    EnvironmentPlan,
+    LayoutLoader,
+    PreviousSlots,
+    load_recorded_layout,
+    output_key,
+    project_root,
+    resolve_plan,
+    stack_slots,
+)
 from fleet.infra.settings import SECRET_KEYS, InfraSettings, infra_settings_from_config
 
 _OBJECT_KEYS = ("cluster", "gitops", "dns", "externalDns", "hostnames")
@@ -121,8 +130,13 @@ def stack_outputs(
     return outputs
 
 
-def run(environ: Mapping[str, str] | None = None, load: LayoutLoader = load_recorded_layout) -> None:
+def run(
+    environ: Mapping[str, str] | None = None,
+    load: LayoutLoader = load_recorded_layout,
+    previous: PreviousSlots | None = None,
+) -> None:
     env = pulumi.get_stack()
+    root = project_root()
     config = pulumi.Config("fleet")
     settings, secrets = read_config(config, file=f"stacks/Pulumi.{env}.yaml")
     plan = resolve_plan(
@@ -131,6 +145,8 @@ def run(environ: Mapping[str, str] | None = None, load: LayoutLoader = load_reco
         environ=os.environ if environ is None else environ,
         state_location=config.get("state") or None,
         load=load,
+        root=root,
+        previous=previous if previous is not None else stack_slots(root),
     )
     if plan.source != "FLEET_LAYOUT":
         pulumi.log.info(

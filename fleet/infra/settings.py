@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.domain.model import Version
@@ -36,6 +36,23 @@ two in step. Adding a driver (aks, gke) adds one line here and one class there.
 
 SECRET_KEYS = ("gitToken", "sopsAgeKey")
 
+KIND_NODE_VERSIONS: Mapping[str, str] = {
+    "1.25": "1.25.16",
+    "1.26": "1.26.15",
+    "1.27": "1.27.16",
+    "1.28": "1.28.15",
+    "1.29": "1.29.14",
+    "1.30": "1.30.10",
+    "1.31": "1.31.6",
+    "1.32": "1.32.2",
+    "1.33": "1.33.1",
+}
+"""The ``kindest/node`` tag of each Kubernetes minor (kind images carry a patch level: ``v1.29`` does not exist).
+
+Taken from kind's release notes (v0.25 to v0.29); a slot at ``1.29.2`` uses that patch
+level as given, and ``fleet:cluster.nodeImages`` overrides any minor (with a digest, as kind advises).
+"""
+
 _CLUSTER_KEYS = frozenset(
     {
         "driver",
@@ -48,6 +65,7 @@ _CLUSTER_KEYS = frozenset(
         "minSize",
         "maxSize",
         "nodeImage",
+        "nodeImages",
     }
 )
 _GITOPS_KEYS = frozenset({"url", "branch", "path", "fluxVersion", "imageAutomation", "operatorVersion"})
@@ -70,10 +88,24 @@ class ClusterSettings:
     min_size: int = 1
     max_size: int = 4
     node_image: str = "kindest/node:v{version}"
+    node_images: Mapping[str, str] = field(default_factory=dict)
+    """Image per minor (``"1.29": kindest/node:v1.29.14@sha256:...``), before the table of known tags."""
 
     def node_image_for(self, version: Version) -> str:
-        """The kind node image for ``version`` (kind images carry a patch level, e.g. ``v1.29.2``)."""
-        return self.node_image.format(version=version)
+        """The kind node image for ``version``: configured for its minor, its own patch, or the known tag."""
+        minor = f"{version.major}.{version.minor}"
+        if minor in self.node_images:
+            return self.node_images[minor]
+        if version.patch is not None:
+            return self.node_image.format(version=version)
+        known = KIND_NODE_VERSIONS.get(minor)
+        if known is None:
+            raise ConfigError(
+                f"no known kindest/node tag for Kubernetes {minor} (known: {', '.join(KIND_NODE_VERSIONS)}); "
+                f"give the version with its patch level or set nodeImages.'{minor}'",
+                key="fleet:cluster.nodeImages",
+            )
+        return self.node_image.format(version=known)
 
 
 @dataclass(frozen=True)
@@ -219,7 +251,15 @@ class _Parser:
             node_image.format(version=version)
         except (KeyError, IndexError, ValueError):
             raise self.error("cluster.nodeImage", "may only use the {version} placeholder") from None
-        return ClusterSettings(
+        images = section.get("nodeImages", {})
+        if not isinstance(images, Mapping):
+            raise self.error("cluster.nodeImages", 'must map a minor version ("1.29") to an image')
+        for minor, image in images.items():
+            if not isinstance(minor, str) or not re.match(r"^\d+\.\d+$", minor):
+                raise self.error("cluster.nodeImages", f'{minor!r} is not a quoted minor version such as "1.29"')
+            if not isinstance(image, str) or not image.strip():
+                raise self.error(f"cluster.nodeImages.{minor}", "must be an image reference")
+        settings = ClusterSettings(
             driver=driver,
             version=version,
             region=self.optional_text(section, "cluster", "region"),
@@ -230,7 +270,14 @@ class _Parser:
             min_size=low,
             max_size=high,
             node_image=node_image,
+            node_images={str(k): str(v).strip() for k, v in images.items()},
         )
+        if driver == "kind":
+            try:
+                settings.node_image_for(version)
+            except ConfigError as err:
+                raise self.error("cluster.nodeImages", err.detail) from None
+        return settings
 
     def gitops(self, value: object) -> GitOpsSettings:
         section = self.section("gitops", value, _GITOPS_KEYS, required=True)

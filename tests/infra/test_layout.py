@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.errors import ConfigError
-from fleet.infra.layout import LAYOUT_ENV, decode_layout, encode_layout, resolve_plan
+from fleet.infra.layout import LAYOUT_ENV, decode_layout, encode_layout, project_root, resolve_plan
 from fleet.ports import Layout
 
 V129 = Version.parse("1.29")
@@ -76,17 +77,53 @@ def test_a_torn_down_slot_is_not_resurrected_by_a_hand_run() -> None:
 
 
 def test_with_nothing_recorded_blue_is_seeded_active_at_the_configured_version() -> None:
-    plan = resolve_plan("new", Version(1, 31), environ={}, load=lambda e, loc: None)
+    plan = resolve_plan("new", Version(1, 31), environ={}, load=lambda e, loc: None, previous=lambda e: frozenset())
     assert plan.source == "seed"
     assert [(s.slot, s.role, s.version, s.bootstrap) for s in plan.slots] == [
         (SlotName.BLUE, Role.ACTIVE, Version(1, 31), True)
     ]
 
 
-def test_the_default_store_location_is_dot_fleet_state() -> None:
+def test_the_default_store_location_is_dot_fleet_state_in_the_project_root(tmp_path: Path) -> None:
     asked: list[str] = []
-    resolve_plan("e", V129, environ={}, load=lambda e, loc: asked.append(loc))
-    assert asked == [".fleet/state"]
+    resolve_plan(
+        "e", V129, environ={}, load=lambda e, loc: asked.append(loc), root=tmp_path, previous=lambda e: frozenset()
+    )
+    assert asked == [str(tmp_path / ".fleet/state")]
+
+
+@pytest.mark.parametrize("where", [".", "fleet/infra", "fleet/infra/deeper"])
+def test_the_store_is_found_from_the_project_root_wherever_the_program_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: fleet\nruntime: python\nmain: fleet/infra/\n")
+    (tmp_path / where).mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(tmp_path / where)
+    asked: list[str] = []
+
+    def store(env: str, location: str) -> Layout:
+        asked.append(location)
+        return Layout(env, {SlotName.GREEN: SlotState(Role.ACTIVE, Version(1, 30))})
+
+    resolve_plan("e", V129, environ={"FLEET_STATE": "shared/state"}, load=store)
+    assert project_root() == tmp_path
+    assert asked == [str(tmp_path / "shared/state")]
+
+
+def test_with_nothing_recorded_but_slots_in_the_stack_seeding_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".fleet/state").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"has no record of 'e', but the stack has slots \(green\)"):
+        resolve_plan(
+            "e", V129, environ={}, load=lambda e, loc: None, root=tmp_path, previous=lambda e: frozenset({SlotName.GREEN})
+        )
+
+
+def test_a_missing_store_is_not_a_brand_new_environment(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_plan("e", V129, environ={}, load=lambda e, loc: None, root=tmp_path, previous=lambda e: None)
+    (tmp_path / ".fleet/state").mkdir(parents=True)
+    plan = resolve_plan("e", V129, environ={}, load=lambda e, loc: None, root=tmp_path, previous=lambda e: None)
+    assert plan.source == "seed"
 
 
 def test_what_the_adapter_encodes_the_program_decodes() -> None:

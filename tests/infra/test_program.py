@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -35,6 +36,10 @@ def nothing_recorded(env: str, location: str) -> Layout | None:
     return None
 
 
+def empty_stack(env: str) -> frozenset[SlotName]:
+    return frozenset()
+
+
 def test_config_is_read_from_the_fleet_namespace_with_secrets_kept_secret(deployment: Deployment) -> None:
     configure()
 
@@ -53,7 +58,7 @@ def test_config_is_read_from_the_fleet_namespace_with_secrets_kept_secret(deploy
 def test_a_bad_config_value_fails_naming_the_stack_file(deployment: Deployment) -> None:
     configure(**{"fleet:cluster": json.dumps({"driver": "nomad", "version": "1.29"})})
     with pytest.raises(ConfigError) as caught:
-        deployment.run(lambda: program.run(environ={}, load=nothing_recorded))
+        deployment.run(lambda: program.run(environ={}, load=nothing_recorded, previous=empty_stack))
     assert caught.value.file == "stacks/Pulumi.staging.yaml"
     assert caught.value.key == "fleet:cluster.driver"
 
@@ -74,7 +79,7 @@ def test_fleet_layout_decides_which_slots_exist(deployment: Deployment) -> None:
 
 def test_a_hand_run_with_nothing_recorded_seeds_blue_active(deployment: Deployment) -> None:
     configure()
-    deployment.run(lambda: program.run(environ={}, load=nothing_recorded))
+    deployment.run(lambda: program.run(environ={}, load=nothing_recorded, previous=empty_stack))
     assert [r.name for r in deployment.of_type("fleet:infra:ClusterSlot")] == ["staging-blue"]
     record = deployment.one("aws:route53/record:Record")
     assert record.inputs["weightedRoutingPolicies"] == [{"weight": 100}]
@@ -88,13 +93,13 @@ def test_a_hand_run_builds_what_the_store_recorded_and_nothing_else(deployment: 
     deployment.run(lambda: program.run(environ={}, load=lambda env, location: recorded))
     assert [r.name for r in deployment.of_type("fleet:infra:ClusterSlot")] == ["staging-green"]
     kind = deployment.one("command:local:Command", "-kind")
-    assert "kindest/node:v1.30" in kind.inputs["create"]
+    assert "--image kindest/node:v1.30.10 " in kind.inputs["create"], "kind images carry a patch level"
 
 
 def test_outputs_are_flat_per_slot_with_only_the_kubeconfig_secret(deployment: Deployment) -> None:
     configure()
     settings, secrets = deployment.run(lambda: program.read_config(pulumi.Config("fleet"), file="f"))
-    plan = resolve_plan("staging", Version(1, 29), environ={}, load=nothing_recorded)
+    plan = resolve_plan("staging", Version(1, 29), environ={}, load=nothing_recorded, previous=empty_stack)
 
     def build() -> dict[str, Any]:
         return program.stack_outputs(settings, plan, program.build_environment(settings, plan, secrets))
@@ -115,3 +120,39 @@ def test_no_active_slot_with_dns_is_refused_because_route53_would_split_equally(
     layout = {"env": "staging", "slots": {"green": {"role": "standby", "version": "1.30"}}}
     with pytest.raises(ConfigError, match="equal split"):
         deployment.run(lambda: program.run(environ={"FLEET_LAYOUT": json.dumps(layout)}, load=nothing_recorded))
+
+
+def _project_with_a_cutover_recorded(root: Path) -> None:
+    """A project whose fleet store (the default .fleet/state) records green live at 1.30 and blue gone."""
+    from fleet.domain.machine import EnvironmentState
+    from fleet.state.local import LocalStateStore
+
+    (root / "Pulumi.yaml").write_text("name: fleet\nruntime: python\nmain: fleet/infra/\n")
+    (root / "fleet" / "infra").mkdir(parents=True)
+    state = EnvironmentState.seed("staging", Version(1, 30), active=SlotName.GREEN)
+    LocalStateStore(root / ".fleet" / "state").commit("staging", state, [])
+
+
+@pytest.mark.parametrize("cwd", [".", "fleet/infra"])
+def test_a_hand_run_finds_the_same_store_from_the_project_root_and_from_fleet_infra(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: str
+) -> None:
+    _project_with_a_cutover_recorded(tmp_path)
+    monkeypatch.chdir(tmp_path / cwd)
+    configure()
+    deployment.run(lambda: program.run(environ={}, previous=lambda env: frozenset({SlotName.GREEN})))
+    assert [r.name for r in deployment.of_type("fleet:infra:ClusterSlot")] == ["staging-green"]
+
+
+@pytest.mark.parametrize("cwd", [".", "fleet/infra"])
+def test_with_the_store_missing_a_hand_run_refuses_instead_of_planning_a_delete(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cwd: str
+) -> None:
+    _project_with_a_cutover_recorded(tmp_path)
+    configure(**{"fleet:state": "elsewhere/state"})
+    monkeypatch.chdir(tmp_path / cwd)
+    with pytest.raises(ConfigError, match="refusing to seed 'blue only'"):
+        deployment.run(lambda: program.run(environ={}, previous=lambda env: frozenset({SlotName.GREEN})))
+    with pytest.raises(ConfigError, match="does not exist"):
+        deployment.run(lambda: program.run(environ={}, previous=lambda env: None))
+    assert deployment.of_type("fleet:infra:ClusterSlot") == []

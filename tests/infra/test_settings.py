@@ -123,3 +123,17 @@ def test_the_settings_module_does_not_import_pulumi() -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] in {"pulumi", "pulumi_aws", "pulumi_kubernetes"}}
+
+
+def test_kind_node_images_carry_a_patch_level() -> None:
+    cluster = infra_settings_from_config(minimal(), file="f").cluster
+    assert cluster.node_image_for(Version(1, 29)) == "kindest/node:v1.29.14"
+    assert cluster.node_image_for(Version(1, 30, 2)) == "kindest/node:v1.30.2"
+    pinned = minimal(nodeImages={"1.29": "kindest/node:v1.29.8@sha256:abc"})
+    assert infra_settings_from_config(pinned, file="f").cluster.node_image_for(Version(1, 29)).endswith("@sha256:abc")
+
+
+def test_a_minor_without_a_known_kind_image_is_refused_naming_the_key() -> None:
+    error = error_for(minimal(version="1.19"))
+    assert error.key == "fleet:cluster.nodeImages" and "no known kindest/node tag for Kubernetes 1.19" in str(error)
+    assert error_for(minimal(nodeImages={1.29: "x"})).key == "fleet:cluster.nodeImages"
