@@ -114,7 +114,8 @@ def test_with_nothing_recorded_but_slots_in_the_stack_seeding_is_refused(tmp_pat
     (tmp_path / ".fleet/state").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"has no record of 'e', but the stack has slots \(green\)"):
         resolve_plan(
-            "e", V129, environ={}, load=lambda e, loc: None, root=tmp_path, previous=lambda e: frozenset({SlotName.GREEN})
+            "e", V129, environ={}, load=lambda e, loc: None, root=tmp_path,
+            previous=lambda e: frozenset({SlotName.GREEN}),
         )
 
 
