@@ -223,3 +223,54 @@ def test_draining_a_slot_that_was_never_provisioned_does_nothing() -> None:
     drained: list[Secret] = []
     provisioner(live_blue(), drained=drained).drain(BLUE_LIVE, SlotName.GREEN)
     assert drained == []
+
+
+def test_cancel_interrupts_the_pulumi_process_in_flight_and_the_call_raises_the_lost_lock() -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    started = threading.Event()
+    seen: list[int] = []
+
+    class SlowStack:
+        """Runs a real child process with the stack's environment, as the Automation API runs the CLI."""
+
+        def __init__(self, env_vars: Mapping[str, str]) -> None:
+            self.env_vars = env_vars
+
+        def up(self, *, on_output: Callable[[str], Any], suppress_outputs: bool) -> None:
+            child = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(30)"], env={**os.environ, **self.env_vars}
+            )
+            started.set()
+            code = child.wait(timeout=20)
+            seen.append(code)
+            raise auto_errors.CommandError(CommandResult(stdout="", stderr="interrupted", code=code))
+
+        def refresh(self, *, on_output: Callable[[str], Any], clear_pending_creates: bool) -> None:
+            raise AssertionError
+
+        def outputs(self) -> dict[str, Out]:
+            return {}
+
+    provisioner = PulumiProvisioner(".", lambda line: None, stack_factory=lambda env, env_vars: SlowStack(env_vars))
+    lost = LockedError("staging", "ci@runner-7 (pid 42)")
+
+    def cancel_soon() -> None:
+        assert started.wait(10)
+        time.sleep(0.3)  # the child has installed Python's SIGINT handler by now
+        provisioner.cancel(lost)
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    began = time.monotonic()
+    with pytest.raises(LockedError, match="ci@runner-7"):
+        provisioner.provision(
+            Layout("staging", {SlotName.BLUE: SlotState(Role.ACTIVE, Version(1, 29))}), SlotName.GREEN, Version(1, 30)
+        )
+    canceller.join()
+    assert seen and seen[0] != 0, "the child was interrupted"
+    assert time.monotonic() - began < 10
