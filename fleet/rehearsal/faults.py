@@ -18,7 +18,12 @@ FAULTS = {
     "crash-after=PHASE": "the process is killed when PHASE ends; `fleet resume` finishes the cutover",
     "crash-at=CHECKPOINT[#N]": "the process is killed at the Nth pass of an engine checkpoint (simulated)",
     "lock-held": "another run holds the environment's lock: exits 3",
+    "haproxy-reload": "HAProxy reloads (-sf) after the first step: the weights drift, the step halts (real parts)",
+    "hand-edit": "someone sets HAProxy's weights by hand after the first step: the step halts (real parts)",
 }
 
-REAL_FAULTS = ("green-errors=RATE", "green-slow=MS", "flux-stuck", "stale-revision", "crash-after=PHASE", "lock-held")
+REAL_FAULTS = (
+    "green-errors=RATE", "green-slow=MS", "flux-stuck", "stale-revision", "crash-after=PHASE", "lock-held",
+    "haproxy-reload", "hand-edit",
+)
 """The faults the real rehearsal drives through its real parts."""

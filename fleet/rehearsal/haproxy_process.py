@@ -168,7 +168,7 @@ class HAProxyProcess:
         if self._proc is None or self._dir is None:
             raise RuntimeError("haproxy is not started")
         if self.server_state_file:
-            (self._dir / "server-state").write_bytes(self._ask(b"show servers state\n"))
+            (self._dir / "server-state").write_bytes(self.ask(b"show servers state\n"))
         old = self._proc
         log = (self._dir / "haproxy.log").open("ab")
         try:
@@ -181,7 +181,8 @@ class HAProxyProcess:
         wait_or_kill(old, 5)
         self._wait_ready()
 
-    def _ask(self, command: bytes) -> bytes:
+    def ask(self, command: bytes) -> bytes:
+        """One runtime API command on the admin socket; the whole answer."""
         chunks = []
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2.0)

@@ -80,8 +80,8 @@ def parse_faults(specs: Sequence[str]) -> Faults:
                 faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
             case "provision-fails":
                 faults = replace(faults, provision_fails=True)
-            case "green-slow":
-                raise UsageError("--fault green-slow needs the real rehearsal (haproxy); drop --simulated")
+            case "green-slow" | "haproxy-reload" | "hand-edit":
+                raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
             case "green-errors":
                 faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
             case "analysis-fails-at":

@@ -85,12 +85,14 @@ class RealFaults:
     stale_revision: bool = False
     crash_after: Phase | None = None
     lock_held: bool = False
+    mid_shift: str | None = None
+    """``haproxy-reload`` or ``hand-edit``: done to HAProxy once the first step's analysis is recorded."""
     specs: tuple[str, ...] = ()
 
     def persistent(self) -> RealFaults:
-        """The faults that still hold when the rehearsal is resumed (a crash or a held lock happened once)."""
-        kept = tuple(s for s in self.specs if not s.startswith(("crash-after", "lock-held")))
-        return replace(self, crash_after=None, lock_held=False, specs=kept)
+        """The faults that still hold when the rehearsal is resumed (a crash, a held lock, a reload happened once)."""
+        kept = tuple(s for s in self.specs if not s.startswith(("crash-after", "lock-held", "haproxy-reload", "hand-")))
+        return replace(self, crash_after=None, lock_held=False, mid_shift=None, specs=kept)
 
 
 def parse_real_faults(specs: Sequence[str]) -> RealFaults:
@@ -120,6 +122,8 @@ def parse_real_faults(specs: Sequence[str]) -> RealFaults:
                 faults = replace(faults, crash_after=crash_phase(value))
             case "lock-held":
                 faults = replace(faults, lock_held=True)
+            case "haproxy-reload" | "hand-edit":
+                faults = replace(faults, mid_shift=name)
     return faults
 
 
@@ -423,6 +427,24 @@ class RecordingTraffic:
         return applied
 
 
+class _MidShift:
+    """Reloads HAProxy (``-sf``, no server-state file) or edits its weights by hand after the first step's analysis."""
+
+    def __init__(self, fault: str, parts: Parts) -> None:
+        self.fault = fault
+        self.parts = parts
+        self.done = False
+
+    def notify(self, notice: Notice) -> None:
+        if self.done or notice.kind != "event" or notice.message != "AnalysisCompleted":
+            return
+        self.done = True
+        if self.fault == "haproxy-reload":
+            self.parts.haproxy.reload()
+        else:
+            self.parts.haproxy.ask(b"set server app/blue weight 50; set server app/green weight 50\n")
+
+
 class _CrashAfter:
     """Kills the process, and HAProxy with it, once ``phase`` has been left (after that commit)."""
 
@@ -528,6 +550,8 @@ def _parts(
         notifiers: list[Notifier] = [notifier]
         if faults.crash_after is not None:
             notifiers.append(_CrashAfter(faults.crash_after, hint, parts))
+        if faults.mid_shift is not None:
+            notifiers.append(_MidShift(faults.mid_shift, parts))
         ports = Ports(
             provisioner=SimulatedProvisioner(parts),
             health=gate,

@@ -25,7 +25,7 @@ def test_status_reports_drift_with_both_values_and_agreement(fleet: Any, tmp_pat
         env = {"FLEET_PROJECT": str(project)}
 
         drifted = fleet("status", "local", "--state", state, "--output", "json", extra_env=env)
-        haproxy._ask(b"set server app/blue weight 0; set server app/green weight 100\n")
+        haproxy.ask(b"set server app/blue weight 0; set server app/green weight 100\n")
         agreed = fleet("status", "local", "--state", state, extra_env=env)
 
     assert drifted.code == 0, drifted.err

@@ -205,3 +205,24 @@ def test_a_fault_only_the_simulation_knows_is_a_usage_error_naming_the_real_ones
     assert result.code == 2
     assert "green-errors=RATE" in result.err and "--simulated" in result.err
     assert result.err.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(("fault", "provider_says"), [
+    ("haproxy-reload", "haproxy has blue 100% / green 0%"),
+    ("hand-edit", "haproxy has blue 50% / green 50%"),
+])
+def test_a_reload_or_a_hand_edit_mid_rehearsal_halts_the_step_and_resume_reapplies(
+    tmp_path: Path, fault: str, provider_says: str
+) -> None:
+    state = str(tmp_path / "s")
+    halted = fleet(tmp_path, "rehearse", "local", "--state", state, "--fault", fault, "--output", "json")
+
+    assert halted.code == 1, halted.err
+    cutover = halted.json()["status"]["state"]["cutover"]
+    assert cutover["phase"] == "SHIFT"
+    assert f"fleet recorded blue 90% / green 10%, {provider_says}" in cutover["held"]
+    assert "fleet resume local" in halted.json()["message"]
+
+    resumed = fleet(tmp_path, "resume", "local", "--state", state, "--output", "json")
+    assert resumed.code == 0, resumed.err
+    assert resumed.json()["status"]["state"]["cutover"]["phase"] == "DONE"
