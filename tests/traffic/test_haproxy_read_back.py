@@ -234,3 +234,12 @@ def test_an_endpoint_that_never_answers_bounds_a_rollback_to_its_budget(silent_e
     assert took < 1.0 + 0.5, f"the rollback took {took:.2f}s with a budget of 1s"
     assert final.cutover is not None and final.cutover.phase is Phase.ROLLING_BACK
     assert "rollback not confirmed" in (final.cutover.reason or "")
+
+
+def test_the_haproxy_analysis_source_refuses_such_names_too() -> None:
+    from fleet.adapters.analysis.haproxy import HAProxyAnalysis
+
+    with pytest.raises(ConfigError, match=r"fleet:analysis\.backend: 'app;x'"):
+        HAProxyAnalysis.from_settings(
+            "prod", {"source": "haproxy", "socket": "/run/h.sock", "backend": "app;x"}, file="stacks/Pulumi.prod.yaml"
+        )

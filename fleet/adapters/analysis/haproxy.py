@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.adapters.analysis.window import POLICY_KEYS, CounterDelta, MonotonicClock, Reading, judge_window
-from fleet.adapters.traffic.haproxy import RuntimeApi, socket_setting
+from fleet.adapters.traffic.haproxy import RuntimeApi, check_name, socket_setting
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
@@ -88,10 +88,13 @@ class HAProxyAnalysis:
             ignored=POLICY_KEYS,
         )
         address = socket_setting(reader)
+        servers = reader.slot_names("servers")
+        for slot, name in servers.items():
+            check_name(reader, f"servers.{slot}", name)
         return cls(
             address,
-            backend=reader.string("backend", "app"),
-            servers=reader.slot_names("servers"),
+            backend=check_name(reader, "backend", reader.string("backend", "app")),
+            servers=servers,
             interval_s=reader.duration("interval", 0.05, low=0.01, high=10.0),
             latency=reader.choice("latency", "max", LATENCY_MODES),
             timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
