@@ -62,6 +62,7 @@ class HAProxyProcess:
         tcp_socket: bool = False,
         nbthread: int = 1,
         server_state_file: bool = False,
+        checks: bool = False,
         binary: str | None = None,
         start_timeout_s: float = 10.0,
     ) -> None:
@@ -75,6 +76,7 @@ class HAProxyProcess:
         self.start_timeout_s = start_timeout_s
         self.nbthread = nbthread
         self.server_state_file = server_state_file
+        self.checks = checks
         self.port = free_port()
         self.metrics_port: int | None = free_port() if prometheus else None
         self.stats_port: int | None = free_port() if tcp_socket else None
@@ -135,7 +137,8 @@ class HAProxyProcess:
         lines += [f"backend {self.backend}", "    balance roundrobin"]
         for spec in self.servers:
             host, port = spec.address
-            lines.append(f"    server {spec.name} {host}:{port} weight {spec.weight}")
+            check = " check inter 100ms fall 1 rise 1" if self.checks else ""
+            lines.append(f"    server {spec.name} {host}:{port} weight {spec.weight}{check}")
         return "\n".join(lines) + "\n"
 
     def start(self) -> HAProxyProcess:

@@ -243,3 +243,19 @@ def test_the_haproxy_analysis_source_refuses_such_names_too() -> None:
         HAProxyAnalysis.from_settings(
             "prod", {"source": "haproxy", "socket": "/run/h.sock", "backend": "app;x"}, file="stacks/Pulumi.prod.yaml"
         )
+
+
+@haproxy_test
+def test_a_rollback_onto_an_old_slot_haproxy_checks_hold_down_is_refused(backends: dict[str, SlotBackend]) -> None:
+    servers = {"blue": ("127.0.0.1", free_port()), "green": backends["green"].address}
+    with HAProxyProcess(servers, weights={"blue": 50, "green": 50}, checks=True) as proc:
+        traffic = HAProxyTraffic(proc.socket_path)
+        deadline = time.monotonic() + 5
+        while traffic.observe("test").slots[SlotName.BLUE].state is not ServerState.DOWN:
+            assert time.monotonic() < deadline, "HAProxy's check never took blue down"
+            time.sleep(0.05)
+
+        with pytest.raises(ProviderError, match=r"onto blue: haproxy has blue's server DOWN by its health checks"):
+            traffic.set_weights("test", Weights(blue=100, green=0))
+        assert traffic.get_weights("test") == Weights(50, 50)
+        traffic.set_weights("test", Weights(blue=0, green=100))  # away from the down server is fine
