@@ -378,3 +378,17 @@ def test_a_route53_endpoint_that_never_answers_bounds_a_rollback_to_its_budget(
     assert took < 2.0 + 1.0, f"the rollback took {took:.2f}s with a budget of 2s"
     assert final.cutover is not None and final.cutover.phase is Phase.ROLLING_BACK
     assert "rollback not confirmed" in (final.cutover.reason or "")
+
+
+def test_records_that_differ_from_the_change_after_insync_are_reported(
+    route53: Any, zone: str, fault_proxy: FaultProxy
+) -> None:
+    put(route53, zone, weighted("blue", 255, "b.example.com"), weighted("green", 0, "g.example.com"))
+    fault_proxy.faults.append(Fault("POST", CHANGE_RRSETS, 1, pending=True))
+
+    def someone_else_writes(seconds: float) -> None:  # while fleet waits for INSYNC
+        put(route53, zone, weighted("green", 5, "g.example.com"))
+
+    traffic = adapter(zone, fault_proxy.url, sync_poll_s=0.01, sleep=someone_else_writes)
+    with pytest.raises(ProviderError, match=r"green with other Weight than fleet sent .*sent \[26\], found \[5\]"):
+        traffic.set_weights("prod", Weights(blue=90, green=10))
