@@ -355,6 +355,12 @@ class _Parser:
             window = self.duration(section, "stepBake", "rollout.stepBake", analysis.window_s)
             if window <= 0:
                 self.fail("rollout.stepBake", "must be longer than 0: each step is analysed for this long")
+            elif isinstance(analysis_value, Mapping) and "window" in analysis_value and window != analysis.window_s:
+                self.fail(
+                    "rollout.stepBake",
+                    f"{section['stepBake']!r} differs from fleet:analysis.window {analysis_value['window']!r}: "
+                    "both set how long each step is analysed; keep one",
+                )
             analysis = replace(analysis, window_s=window)
         return RolloutPolicy(
             steps=steps,
@@ -371,10 +377,17 @@ class _Parser:
                 section, "p99LatencyMs", "analysis.p99LatencyMs", d.p99_latency_ms, 1, 3_600_000
             ),
             failed_checks=self.whole(section, "failedChecks", "analysis.failedChecks", d.failed_checks, 1, 100),
-            window_s=d.window_s,
+            window_s=self.window(section, d.window_s),
             min_requests=self.whole(section, "minRequests", "analysis.minRequests", d.min_requests, 1, 10**9),
             max_extensions=self.whole(section, "maxExtensions", "analysis.maxExtensions", d.max_extensions, 0, 1000),
         )
+
+    def window(self, section: Mapping[str, Any], default: float) -> float:
+        window = self.duration(section, "window", "analysis.window", default)
+        if window <= 0:
+            self.fail("analysis.window", "must be longer than 0: each step is analysed for this long")
+            return default
+        return window
 
     def teardown(self, value: object) -> TeardownPolicy:
         section = self.mapping(value, "teardown")

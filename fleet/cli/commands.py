@@ -105,20 +105,38 @@ def validate(envs: tuple[str, ...], output: str) -> None:
     names = list(envs) or list_environments(project)
     if not names:
         raise ConfigError("no environments found (expected stacks/Pulumi.<env>.yaml)", file=str(project))
-    from fleet.wiring import validate_adapters
+    from fleet.adapters.analysis import check_analysis_online
+    from fleet.wiring import analysis_settings, validate_adapters
 
-    results = {name: validate_environment(project, name, validate_adapters) for name in names}
+    warned: dict[str, list[ConfigError]] = {}
+
+    def adapters_and_queries(config: EnvironmentConfig) -> list[ConfigError]:
+        found = validate_adapters(config)
+        if not found:
+            rejected, warnings = check_analysis_online(config.name, analysis_settings(config), file=config.file)
+            found.extend(rejected)
+            warned[config.name] = warnings
+        return found
+
+    results = {name: validate_environment(project, name, adapters_and_queries) for name in names}
     problems = [
         {"environment": name, "file": err.file or "", "key": err.key or "", "problem": err.detail}
         for name, errors in results.items()
         for err in errors
     ]
+    warnings = [
+        {"environment": name, "file": err.file or "", "key": err.key or "", "warning": err.detail}
+        for name, said in warned.items()
+        for err in said
+    ]
+    for warning in warnings if output != "json" else []:
+        click.echo(f"warning: {warning['file']}:{warning['key']}: {warning['warning']}", err=True)
     summary = [
         {"environment": n, "problems": len(e), "result": "ok" if not e else "invalid"} for n, e in results.items()
     ]
     _emit(
         output,
-        {"environments": summary, "problems": problems},
+        {"environments": summary, "problems": problems, "warnings": warnings},
         lambda: render.table(problems) if problems else render.table(summary),
     )
     if problems:

@@ -154,9 +154,9 @@ def test_durations_read_like_a_stack_file() -> None:
         parse_duration("soon")
 
 
-def test_query_templates_keep_promql_braces() -> None:
-    text = render('sum(rate(x{server="{slot}",env="{env}"}[{window}]))', slot="green", env="prod", window_s=7.2)
-    assert text == 'sum(rate(x{server="green",env="prod"}[8s]))'
+def test_query_templates_keep_promql_braces_and_never_look_back_before_the_window() -> None:
+    text = render('sum(rate(x{server="{slot}",env="{env}"}[{window}]))', slot="green", env="prod", window_s=7.2009)
+    assert text == 'sum(rate(x{server="green",env="prod"}[7200ms]))'
 
 
 def test_importing_the_registries_and_haproxy_adapters_never_imports_boto3() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.adapters.registry import load_adapter
+from fleet.errors import ConfigError
 from fleet.ports import Analysis
 
 SOURCES: dict[str, str] = {
@@ -29,3 +30,19 @@ def analysis_from_settings(env: str, settings: Mapping[str, Any], *, file: str) 
     """The Analysis adapter described by an environment's ``fleet:analysis`` block."""
     adapter: Analysis = load_adapter(SOURCES, settings, env=env, file=file, block="analysis", selector="source")
     return adapter
+
+
+def check_analysis_online(
+    env: str, settings: Mapping[str, Any], *, file: str
+) -> tuple[list[ConfigError], list[ConfigError]]:
+    """Problems and warnings a source finds by asking its server (``fleet validate``): PromQL Prometheus rejects.
+
+    Sources without such a check answer nothing. A server that cannot be
+    reached is a warning, never a problem: validation must work offline.
+    """
+    adapter = analysis_from_settings(env, settings, file=file)
+    check = getattr(adapter, "check_online", None)
+    if check is None:
+        return [], []
+    found: tuple[list[ConfigError], list[ConfigError]] = check(env, file=file)
+    return found

@@ -6,12 +6,21 @@ pipeline. The slot's server line of ``show stat`` is polled (every 50 ms by
 default) and fed to the sequential judge, which fails the slot as soon as
 its error rate is clearly too high.
 
-What is counted, per the slot's server in the configured backend:
+What is counted, per the slot's server in the configured backend (measured
+on HAProxy 2.6: the three are disjoint, a request ends in exactly one):
 
-* requests = ``req_tot`` (HTTP requests sent to the server) + ``econ``
-  (connections that failed, each a request the slot did not take);
-* errors = ``hrsp_5xx`` (5xx answers from the server) + ``eresp`` (answers
-  that broke off) + ``econ``.
+* requests = ``req_tot`` (answers the server gave) + ``eresp`` (answers that
+  never came or broke off: a server timeout, 504, or a reset, 502) +
+  ``econ`` (requests whose connection failed, 503, counted once per request
+  whatever the retries);
+* errors = ``hrsp_5xx`` (5xx answers from the server) + ``eresp`` + ``econ``.
+
+Each field is a counter of its own, read like Prometheus' ``increase()``:
+a field that goes down restarted from zero, and so does every field when
+HAProxy's process id changes (a reload with ``-sf`` starts a new process
+with fresh counters, which may already be above the old ones by the next
+poll). What was counted before the reload stays counted. A poll the runtime
+API does not answer (mid-reload) is no reading, not zeros.
 
 What "p99" means here: HAProxy keeps no latency distribution, only a moving
 average of the last 1,024 responses (``rtime``) and maxima (``rtime_max``).
@@ -27,6 +36,8 @@ histogram, or probes.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +51,7 @@ from fleet.errors import ProviderError
 from fleet.ports import Clock, Interrupted
 
 LATENCY_MODES = ("max", "average", "none")
+COUNTED = ("req_tot", "econ", "eresp", "hrsp_5xx")
 
 
 def _number(row: Mapping[str, str], field: str) -> int:
@@ -100,10 +112,16 @@ class HAProxyAnalysis:
             timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
         )
 
-    def _row(self, server: str) -> Mapping[str, str]:
-        for row in self.api.show_stat():
+    def _poll(self, server: str) -> tuple[str, Mapping[str, str]]:
+        """HAProxy's process id and the server's ``show stat`` line, in one runtime API session."""
+        text = self.api.execute("show info", "show stat")
+        at = text.find("# pxname")
+        if at < 0:
+            raise ProviderError(f"unexpected answer to 'show info; show stat': {text[:200]!r}")
+        pid = next((line.split(":", 1)[1].strip() for line in text[:at].splitlines() if line.startswith("Pid:")), "")
+        for row in csv.DictReader(io.StringIO(text[at + 2:])):
             if row.get("pxname") == self.backend and row.get("svname") == server:
-                return row
+                return pid, row
         raise ProviderError(f"HAProxy backend {self.backend!r} has no server {server!r} in 'show stat'")
 
     def analyse(
@@ -112,21 +130,30 @@ class HAProxyAnalysis:
         server = self.servers[slot]
         if self.latency == "max":
             self.api.execute("clear counters")
-        first = self._row(server)
-        requests = CounterDelta(_number(first, "req_tot") + _number(first, "econ"))
-        errors = CounterDelta(_number(first, "hrsp_5xx") + _number(first, "eresp") + _number(first, "econ"))
-        highest_average: list[float] = []
+        counters: dict[str, CounterDelta] = {}
+        process = [""]
+        highest: list[float] = []  # at most one value: the highest latency figure of the window
 
         def read(elapsed: float) -> Reading:
-            row = self._row(server)
-            seen = requests.update(_number(row, "req_tot") + _number(row, "econ"))
-            failed = errors.update(_number(row, "hrsp_5xx") + _number(row, "eresp") + _number(row, "econ"))
+            pid, row = self._poll(server)
+            restarted = bool(process[0]) and pid != process[0]
+            process[0] = pid
+            for field in COUNTED:
+                value = _number(row, field)
+                if field not in counters:
+                    counters[field] = CounterDelta(value)
+                elif restarted:
+                    counters[field].restarted(value)
+                else:
+                    counters[field].update(value)
+            total = {field: round(counter.total) for field, counter in counters.items()}
+            seen = total["req_tot"] + total["eresp"] + total["econ"]
+            failed = total["hrsp_5xx"] + total["eresp"] + total["econ"]
             p99: float | None = None
-            if self.latency == "max":
-                p99 = float(_number(row, "rtime_max")) if seen else None
-            elif self.latency == "average" and seen:
-                highest_average.append(float(_number(row, "rtime")))
-                p99 = max(highest_average)
+            if self.latency != "none" and seen:
+                figure = float(_number(row, "rtime_max" if self.latency == "max" else "rtime"))
+                highest[:] = [max([figure, *highest])]
+                p99 = highest[0]
             return Reading(seen, min(failed, seen), None, p99)
 
         return judge_window(

@@ -1,56 +1,128 @@
 """Judging a slot from Prometheus, the way Flagger does, but deciding FAIL early.
 
 Teams that already collect ingress metrics in Prometheus want the cutover
-judged on the same numbers as their dashboards. This source runs three
-instant queries per poll through the HTTP API (``/api/v1/query``):
+judged on the same numbers as their dashboards. This source runs instant
+queries through the HTTP API (``/api/v1/query``):
 
-* ``requests``: a cumulative counter of the slot's requests, e.g.
-  ``sum(haproxy_server_http_responses_total{proxy="app",server="{slot}"})``;
-* ``errors``: a cumulative counter of its failed requests, e.g. the same
-  with ``code="5xx"``;
-* ``p99`` (optional): the slot's p99 latency in milliseconds over the window
-  so far, e.g. ``1000 * histogram_quantile(0.99, sum by (le)
-  (rate(http_request_duration_seconds_bucket{slot="{slot}"}[{window}])))``.
+* ``requests``: the slot's cumulative request counters, one series per
+  counter and NOT aggregated (no ``sum``), e.g. for HAProxy's exporter
+  ``{__name__=~"haproxy_server_(http_responses|connection_errors|response_errors)_total",proxy="app",server="{slot}"}``;
+* ``errors``: the counters of its failed requests, e.g. the same with
+  ``code=~"5xx|"`` added (the 5xx answers and every connection and response
+  error; a series without a ``code`` label matches ``code=""``);
+* ``p99`` (optional): a latency in milliseconds over ``{window}``.
 
-Counters rather than rates, because the sequential judge needs cumulative
-counts: fleet takes each counter's value at the start of the window and
-judges the differences (a counter that goes down was reset and is handled).
-In the templates ``{slot}`` becomes the slot's label value (``slots``
-mapping, default the slot name), ``{env}`` the environment, and ``{window}``
-the time since the window began as a PromQL duration (at least the
-``minRange``, default 1m, so that ``rate`` has samples). A vector result is
-summed for counters and its largest value taken for p99; an empty result is 0
-for counters and "no latency figure" for p99. The evidence can be no fresher
-than Prometheus' scrape interval, which bounds how early a FAIL can come.
+Why per series, unaggregated: the judge needs how many requests and errors
+happened in the window, which fleet computes like Prometheus' ``increase()``
+without its extrapolation. Each series' first value in the window is its
+baseline; a value that goes down means that counter restarted from 0 (an
+HAProxy reload, an exporter restart), so the new value is added; a series
+missing from a result (one failed scrape makes Prometheus mark it stale; a
+Prometheus restarted without its storage has nothing yet) is no reading and
+counts nothing until it comes back. A ``sum(...)`` would hide all of this:
+one of its series missing or restarting looks like the whole sum resetting.
+
+When the window's counts start: a value in Prometheus is as old as its last
+scrape, so a reading taken as the window opens is a reading from before it.
+The source therefore waits one scrape interval (plus the scrape timeout)
+before its first reading, so both ends of the window's counts are readings
+taken inside it. The interval is the ``scrapeInterval`` setting, or learnt
+from ``/api/v1/targets`` (the targets whose ``job`` and ``instance`` the
+requests query returns; every active target when the result has no such
+labels), or Prometheus' default of 1m when neither is available.
+
+``{window}`` (in any query) is the time since the window opened, as a PromQL
+duration in milliseconds, rounded down, so a latency query never looks at
+samples from before the window. Until the window has lasted ``minRange``
+(default: two scrape intervals, what ``rate`` needs for two samples) there is
+no latency figure. ``{slot}`` becomes the slot's label value (``slots``
+mapping, default the slot name) and ``{env}`` the environment. The largest
+value of the p99 result is taken; an empty result is "no latency figure".
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from fleet.adapters.analysis.window import POLICY_KEYS, CounterDelta, MonotonicClock, Reading, judge_window
+from fleet.adapters.analysis.window import (
+    POLICY_KEYS,
+    MonotonicClock,
+    Reading,
+    SeriesCounters,
+    SeriesKey,
+    judge_window,
+)
 from fleet.adapters.traffic.settings import SettingsReader
+from fleet.config import parse_duration
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
-from fleet.errors import AccessDenied, ProviderError, TransientError
+from fleet.errors import AccessDenied, ConfigError, ProviderError, TransientError
 from fleet.ports import Clock, Interrupted
+
+DEFAULT_SCRAPE_INTERVAL_S = 60.0
+"""Prometheus' own default ``scrape_interval``, used when neither the setting nor the targets API tells."""
+
+SETTLE_MARGIN_S = 0.1
+"""Added to interval + timeout: a scrape's samples are committed a little after it ends."""
+
+_AGGREGATION = re.compile(
+    r"^\s*(sum|count|avg|min|max|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*(\(|by\b|without\b)",
+    re.IGNORECASE,
+)
 
 
 def render(template: str, *, slot: str, env: str, window_s: float) -> str:
-    """A query template with ``{slot}``, ``{env}`` and ``{window}`` filled in (PromQL's own braces kept)."""
-    window = f"{max(1, math.ceil(window_s))}s"
+    """A query template with ``{slot}``, ``{env}`` and ``{window}`` filled in (PromQL's own braces kept).
+
+    The window is rounded down to the millisecond so that a range never reaches back before the window.
+    """
+    window = f"{max(1, math.floor(window_s * 1000))}ms"
     return template.replace("{slot}", slot).replace("{env}", env).replace("{window}", window)
 
 
+@dataclass(frozen=True)
+class ScrapeTiming:
+    """How often the slot's series are scraped, and where that figure came from."""
+
+    interval_s: float
+    timeout_s: float
+    origin: str
+
+    @property
+    def settle_s(self) -> float:
+        """How long after the window opens the first scrape taken inside it is queryable."""
+        return self.interval_s + self.timeout_s + SETTLE_MARGIN_S
+
+
+def _go_duration(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return None
+
+
+def _api_error(body: str) -> str:
+    """The ``error`` of an API error answer (``{"status":"error","error":"1:5: parse error: ..."}``), else the body."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return str(parsed.get("error", body)) if isinstance(parsed, dict) else body
+
+
 class PrometheusAnalysis:
-    """Analysis from Prometheus instant queries."""
+    """Analysis from Prometheus instant queries over unaggregated counters."""
 
     source = "prometheus"
 
@@ -63,7 +135,8 @@ class PrometheusAnalysis:
         p99_query: str | None = None,
         slots: Mapping[str, str] | None = None,
         interval_s: float = 1.0,
-        min_range_s: float = 60.0,
+        min_range_s: float | None = None,
+        scrape_interval_s: float | None = None,
         timeout_s: float = 5.0,
         clock: Clock | None = None,
         settings: SprtSettings | None = None,
@@ -77,6 +150,7 @@ class PrometheusAnalysis:
         self.slots = {slot: names.get(slot.value, slot.value) for slot in SlotName}
         self.interval_s = interval_s
         self.min_range_s = min_range_s
+        self.scrape_interval_s = scrape_interval_s
         self.timeout_s = timeout_s
         self.clock: Clock = clock or MonotonicClock()
         self.settings = settings or SprtSettings()
@@ -86,7 +160,7 @@ class PrometheusAnalysis:
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> PrometheusAnalysis:
         reader = SettingsReader(
             settings, file=file, block="fleet:analysis",
-            known=("source", "url", "queries", "slots", "interval", "minRange", "timeout"),
+            known=("source", "url", "queries", "slots", "interval", "minRange", "scrapeInterval", "timeout"),
             ignored=POLICY_KEYS,
         )
         url = reader.string("url")
@@ -115,65 +189,146 @@ class PrometheusAnalysis:
             p99_query=texts["p99"],
             slots=reader.slot_names("slots"),
             interval_s=reader.duration("interval", 1.0, low=0.05, high=60.0),
-            min_range_s=reader.duration("minRange", 60.0, low=1.0, high=86_400.0),
+            min_range_s=reader.duration("minRange", 0.0, low=0.001, high=86_400.0) if reader.has("minRange") else None,
+            scrape_interval_s=(
+                reader.duration("scrapeInterval", 0.0, low=0.01, high=3600.0) if reader.has("scrapeInterval") else None
+            ),
             timeout_s=reader.duration("timeout", 5.0, low=0.1, high=60.0),
         )
 
-    def query(self, promql: str) -> list[float]:
-        """The values of an instant query (one per series; a scalar is one value)."""
-        address = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    # --- the HTTP API ------------------------------------------------------------
+
+    def _get(self, path: str, params: Mapping[str, str], *, what: str) -> Any:
+        address = f"{self.url}{path}?" + urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(address, timeout=self.timeout_s) as response:
                 body = json.load(response)
         except urllib.error.HTTPError as err:
             detail = err.read(500).decode(errors="replace")
             if err.code in (401, 403):
-                raise AccessDenied(f"Prometheus at {self.url} refused the query ({err.code})") from err
+                raise AccessDenied(f"Prometheus at {self.url} refused {what} ({err.code})") from err
             if err.code >= 500 or err.code == 429:
                 raise TransientError(
                     f"Prometheus at {self.url} answered {err.code}", retry_after=1.0
                 ) from err
-            raise ProviderError(f"Prometheus rejected {promql!r} ({err.code}): {detail}") from err
+            raise ProviderError(f"Prometheus rejected {what} ({err.code}): {_api_error(detail)}") from err
         except (urllib.error.URLError, OSError) as err:
             raise TransientError(f"Prometheus at {self.url} is unreachable: {err}", retry_after=1.0) from err
         except ValueError as err:
             raise ProviderError(f"Prometheus at {self.url} answered something that is not JSON") from err
-        if body.get("status") != "success":
-            raise ProviderError(f"Prometheus query {promql!r} failed: {body.get('error', body)}")
-        data = body.get("data", {})
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error", body) if isinstance(body, dict) else body
+            raise ProviderError(f"Prometheus {what} failed: {error}")
+        return body.get("data", {})
+
+    def series(self, promql: str, *, at: float | None = None) -> dict[SeriesKey, float]:
+        """An instant query's values by series (a scalar is one unnamed series); NaN values are left out."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data = self._get("/api/v1/query", params, what=f"the query {promql!r}")
         kind, result = data.get("resultType"), data.get("result")
+        found: dict[SeriesKey, float] = {}
         if kind == "scalar":
-            values = [result[1]]
+            found[()] = float(result[1])
         elif kind == "vector":
-            values = [sample["value"][1] for sample in result]
+            for sample in result:
+                labels = sample.get("metric", {})
+                found[tuple(sorted(labels.items()))] = float(sample["value"][1])
         else:
             raise ProviderError(f"Prometheus query {promql!r} gave a {kind}, expected an instant vector")
-        numbers = [float(v) for v in values]
-        return [n for n in numbers if not math.isnan(n)]
+        return {key: value for key, value in found.items() if not math.isnan(value)}
+
+    def query(self, promql: str) -> list[float]:
+        """The values of an instant query (one per series)."""
+        return list(self.series(promql).values())
+
+    def scrape_timing(self, labels: Iterable[SeriesKey] = ()) -> ScrapeTiming:
+        """The scrape interval of the targets behind ``labels``' series (the setting wins)."""
+        if self.scrape_interval_s is not None:
+            return ScrapeTiming(self.scrape_interval_s, 0.0, "setting scrapeInterval")
+        wanted = {(dict(key).get("job"), dict(key).get("instance")) for key in labels}
+        wanted_jobs = {job for job, _ in wanted if job is not None}
+        try:
+            data = self._get("/api/v1/targets", {"state": "active"}, what="the targets list")
+        except (TransientError, ProviderError, AccessDenied):
+            return ScrapeTiming(DEFAULT_SCRAPE_INTERVAL_S, 0.0, "Prometheus' default (targets API unavailable)")
+        targets = data.get("activeTargets", []) if isinstance(data, dict) else []
+        matching = [
+            t for t in targets
+            if (t.get("labels", {}).get("job"), t.get("labels", {}).get("instance")) in wanted
+        ] or [t for t in targets if t.get("labels", {}).get("job") in wanted_jobs] or targets
+        intervals = [d for t in matching if (d := _go_duration(t.get("scrapeInterval"))) is not None]
+        timeouts = [d for t in matching if (d := _go_duration(t.get("scrapeTimeout"))) is not None]
+        if not intervals:
+            return ScrapeTiming(DEFAULT_SCRAPE_INTERVAL_S, 0.0, "Prometheus' default (no target says)")
+        return ScrapeTiming(max(intervals), max(timeouts, default=0.0), f"{len(matching)} target(s)")
+
+    # --- the port ----------------------------------------------------------------
 
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
     ) -> Verdict:
         label = self.slots[slot]
+        opened = self.clock.now()
 
-        def counter(template: str, elapsed: float) -> float:
-            return sum(self.query(render(template, slot=label, env=env, window_s=elapsed)))
+        def values(template: str) -> dict[SeriesKey, float]:
+            return self.series(render(template, slot=label, env=env, window_s=self.clock.now() - opened))
 
-        requests = CounterDelta(counter(self.requests_query, 0.0))
-        errors = CounterDelta(counter(self.errors_query, 0.0))
+        try:
+            seen_now = values(self.requests_query)
+        except TransientError:
+            seen_now = {}
+        timing = self.scrape_timing(seen_now)
+        min_range = self.min_range_s if self.min_range_s is not None else 2 * timing.interval_s
+        requests, errors = SeriesCounters(), SeriesCounters()
         p99_query = self.p99_query
 
         def read(elapsed: float) -> Reading:
-            seen = requests.update(counter(self.requests_query, elapsed))
-            failed = errors.update(counter(self.errors_query, elapsed))
+            seen = requests.update(values(self.requests_query))
+            failed = errors.update(values(self.errors_query))
             p99: float | None = None
-            if p99_query is not None:
-                window = max(elapsed, self.min_range_s)
-                values = self.query(render(p99_query, slot=label, env=env, window_s=window))
-                p99 = max(values) if values else None
+            if p99_query is not None and self.clock.now() - opened >= min_range:
+                found = values(p99_query)
+                p99 = max(found.values()) if found else None
             return Reading(seen, min(failed, seen), None, p99)
 
         return judge_window(
             policy, read, source=f"prometheus {self.url}", interval_s=self.interval_s,
             clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
+            settle_s=timing.settle_s,
         )
+
+    # --- fleet validate ----------------------------------------------------------
+
+    def check_online(self, env: str, *, file: str) -> tuple[list[ConfigError], list[ConfigError]]:
+        """Problems and warnings about the queries, found by Prometheus' own parser when it is reachable.
+
+        Each query is evaluated at time 0 (a dry run: no data is that old, so
+        it costs nothing). A query Prometheus rejects is a problem; an
+        unreachable Prometheus, or a counter query that aggregates its series
+        (a ``sum`` hides resets and missing series), is a warning.
+        """
+        problems: list[ConfigError] = []
+        warnings: list[ConfigError] = []
+        queries = {"requests": self.requests_query, "errors": self.errors_query, "p99": self.p99_query}
+        for name, template in queries.items():
+            if template is None:
+                continue
+            key = f"fleet:analysis.queries.{name}"
+            if name != "p99" and _AGGREGATION.match(template):
+                warnings.append(ConfigError(
+                    "aggregates its series: fleet needs each counter as its own series to detect resets and "
+                    "missing scrapes (drop the sum; fleet adds the series up)", file=file, key=key,
+                ))
+            promql = render(template, slot=self.slots[SlotName.GREEN], env=env, window_s=60.0)
+            try:
+                self.series(promql, at=0.0)
+            except ProviderError as err:
+                problems.append(ConfigError(f"Prometheus rejects it: {err}", file=file, key=key))
+            except (TransientError, AccessDenied) as err:
+                warnings.append(ConfigError(
+                    f"queries not checked: could not reach Prometheus ({err})", file=file, key="fleet:analysis.url",
+                ))
+                break
+        return problems, warnings

@@ -10,7 +10,7 @@ injectable (``fleet.ports.Clock``); the default is the monotonic clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from fleet.domain.analysis import SequentialJudge, SprtSettings
@@ -46,28 +46,83 @@ class Reading:
 
 
 class CounterDelta:
-    """Turns a raw cumulative counter into "since the window began", surviving counter resets.
+    """Turns one raw cumulative counter into "since the window began", the way Prometheus' ``increase()`` does.
 
-    A counter that goes down was reset (HAProxy reloaded, a Prometheus target
-    restarted); what it counted before the reset stays counted and counting
-    resumes from zero.
+    The first value seen is the baseline. A value below the previous one means
+    the counter restarted from zero (HAProxy reloaded, an exporter restarted),
+    so the new value itself is what was counted since the restart; what was
+    counted before stays counted. A missing reading is not a reading: callers
+    simply do not call ``update`` (never with 0, which would look like a reset
+    and count everything again when the real value comes back).
     """
 
     def __init__(self, first: float) -> None:
-        self._base = first
         self._last = first
-        self._carried = 0.0
+        self._total = 0.0
+
+    @property
+    def total(self) -> float:
+        return self._total
 
     def update(self, raw: float) -> int:
-        if raw < self._last:
-            self._carried += self._last - self._base
-            self._base = 0.0
+        self._total += raw if raw < self._last else raw - self._last
         self._last = raw
-        return round(self._carried + raw - self._base)
+        return round(self._total)
+
+    def restarted(self, raw: float) -> int:
+        """The counter is known to have restarted from zero (its process changed): all of ``raw`` is new."""
+        self._total += raw
+        self._last = raw
+        return round(self._total)
+
+
+SeriesKey = tuple[tuple[str, str], ...]
+"""A series' identity: its sorted label pairs (the metric name included)."""
+
+
+class SeriesCounters:
+    """Per-series ``CounterDelta``: the sum over series of what each counted since it was first seen.
+
+    Resets are detected per series, as Prometheus does, because a sum hides
+    them (one series restarting while another grows). A series absent from a
+    reading (a failed scrape marks it stale; a restarted Prometheus has no
+    data yet) keeps its last value and counts nothing until it is back. A
+    series first seen mid-window starts counting from that first value.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[SeriesKey, CounterDelta] = {}
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def update(self, values: Mapping[SeriesKey, float]) -> int:
+        for key, value in values.items():
+            counter = self._series.get(key)
+            if counter is None:
+                self._series[key] = CounterDelta(value)
+            else:
+                counter.update(value)
+        return round(sum(c.total for c in self._series.values()))
 
 
 Read = Callable[[float], Reading]
 """Reads the slot's traffic so far; called with the seconds since the window began."""
+
+
+def _pause(clock: Clock, seconds: float, interrupted: Interrupted | None) -> bool:
+    """Sleep ``seconds``, asking ``interrupted()`` at least every INTERRUPT_CHECK_S; True when it answered True."""
+    if interrupted is None:
+        clock.sleep(seconds)
+        return False
+    if interrupted():
+        return True
+    until = clock.now() + seconds
+    while (left := until - clock.now()) > 0:  # a slow source (a 15 s Prometheus poll) is still interruptible
+        clock.sleep(min(left, INTERRUPT_CHECK_S))
+        if interrupted():
+            return True
+    return False
 
 
 def judge_window(
@@ -80,16 +135,24 @@ def judge_window(
     settings: SprtSettings | None = None,
     early: bool = True,
     interrupted: Interrupted | None = None,
+    settle_s: float = 0.0,
 ) -> Verdict:
     """Poll ``read`` every ``interval_s`` for ``policy.window_s``; FAIL early when the judge says so.
 
-    A poll that raises ``TransientError`` is skipped (the next one reads the
+    ``settle_s`` is waited before the first reading, so that the window's
+    first reading is taken inside it (Prometheus: one scrape after the window
+    opened); the window's ``policy.window_s`` is counted from that reading. A
+    poll that raises ``TransientError`` is skipped (the next one reads the
     same cumulative counters); if no poll at all succeeded by the end, the
     last error is raised. ``interrupted()`` is asked after every poll and at
     least every INTERRUPT_CHECK_S; when it answers True the window is given up
     (``SequentialJudge.cut_short``).
     """
     judge = SequentialJudge(policy, source=source, settings=settings or SprtSettings(), early=early)
+    if settle_s > 0:
+        opened = clock.now()
+        if _pause(clock, settle_s, interrupted):
+            return judge.cut_short(elapsed_s=clock.now() - opened)
     start = clock.now()
     last: Reading | None = None
     failure: TransientError | None = None
@@ -114,13 +177,5 @@ def judge_window(
             assert failure is not None
             raise failure
         pause = max(0.0, min(interval_s, policy.window_s - (clock.now() - start)))
-        if interrupted is None:
-            clock.sleep(pause)
-            continue
-        if interrupted():
+        if _pause(clock, pause, interrupted):
             return judge.cut_short(elapsed_s=clock.now() - start)
-        until = clock.now() + pause
-        while (left := until - clock.now()) > 0:  # a slow source (a 15 s Prometheus poll) is still interruptible
-            clock.sleep(min(left, INTERRUPT_CHECK_S))
-            if interrupted():
-                return judge.cut_short(elapsed_s=clock.now() - start)
