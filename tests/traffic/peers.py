@@ -24,7 +24,10 @@ from tests.traffic.support import PROMETHEUS, wait_http
 class PrometheusProcess:
     """``prometheus`` scraping ``targets`` every ``interval``; ``restart(keep_storage=...)`` keeps the port."""
 
-    def __init__(self, targets: list[str], *, interval: str = "1s", timeout: str = "500ms") -> None:
+    def __init__(
+        self, targets: list[str], *, interval: str = "1s", timeout: str = "500ms", wait_for_targets: bool = True
+    ) -> None:
+        self.wait_for_targets = wait_for_targets
         assert PROMETHEUS is not None
         self.binary = PROMETHEUS
         self.port = free_port()
@@ -92,7 +95,11 @@ class PrometheusProcess:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> PrometheusProcess:
-        return self.start()
+        try:
+            return self.start(wait_for_targets=self.wait_for_targets)
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()

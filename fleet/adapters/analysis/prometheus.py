@@ -324,11 +324,11 @@ class PrometheusAnalysis:
             promql = render(template, slot=self.slots[SlotName.GREEN], env=env, window_s=60.0)
             try:
                 self.series(promql, at=0.0)
-            except ProviderError as err:
-                problems.append(ConfigError(f"Prometheus rejects it: {err}", file=file, key=key))
-            except (TransientError, AccessDenied) as err:
+            except (TransientError, AccessDenied) as err:  # both are ProviderErrors: they come first
                 warnings.append(ConfigError(
                     f"queries not checked: could not reach Prometheus ({err})", file=file, key="fleet:analysis.url",
                 ))
                 break
+            except ProviderError as err:
+                problems.append(ConfigError(f"Prometheus rejects it: {err}", file=file, key=key))
         return problems, warnings

@@ -22,6 +22,9 @@ from fleet.ports import Clock, Interrupted
 INTERRUPT_CHECK_S = 1.0
 """The longest a window sleeps between asking whether to give up, whatever the source's interval."""
 
+TIME_EPSILON_S = 1e-6
+"""Waits shorter than this are none: adding them to a clock's reading may not move it (float rounding)."""
+
 POLICY_KEYS = ("successRate", "p99LatencyMs", "failedChecks", "window", "minRequests", "maxExtensions")
 """Keys of ``fleet:analysis`` that become ``AnalysisPolicy`` in the config layer; sources skip them."""
 
@@ -118,7 +121,7 @@ def _pause(clock: Clock, seconds: float, interrupted: Interrupted | None) -> boo
     if interrupted():
         return True
     until = clock.now() + seconds
-    while (left := until - clock.now()) > 0:  # a slow source (a 15 s Prometheus poll) is still interruptible
+    while (left := until - clock.now()) > TIME_EPSILON_S:  # a 15 s Prometheus poll is still interruptible
         clock.sleep(min(left, INTERRUPT_CHECK_S))
         if interrupted():
             return True
@@ -158,7 +161,7 @@ def judge_window(
     failure: TransientError | None = None
     while True:
         elapsed = clock.now() - start
-        finished = elapsed >= policy.window_s
+        finished = elapsed >= policy.window_s - TIME_EPSILON_S
         try:
             last = read(elapsed)
         except TransientError as err:
