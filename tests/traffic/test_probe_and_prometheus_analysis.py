@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import tempfile
 import time
@@ -53,6 +54,17 @@ def test_probes_count_an_unreachable_slot_as_failing(backends: dict[str, SlotBac
     assert verdict.evidence.errors == verdict.evidence.requests
 
 
+def test_probes_count_a_slot_that_never_answers_as_failing() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        analysis = ProbeAnalysis({"green": url}, rate=40.0, timeout_s=0.1)
+        verdict = analysis.analyse("test", SlotName.GREEN, AnalysisPolicy(window_s=10.0, min_requests=10))
+    assert verdict.outcome is Outcome.FAIL
+    assert verdict.evidence.errors == verdict.evidence.requests >= 3
+
+
 def test_probes_are_bounded_in_rate(backends: dict[str, SlotBackend]) -> None:
     probes(backends, rate=20.0).analyse("test", SlotName.GREEN, SHORT)
     assert backends["green"].served <= 22
@@ -102,11 +114,11 @@ def prometheus(haproxy: HAProxyProcess) -> Iterator[str]:
 
 
 def from_haproxy_exporter(url: str) -> PrometheusAnalysis:
-    metric = 'haproxy_server_http_responses_total{proxy="app",server="{slot}"'
+    server = '{__name__=~"haproxy_server_(http_responses|connection_errors|response_errors)_total",server="{slot}"'
     return PrometheusAnalysis(
         url,
-        requests_query=f"sum({metric}}})",
-        errors_query=f'sum({metric},code="5xx"}})',
+        requests_query=server + "}",
+        errors_query=server + ',code=~"5xx|"}',
         p99_query='1000 * max(max_over_time(haproxy_server_response_time_average_seconds{server="{slot}"}[{window}]))',
         interval_s=0.2,
     )
