@@ -151,6 +151,7 @@ class PrometheusAnalysis:
         self.interval_s = interval_s
         self.min_range_s = min_range_s
         self.scrape_interval_s = scrape_interval_s
+        self._learnt: ScrapeTiming | None = None
         self.timeout_s = timeout_s
         self.clock: Clock = clock or MonotonicClock()
         self.settings = settings or SprtSettings()
@@ -252,6 +253,8 @@ class PrometheusAnalysis:
         try:
             data = self._get("/api/v1/targets", {"state": "active"}, what="the targets list")
         except (TransientError, ProviderError, AccessDenied):
+            if self._learnt is not None:  # Prometheus is restarting: its targets have not changed
+                return self._learnt
             return ScrapeTiming(DEFAULT_SCRAPE_INTERVAL_S, 0.0, "Prometheus' default (targets API unavailable)")
         targets = data.get("activeTargets", []) if isinstance(data, dict) else []
         matching = [
@@ -262,7 +265,8 @@ class PrometheusAnalysis:
         timeouts = [d for t in matching if (d := _go_duration(t.get("scrapeTimeout"))) is not None]
         if not intervals:
             return ScrapeTiming(DEFAULT_SCRAPE_INTERVAL_S, 0.0, "Prometheus' default (no target says)")
-        return ScrapeTiming(max(intervals), max(timeouts, default=0.0), f"{len(matching)} target(s)")
+        self._learnt = ScrapeTiming(max(intervals), max(timeouts, default=0.0), f"{len(matching)} target(s)")
+        return self._learnt
 
     # --- the port ----------------------------------------------------------------
 
