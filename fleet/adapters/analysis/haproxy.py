@@ -13,7 +13,10 @@ on HAProxy 2.6: the three are disjoint, a request ends in exactly one):
   never came or broke off: a server timeout, 504, or a reset, 502) +
   ``econ`` (requests whose connection failed, 503, counted once per request
   whatever the retries);
-* errors = ``hrsp_5xx`` (5xx answers from the server) + ``eresp`` + ``econ``.
+* errors = ``hrsp_5xx`` (5xx answers from the server) + ``eresp`` + ``econ``;
+* plus, while every other server of the backend has weight 0 or is down,
+  the backend's 5xx that no server's line explains: HAProxy's own 503 when
+  no server can take the request, which users of the slot did get.
 
 Each field is a counter of its own, read like Prometheus' ``increase()``:
 a field that goes down restarted from zero, and so does every field when
@@ -60,6 +63,11 @@ def _number(row: Mapping[str, str], field: str) -> int:
         return int(value)
     except ValueError:
         return 0
+
+
+def _takes_traffic(row: Mapping[str, str]) -> bool:
+    status = row.get("status") or ""
+    return _number(row, "weight") > 0 and not status.startswith(("DOWN", "MAINT", "DRAIN", "NOLB"))
 
 
 class HAProxyAnalysis:
@@ -112,17 +120,21 @@ class HAProxyAnalysis:
             timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
         )
 
-    def _poll(self, server: str) -> tuple[str, Mapping[str, str]]:
-        """HAProxy's process id and the server's ``show stat`` line, in one runtime API session."""
+    def _poll(self, server: str) -> tuple[str, dict[str, Mapping[str, str]]]:
+        """HAProxy's process id and the backend's ``show stat`` lines by name, in one runtime API session."""
         text = self.api.execute("show info", "show stat")
         at = text.find("# pxname")
         if at < 0:
             raise ProviderError(f"unexpected answer to 'show info; show stat': {text[:200]!r}")
         pid = next((line.split(":", 1)[1].strip() for line in text[:at].splitlines() if line.startswith("Pid:")), "")
-        for row in csv.DictReader(io.StringIO(text[at + 2:])):
-            if row.get("pxname") == self.backend and row.get("svname") == server:
-                return pid, row
-        raise ProviderError(f"HAProxy backend {self.backend!r} has no server {server!r} in 'show stat'")
+        rows: dict[str, Mapping[str, str]] = {
+            row.get("svname") or "": row
+            for row in csv.DictReader(io.StringIO(text[at + 2:]))
+            if row.get("pxname") == self.backend and row.get("svname") != "FRONTEND"
+        }
+        if server not in rows:
+            raise ProviderError(f"HAProxy backend {self.backend!r} has no server {server!r} in 'show stat'")
+        return pid, rows
 
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
@@ -130,28 +142,38 @@ class HAProxyAnalysis:
         server = self.servers[slot]
         if self.latency == "max":
             self.api.execute("clear counters")
-        counters: dict[str, CounterDelta] = {}
+        counters: dict[tuple[str, str], CounterDelta] = {}
         process = [""]
         highest: list[float] = []  # at most one value: the highest latency figure of the window
+        blamed = [0]  # HAProxy's own 5xx while only this slot could take traffic
+
+        def counted(line: str, field: str) -> int:
+            return round(counters[(line, field)].total) if (line, field) in counters else 0
 
         def read(elapsed: float) -> Reading:
-            pid, row = self._poll(server)
+            pid, rows = self._poll(server)
             restarted = bool(process[0]) and pid != process[0]
             process[0] = pid
-            for field in COUNTED:
-                value = _number(row, field)
-                if field not in counters:
-                    counters[field] = CounterDelta(value)
-                elif restarted:
-                    counters[field].restarted(value)
-                else:
-                    counters[field].update(value)
-            total = {field: round(counter.total) for field, counter in counters.items()}
-            seen = total["req_tot"] + total["eresp"] + total["econ"]
-            failed = total["hrsp_5xx"] + total["eresp"] + total["econ"]
+            for line, row in rows.items():
+                for field in COUNTED:
+                    value, key = _number(row, field), (line, field)
+                    if key not in counters:
+                        counters[key] = CounterDelta(value)
+                    elif restarted:
+                        counters[key].restarted(value)
+                    else:
+                        counters[key].update(value)
+            seen = counted(server, "req_tot") + counted(server, "eresp") + counted(server, "econ")
+            failed = counted(server, "hrsp_5xx") + counted(server, "eresp") + counted(server, "econ")
+            servers = [line for line in rows if line != "BACKEND"]
+            if all(not _takes_traffic(rows[line]) for line in servers if line != server):
+                explained = sum(counted(line, f) for line in servers for f in ("hrsp_5xx", "eresp", "econ"))
+                blamed[0] = max(blamed[0], counted("BACKEND", "hrsp_5xx") - explained)
+            seen += blamed[0]
+            failed += blamed[0]
             p99: float | None = None
             if self.latency != "none" and seen:
-                figure = float(_number(row, "rtime_max" if self.latency == "max" else "rtime"))
+                figure = float(_number(rows[server], "rtime_max" if self.latency == "max" else "rtime"))
                 highest[:] = [max([figure, *highest])]
                 p99 = highest[0]
             return Reading(seen, min(failed, seen), None, p99)
