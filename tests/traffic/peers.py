@@ -8,7 +8,6 @@ so the source under test keeps talking to the same URL.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -106,33 +105,15 @@ class PrometheusProcess:
 
 
 class ReloadingHAProxy(HAProxyProcess):
-    """An HAProxy that can be reloaded the classic way: a new process with ``-sf <old pid>``.
+    """fleet's rehearsal HAProxy (which reloads with ``-sf``) with an exporter the test can stop.
 
-    The new process starts with fresh counters and the configuration file's
-    weights (runtime API changes are lost), so tests give the file the
+    A reload starts a new process with fresh counters and the configuration
+    file's weights (runtime API changes are lost), so tests give the file the
     weights they want.
     """
 
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
-
-    def reload(self, timeout_s: float = 10.0) -> None:
-        old = self._proc
-        assert old is not None and self._dir is not None
-        log = (self._dir / "haproxy.log").open("ab")
-        try:
-            self._proc = subprocess.Popen(
-                [self.binary, "-db", "-f", str(self._dir / "haproxy.cfg"), "-sf", str(old.pid)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._answering_pid() != self._proc.pid:
-            time.sleep(0.02)
-        if self._answering_pid() != self._proc.pid:
-            raise RuntimeError(f"the reloaded haproxy did not take over: {self.log_tail()}")
-        wait_or_kill(old, timeout_s)
 
     def config_text(self, socket_path: str) -> str:
         # one connection per scrape, so that a disabled exporter fails the very next scrape
@@ -147,21 +128,4 @@ class ReloadingHAProxy(HAProxyProcess):
         self.runtime("enable frontend metrics")
 
     def runtime(self, command: str) -> str:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(2.0)
-            sock.connect(self.socket_path)
-            sock.sendall(command.encode() + b"\n")
-            chunks = []
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        return b"".join(chunks).decode(errors="replace")
-
-    def _answering_pid(self) -> int | None:
-        try:
-            info = self.runtime("show info")
-        except OSError:
-            return None
-        for line in info.splitlines():
-            if line.startswith("Pid:"):
-                return int(line.split(":", 1)[1])
-        return None
+        return self.ask(command.encode() + b"\n").decode(errors="replace")
