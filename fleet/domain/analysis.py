@@ -10,14 +10,14 @@ enough"; *failing* can be decided as soon as the evidence is clear.
 Every real service answers some errors, so the judge is built around three
 error rates for a ``successRate`` threshold ``t = 1 - successRate/100``: a
 *good* slot runs at ``t/2`` or less, the *threshold* ``t`` itself, and a
-*clearly bad* slot at ``4t`` or more. Between them is a zone where a window's
+*clearly bad* slot at ``10t`` or more. Between them is a zone where a window's
 sample may not be able to tell, and the judge says so (INCONCLUSIVE) rather
 than guessing.
 
 **Early FAIL.** Each poll's batch of ``n`` new requests with ``k`` errors adds
 its binomial log-likelihood ratio between bad and good::
 
-    k * ln(p1/p0) + (n - k) * ln((1-p1)/(1-p0))      p0 = t/2, p1 = 4t
+    k * ln(p1/p0) + (n - k) * ln((1-p1)/(1-p0))      p0 = t/2, p1 = 10t
 
 to a statistic; the slot fails early when the statistic reaches
 ``A = ln(2/alpha)``. The ratio of likelihoods is a martingale under any
@@ -34,7 +34,7 @@ seconds, before that poll's batch is added) the statistic is raised to ``B``
 if it is below it; each restart starts a new martingale from ``B``, and with ``A - B = ln(2 * restarts /
 alpha)`` the restarts together add at most ``alpha/2``. The bound therefore
 holds per window, for any batching: a slot at half the allowed error rate is
-failed early in at most ``alpha`` (1 %) of windows.
+failed early in at most ``alpha`` (0.1 %) of windows.
 
 ``minRequests`` is honoured before any early FAIL: on fewer requests, the
 evidence must be conclusive even if every request still missing up to
@@ -51,7 +51,7 @@ but the sample cannot tell (the engine extends the step); PASS otherwise.
 
 **Latency.** A p99 over few requests is the slowest one or two of them, so a
 p99 above the limit fails (early, or at the end) only over at least
-``max(minRequests, LATENCY_MIN_REQUESTS)`` requests; over fewer it makes the
+``max(minRequests, p99_min_requests)`` (200) requests; over fewer it makes the
 window INCONCLUSIVE. A p99 at or below the limit over few requests is not
 held against the slot: the small-sample p99 errs high, not low.
 
@@ -73,19 +73,15 @@ from fleet.domain.reports import Evidence, Outcome, Verdict
 MIN_ERROR_RATE = 1e-4
 """The good error rate never goes below this, so that a 100 % success threshold still gives a finite test."""
 
-LATENCY_MIN_REQUESTS = 200
-"""A p99 above the limit fails a window only over this many requests (two or more lie beyond a true p99)."""
-
-
 @dataclass(frozen=True)
 class SprtSettings:
     """Where the good and clearly-bad error rates sit relative to the threshold, and the error chances."""
 
     good_factor: float = 0.5
     """A good slot's error rate relative to the threshold (p0)."""
-    worse_factor: float = 4.0
+    worse_factor: float = 10.0
     """A clearly bad slot's error rate relative to the threshold (p1)."""
-    alpha: float = 0.01
+    alpha: float = 0.001
     """The most a slot at the good error rate is failed early, per window, whatever the batching."""
     restarts: int = 10
     """How often per window the statistic may be raised to the lower boundary (catches a late failure)."""
@@ -357,7 +353,7 @@ class SequentialJudge:
 
     @property
     def _latency_min_requests(self) -> int:
-        return max(self.policy.min_requests, LATENCY_MIN_REQUESTS)
+        return max(self.policy.min_requests, self.policy.p99_min_requests)
 
     def _clear_despite_missing(self, requests: int, errors: int) -> bool:
         """Below minRequests: would the window still fail with every missing request a success?"""
