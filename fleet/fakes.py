@@ -26,11 +26,9 @@ from typing import Any
 from fleet.adapters.analysis.window import Reading, judge_window
 from fleet.domain.model import AnalysisPolicy, SlotName, Version, Weights
 from fleet.domain.reports import (
-    Evidence,
     HealthReport,
     ObjectFailure,
     ObjectRef,
-    Outcome,
     Secret,
     SlotOutputs,
     TenantHealth,

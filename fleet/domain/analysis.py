@@ -314,7 +314,9 @@ class SequentialJudge:
         if slow and requests >= self._latency_min_requests:
             return self._verdict(
                 Outcome.FAIL,
-                reason=f"p99 latency {p99_ms or 0:.0f} ms is above {policy.p99_latency_ms:g} ms over {requests} requests",
+                reason=(
+                    f"p99 latency {p99_ms or 0:.0f} ms is above {policy.p99_latency_ms:g} ms over {requests} requests"
+                ),
             )
         if rate < policy.success_rate:
             return self._verdict(

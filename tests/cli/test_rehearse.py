@@ -122,7 +122,9 @@ def test_an_unknown_fault_is_a_usage_error_on_one_line(fleet: Any, tmp_path: Pat
     assert "unknown fault 'meteor-strike'" in result.err
 
 
-@pytest.mark.parametrize(("rate", "phase", "code"), [("0.001", "DONE", 0), ("0.005", "DONE", 0), ("0.05", "ROLLED_BACK", 1)])
+@pytest.mark.parametrize(
+    ("rate", "phase", "code"), [("0.001", "DONE", 0), ("0.005", "DONE", 0), ("0.05", "ROLLED_BACK", 1)]
+)
 def test_simulated_traffic_is_judged_by_the_real_judge(
     fleet: Any, tmp_path: Path, rate: str, phase: str, code: int
 ) -> None:

@@ -134,7 +134,7 @@ def test_a_p99_over_too_few_requests_is_inconclusive_and_over_enough_fails() -> 
     few = SequentialJudge(POLICY).conclude(120, 0, elapsed_s=60.0, p99_ms=900.0)
     assert few.outcome is Outcome.INCONCLUSIVE
     assert "p99 latency 900 ms" in few.reason and "over only 120 requests" in few.reason
-    enough = SequentialJudge(POLICY).conclude(0, elapsed_s=60.0, p99_ms=900.0)
+    enough = SequentialJudge(POLICY).conclude(POLICY.p99_min_requests, 0, elapsed_s=60.0, p99_ms=900.0)
     assert enough.outcome is Outcome.FAIL
     fast = SequentialJudge(POLICY).conclude(120, 0, elapsed_s=60.0, p99_ms=90.0)
     assert fast.outcome is Outcome.PASS

@@ -127,7 +127,7 @@ def test_a_slow_p99_fails_early_once_enough_requests_were_seen() -> None:
     judge = SequentialJudge(POLICY)
     assert judge.observe(50, 0, elapsed_s=1.0, p99_ms=900.0) is None
     assert judge.observe(150, 0, elapsed_s=2.0, p99_ms=900.0) is None  # a p99 of 150 is their second slowest
-    early = judge.observe(0, elapsed_s=3.0, p99_ms=900.0)
+    early = judge.observe(POLICY.p99_min_requests, 0, elapsed_s=3.0, p99_ms=900.0)
     assert early is not None and early.outcome is Outcome.FAIL
 
 
