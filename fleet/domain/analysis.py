@@ -19,7 +19,7 @@ its binomial log-likelihood ratio between bad and good::
 
     k * ln(p1/p0) + (n - k) * ln((1-p1)/(1-p0))      p0 = t/2, p1 = 10t
 
-to a statistic; the slot fails early when the statistic reaches
+(``p1`` capped halfway between ``t`` and 1) to a statistic; the slot fails early when the statistic reaches
 ``A = ln(2/alpha)``. The ratio of likelihoods is a martingale under any
 error rate at or below ``p0`` whatever the batches are, so by Ville's
 inequality a good slot crosses ``A`` with probability at most ``alpha/2``
@@ -31,10 +31,13 @@ A pure sequential test would let a long healthy stretch bank evidence
 against a slot that turns bad late in the window. So at most ``restarts``
 times per window (at the first poll at or after each ``window/restarts``
 seconds, before that poll's batch is added) the statistic is raised to ``B``
-if it is below it; each restart starts a new martingale from ``B``, and with ``A - B = ln(2 * restarts /
-alpha)`` the restarts together add at most ``alpha/2``. The bound therefore
-holds per window, for any batching: a slot at half the allowed error rate is
-failed early in at most ``alpha`` (0.1 %) of windows.
+if it is below it; each restart starts a new martingale from ``B``, and
+with ``A - B = ln(2 * restarts / alpha)`` the restarts together add at most
+``alpha/2``. The bound therefore holds per window, for any batching: a slot
+at half the allowed error rate is failed early in at most ``alpha`` (0.1 %)
+of windows. A poll that brings no new requests changes nothing (a restart it
+would make happens identically at the next poll), so a source polling a
+15 s Prometheus scrape every second is judged as if it polled every 15 s.
 
 ``minRequests`` is honoured before any early FAIL: on fewer requests, the
 evidence must be conclusive even if every request still missing up to
