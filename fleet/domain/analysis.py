@@ -39,6 +39,15 @@ of windows. A poll that brings no new requests changes nothing (a restart it
 would make happens identically at the next poll), so a source polling a
 15 s Prometheus scrape every second is judged as if it polled every 15 s.
 
+One poll can be one spike (a 2 s burst of errors, a cache warming up), and
+the engine's second check starts right after the first FAIL, so a spike
+caught by the first could fail the second too. An early FAIL therefore also
+needs ``BAD_POLLS`` (2) polls whose own batch points to a bad slot (a
+positive log-likelihood ratio): the first check then spans the spike. This
+only removes FAILs, so the bound above stands; it costs one poll interval
+per check (50 ms on HAProxy, 15 s on a Prometheus scrape). At the window's
+end there is nothing left to wait for, and one poll will do.
+
 ``minRequests`` is honoured before any early FAIL: on fewer requests, the
 evidence must be conclusive even if every request still missing up to
 ``minRequests`` succeeded, i.e. the end-of-window test below would fail
@@ -72,6 +81,9 @@ from dataclasses import dataclass
 
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Evidence, Outcome, Verdict
+
+BAD_POLLS = 2
+"""An early FAIL rests on at least this many polls whose own batch points to a bad slot (one can be a spike)."""
 
 MIN_ERROR_RATE = 1e-4
 """The good error rate never goes below this, so that a 100 % success threshold still gives a finite test."""
@@ -224,6 +236,7 @@ class SequentialJudge:
         self._next_restart = self._restart_every
         self._requests = 0
         self._errors = 0
+        self._bad_polls = 0
         self._failed: Verdict | None = None
         self._last: tuple[int, int, float, float | None, float | None] = (0, 0, 0.0, None, None)
 
@@ -256,21 +269,17 @@ class SequentialJudge:
         if elapsed_s >= self._next_restart:
             statistic = max(self.sprt.lower, statistic)
             self._next_restart = (math.floor(elapsed_s / self._restart_every) + 1) * self._restart_every
-        statistic += new_errors * self.sprt.on_error + (new_requests - new_errors) * self.sprt.on_success
+        batch = new_errors * self.sprt.on_error + (new_requests - new_errors) * self.sprt.on_success
+        statistic += batch
+        if batch > 0:
+            self._bad_polls += 1
         self.statistic = statistic
         self._requests, self._errors = requests, errors
         self._last = (requests, errors, elapsed_s, p50_ms, p99_ms)
         if not self.early:
             return None
-        if statistic >= self.sprt.upper and self._clear_despite_missing(requests, errors):
-            self._failed = self._verdict(
-                Outcome.FAIL, early=True,
-                reason=(
-                    f"error rate {_percent(errors, requests)} is clearly above "
-                    f"{100 - self.policy.success_rate:g}% (sequential test {statistic:.2f} "
-                    f">= {self.sprt.upper:.2f} after {requests} requests)"
-                ),
-            )
+        if self._bad_polls >= BAD_POLLS and self._sequential_fail(requests, errors):
+            self._failed = self._clearly_bad(requests, errors, early=True)
             return self._failed
         slow = p99_ms is not None and p99_ms > self.policy.p99_latency_ms
         if slow and requests >= self._latency_min_requests:
@@ -297,6 +306,8 @@ class SequentialJudge:
         early = self.observe(requests, errors, elapsed_s=elapsed_s, p50_ms=p50_ms, p99_ms=p99_ms)
         if early is not None:
             return early
+        if self.early and self._sequential_fail(requests, errors):  # nothing more to wait for: one poll will do
+            return self._clearly_bad(requests, errors, early=False)
         policy = self.policy
         if requests < policy.min_requests:
             return self._verdict(
@@ -359,6 +370,19 @@ class SequentialJudge:
     @property
     def _latency_min_requests(self) -> int:
         return max(self.policy.min_requests, self.policy.p99_min_requests)
+
+    def _sequential_fail(self, requests: int, errors: int) -> bool:
+        return self.statistic >= self.sprt.upper and self._clear_despite_missing(requests, errors)
+
+    def _clearly_bad(self, requests: int, errors: int, *, early: bool) -> Verdict:
+        return self._verdict(
+            Outcome.FAIL, early=early,
+            reason=(
+                f"error rate {_percent(errors, requests)} is clearly above "
+                f"{100 - self.policy.success_rate:g}% (sequential test {self.statistic:.2f} "
+                f">= {self.sprt.upper:.2f} after {requests} requests)"
+            ),
+        )
 
     def _clear_despite_missing(self, requests: int, errors: int) -> bool:
         """Below minRequests: would the window still fail with every missing request a success?"""

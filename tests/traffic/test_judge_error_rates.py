@@ -66,24 +66,39 @@ def test_a_batch_is_scored_as_the_sum_of_its_requests_in_any_order() -> None:
     assert sprt.step(0.0, 997, 3, hold=False) == pytest.approx(per_request)
 
 
+def _two_polls(policy: AnalysisPolicy, requests: int, errors: int) -> Verdict | None:
+    """The counts in two polls of equal halves (an early FAIL rests on at least two)."""
+    judge = SequentialJudge(policy)
+    assert judge.observe(requests // 2, errors // 2, elapsed_s=0.25) is None
+    return judge.observe(requests, errors, elapsed_s=0.5)
+
+
 def test_an_early_fail_honours_min_requests() -> None:
     few = AnalysisPolicy(min_requests=10)
     many = AnalysisPolicy(min_requests=1000)
-    assert SequentialJudge(few).observe(10, 6, elapsed_s=0.5) is not None
+    assert _two_polls(few, 10, 6) is not None
     # 6 errors would be 0.6 % of the 1,000 requests minRequests asks for: not a failure yet
     judge = SequentialJudge(many)
-    assert judge.statistic < judge.sprt.upper
+    judge.observe(5, 3, elapsed_s=0.25)
     assert judge.observe(10, 6, elapsed_s=0.5) is None
     assert judge.statistic >= judge.sprt.upper
     assert judge.observe(1000, 6, elapsed_s=50.0) is None
     # with the default 100, eight errors in twelve requests fail 100 requests whatever the other 88 do
-    assert SequentialJudge(AnalysisPolicy()).observe(12, 8, elapsed_s=0.6) is not None
-    assert SequentialJudge(AnalysisPolicy()).observe(12, 3, elapsed_s=0.6) is None
+    assert _two_polls(AnalysisPolicy(), 12, 8) is not None
+    assert _two_polls(AnalysisPolicy(), 12, 3) is None
+
+
+def test_one_poll_is_not_enough_for_an_early_fail_but_is_at_the_end_of_the_window() -> None:
+    judge = SequentialJudge(AnalysisPolicy())
+    assert judge.observe(200, 40, elapsed_s=1.0) is None  # a spike, so far
+    assert judge.observe(300, 40, elapsed_s=2.0) is None  # over: the next poll is healthy
+    assert judge.observe(400, 45, elapsed_s=3.0) is not None  # and again: a second bad poll
+    assert SequentialJudge(AnalysisPolicy()).conclude(200, 40, elapsed_s=60.0).outcome is Outcome.FAIL
 
 
 def test_three_errors_never_fail_early_below_min_requests() -> None:
     for requests in range(3, 100):
-        assert SequentialJudge(AnalysisPolicy()).observe(requests, 3, elapsed_s=1.0) is None
+        assert _two_polls(AnalysisPolicy(), requests, 3) is None
 
 
 def _pmf(n: int, k: int, p: float) -> float:

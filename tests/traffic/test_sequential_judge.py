@@ -114,7 +114,11 @@ def test_too_few_requests_are_inconclusive() -> None:
 def test_a_clear_failure_wins_over_too_few_requests() -> None:
     verdict = SequentialJudge(POLICY).conclude(12, 8, elapsed_s=60.0)
     assert verdict.outcome is Outcome.FAIL
-    assert verdict.evidence.decided_early
+    assert "clearly above 1%" in verdict.reason
+    judge = SequentialJudge(POLICY)
+    assert judge.observe(6, 4, elapsed_s=0.3) is None  # one poll can be one spike
+    early = judge.observe(12, 8, elapsed_s=0.6)
+    assert early is not None and early.evidence.decided_early
 
 
 def test_a_slow_p99_fails_at_the_end_of_the_window() -> None:
@@ -139,6 +143,7 @@ def test_the_fixed_window_judge_never_decides_early() -> None:
 
 def test_an_early_fail_stands_for_the_rest_of_the_window() -> None:
     judge = SequentialJudge(POLICY)
+    assert judge.observe(5, 5, elapsed_s=0.25) is None
     first = judge.observe(10, 10, elapsed_s=0.5)
     assert first is not None
     assert judge.conclude(5000, 10, elapsed_s=60.0) is first
