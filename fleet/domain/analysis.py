@@ -88,6 +88,7 @@ BAD_POLLS = 2
 MIN_ERROR_RATE = 1e-4
 """The good error rate never goes below this, so that a 100 % success threshold still gives a finite test."""
 
+
 @dataclass(frozen=True)
 class SprtSettings:
     """Where the good and clearly-bad error rates sit relative to the threshold, and the error chances."""
@@ -232,7 +233,8 @@ class SequentialJudge:
         self.sprt = Sprt.for_threshold(policy.success_rate, settings)
         self.threshold = max(1.0 - policy.success_rate / 100.0, MIN_ERROR_RATE)
         self.statistic = 0.0
-        self._restart_every = policy.window_s / settings.restarts if settings.restarts else math.inf
+        restarts = settings.restarts and policy.window_s > 0
+        self._restart_every = policy.window_s / settings.restarts if restarts else math.inf
         self._next_restart = self._restart_every
         self._requests = 0
         self._errors = 0
@@ -410,11 +412,14 @@ class SequentialJudge:
 @functools.lru_cache(maxsize=256)
 def _errors_to_fail(requests: int, threshold: float, confidence: float) -> int:
     """The fewest errors in ``requests`` that fail a window at the end (``requests + 1``: none do)."""
-    low = math.floor(requests * threshold)
-    return next(
-        (k for k in range(low + 1, requests + 1) if binomial_upper_tail(requests, k, threshold) < 1.0 - confidence),
-        requests + 1,
-    )
+    low, high = math.floor(requests * threshold) + 1, requests + 1
+    while low < high:  # the tail shrinks as k grows: bisect for the first k it is small enough at
+        middle = (low + high) // 2
+        if binomial_upper_tail(requests, middle, threshold) < 1.0 - confidence:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _success_rate(requests: int, errors: int) -> float | None:
