@@ -23,8 +23,9 @@ from fleet.domain.analysis import (
     SprtSettings,
     binomial_upper_tail,
 )
-from fleet.domain.model import AnalysisPolicy
+from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Outcome, Verdict
+from fleet.fakes import FakeAnalysis, FakeClock, World
 
 POLICY = AnalysisPolicy(success_rate=99.0, p99_latency_ms=500.0, window_s=60.0, min_requests=100)
 DEFAULTS = SprtSettings()
@@ -216,3 +217,20 @@ def test_a_good_slot_is_failed_early_at_most_alpha_of_windows_under_several_batc
             outcomes = [rng.random() < 0.005 for _ in range(1200)]
             early += judge_polls(outcomes, sizes, poll_s=poll_s).evidence.decided_early
         assert early <= 1, (sizes, early)
+
+
+def test_the_simulated_world_draws_counts_from_its_rates_and_the_same_judge_decides() -> None:
+    clock = FakeClock(start=0.0)
+    world = World(weights={"blue": 90, "green": 10})
+    healthy = FakeAnalysis(clock, world, error_rate=0.005, seed=3)
+    verdicts = [healthy.analyse("env", SlotName.GREEN, POLICY) for _ in range(20)]
+    assert all(v.outcome is Outcome.PASS for v in verdicts)
+    requests = sum(v.evidence.requests for v in verdicts)
+    errors = sum(v.evidence.errors for v in verdicts)
+    assert abs(requests - 20 * 1200) < 4 * math.sqrt(20 * 1200)  # Poisson at 10 % of 200 req/s for 60 s
+    assert 0.003 < errors / requests < 0.007
+    assert {v.evidence.source for v in verdicts} == {"simulated traffic"}
+
+    failing = FakeAnalysis(clock, world, error_rate=0.05, seed=3).analyse("env", SlotName.GREEN, POLICY)
+    assert failing.outcome is Outcome.FAIL and failing.evidence.decided_early
+    assert "clearly above 1%" in failing.reason
