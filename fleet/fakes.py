@@ -15,6 +15,7 @@ and the tests can check that nothing was done twice.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -322,7 +323,9 @@ class FakeAnalysis:
     Each poll (``poll_s`` of simulated time) draws the slot's new requests
     from Poisson arrivals at ``requests_per_s`` times the slot's weight, each
     an error with probability ``error_rate`` (0.5 while the slot holds
-    ``fail_at_weight``), with a seeded generator so a run is reproducible.
+    ``fail_at_weight``), and answer times for a sample of them (log-normal
+    around ``latency_ms``, plus ``slow_ms``), with a seeded generator so a
+    run is reproducible.
     The cumulative counts go through the same polling loop and judge as the
     real sources (``fleet.adapters.analysis.window.judge_window``), so a
     simulated rehearsal and a real one disagree only where traffic does.
@@ -334,21 +337,27 @@ class FakeAnalysis:
     fail_at_weight: int | None = None
     """Analysis fails while the analysed slot has this percentage (half its requests fail)."""
     error_rate: float = 0.0
-    p50_ms: float = 12.0
-    p99_ms: float = 45.0
+    latency_ms: float = 12.0
+    """The median answer time; answers are log-normal around it (p99 about 3.2 times it)."""
+    slow_ms: float = 0.0
+    """Added to every answer (the ``green-slow`` fault)."""
     poll_s: float = 1.0
     seed: int = 0
     calls: int = 0
-    _rng: random.Random = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    _windows: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
 
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
     ) -> Verdict:
         self.calls += 1
         totals = {"requests": 0, "errors": 0, "elapsed": 0.0}
+        latencies: list[float] = []
+        # one generator per window, seeded by the slot, its weight and how many windows this process judged at that
+        # weight, so that a process resumed after a kill draws the same traffic for the step as an unkilled one
+        weight = self.world.weights.get(slot.value, 0)
+        nth = self._windows.get((slot.value, weight), 0)
+        self._windows[(slot.value, weight)] = nth + 1
+        rng = random.Random(f"{self.seed}/{slot.value}/{weight}/{nth}")
 
         def read(elapsed: float) -> Reading:
             weight = self.world.weights.get(slot.value, 0)
@@ -357,14 +366,32 @@ class FakeAnalysis:
                 rate = max(rate, 0.5)
             arrivals = self.requests_per_s * weight / 100 * max(0.0, elapsed - totals["elapsed"])
             totals["elapsed"] = elapsed
-            errors = poisson(self._rng, arrivals * rate)
+            errors = poisson(rng, arrivals * rate)
+            new = errors + poisson(rng, arrivals * (1.0 - rate))
             totals["errors"] += errors
-            totals["requests"] += errors + poisson(self._rng, arrivals * (1.0 - rate))
-            return Reading(int(totals["requests"]), int(totals["errors"]), p50_ms=self.p50_ms, p99_ms=self.p99_ms)
+            totals["requests"] += new
+            median = math.log(self.latency_ms)
+            for _ in range(min(new, LATENCY_SAMPLE)):
+                bisect.insort(latencies, self.slow_ms + rng.lognormvariate(median, LATENCY_SPREAD))
+            return Reading(
+                int(totals["requests"]), int(totals["errors"]),
+                p50_ms=_nearest_rank(latencies, 0.5), p99_ms=_nearest_rank(latencies, 0.99),
+            )
 
         return judge_window(
             policy, read, source="simulated traffic", interval_s=self.poll_s, clock=self.clock, interrupted=interrupted
         )
+
+
+LATENCY_SPREAD = 0.5
+"""The log-normal sigma of simulated answer times."""
+LATENCY_SAMPLE = 50
+"""Answer times drawn per poll at most: a sample of the window's requests, as a source's histogram is."""
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float | None:
+    """``fleet.domain.analysis.quantile`` of an already sorted list."""
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1] if ordered else None
 
 
 def poisson(rng: random.Random, mean: float) -> int:

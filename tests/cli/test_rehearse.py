@@ -48,6 +48,7 @@ def test_the_table_output_shows_the_timeline_and_the_final_status(fleet: Any, tm
         ("provision-fails", "FAILED", {"blue": 100, "green": 0}, "quota"),
         ("analysis-fails-at=2", "ROLLED_BACK", {"blue": 100, "green": 0}, "step 2/4"),
         ("green-errors=0.5", "ROLLED_BACK", {"blue": 100, "green": 0}, "analysis failed"),
+        ("green-slow=800", "ROLLED_BACK", {"blue": 100, "green": 0}, "p99 latency"),
         ("weights-fail-at=50", "ROLLED_BACK", {"blue": 100, "green": 0}, "weights stay at"),
     ],
 )
