@@ -10,7 +10,9 @@ Three scenarios, each on a fresh HAProxy with two local slot backends and
    requests failed in each case.
 2. Green fails 2 % of requests, just above the 1 % allowed: seconds from the
    step to the first verdict (the sequential test should *not* fire; the
-   5 s window decides) and to the rollback (two windows).
+   5 s window decides) and to the rollback (two failed windows, or, as the
+   100 requests of a 5 s window rarely tell 2 % from 1 % with confidence,
+   the step's INCONCLUSIVE windows running out).
 3. A healthy cutover 10, 25, 50, 100 %: requests failed (target 0).
 
 The loop that drives the ports (set weights, wait, analyse, count failed

@@ -15,19 +15,21 @@ and the tests can check that nothing was done twice.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
+import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleet.adapters.analysis.window import Reading, judge_window
 from fleet.domain.model import AnalysisPolicy, SlotName, Version, Weights
 from fleet.domain.reports import (
-    Evidence,
     HealthReport,
     ObjectFailure,
     ObjectRef,
-    Outcome,
     Secret,
     SlotOutputs,
     TenantHealth,
@@ -316,55 +318,96 @@ class FakeTraffic:
 
 @dataclass
 class FakeAnalysis:
+    """Simulated traffic on the analysed slot, judged by the real ``SequentialJudge``.
+
+    Each poll (``poll_s`` of simulated time) draws the slot's new requests
+    from Poisson arrivals at ``requests_per_s`` times the slot's weight, each
+    an error with probability ``error_rate`` (0.5 while the slot holds
+    ``fail_at_weight``), and answer times for a sample of them (log-normal
+    around ``latency_ms``, plus ``slow_ms``), with a seeded generator so a
+    run is reproducible.
+    The cumulative counts go through the same polling loop and judge as the
+    real sources (``fleet.adapters.analysis.window.judge_window``), so a
+    simulated rehearsal and a real one disagree only where traffic does.
+    """
+
     clock: FakeClock
     world: World
     requests_per_s: float = 200.0
     fail_at_weight: int | None = None
-    """Analysis fails while the analysed slot has this percentage."""
+    """Analysis fails while the analysed slot has this percentage (half its requests fail)."""
     error_rate: float = 0.0
+    latency_ms: float = 12.0
+    """The median answer time; answers are log-normal around it (p99 about 3.2 times it)."""
+    slow_ms: float = 0.0
+    """Added to every answer (the ``green-slow`` fault)."""
+    poll_s: float = 1.0
+    seed: int = 0
     calls: int = 0
+    _windows: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
 
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
     ) -> Verdict:
         self.calls += 1
-        share = self.world.weights.get(slot.value, 0) / 100
-        failing = self.error_rate > 0 or (
-            self.fail_at_weight is not None and self.world.weights.get(slot.value) == self.fail_at_weight
+        totals = {"requests": 0, "errors": 0, "elapsed": 0.0}
+        latencies: list[float] = []
+        # one generator per window, seeded by the slot, its weight and how many windows this process judged at that
+        # weight, so that a process resumed after a kill draws the same traffic for the step as an unkilled one
+        weight = self.world.weights.get(slot.value, 0)
+        nth = self._windows.get((slot.value, weight), 0)
+        self._windows[(slot.value, weight)] = nth + 1
+        rng = random.Random(f"{self.seed}/{slot.value}/{weight}/{nth}")
+
+        def read(elapsed: float) -> Reading:
+            weight = self.world.weights.get(slot.value, 0)
+            rate = self.error_rate
+            if self.fail_at_weight is not None and weight == self.fail_at_weight:
+                rate = max(rate, 0.5)
+            arrivals = self.requests_per_s * weight / 100 * max(0.0, elapsed - totals["elapsed"])
+            totals["elapsed"] = elapsed
+            errors = poisson(rng, arrivals * rate)
+            new = errors + poisson(rng, arrivals * (1.0 - rate))
+            totals["errors"] += errors
+            totals["requests"] += new
+            median = math.log(self.latency_ms)
+            for _ in range(min(new, LATENCY_SAMPLE)):
+                bisect.insort(latencies, self.slow_ms + rng.lognormvariate(median, LATENCY_SPREAD))
+            return Reading(
+                int(totals["requests"]), int(totals["errors"]),
+                p50_ms=_nearest_rank(latencies, 0.5), p99_ms=_nearest_rank(latencies, 0.99),
+            )
+
+        return judge_window(
+            policy, read, source="simulated traffic", interval_s=self.poll_s, clock=self.clock, interrupted=interrupted
         )
-        rate = self.error_rate if self.error_rate > 0 else 0.5
-        if failing:
-            window = min(policy.window_s, 1.0)
-            self.clock.sleep(window)
-            requests = max(1, int(self.requests_per_s * share * window))
-            errors = int(requests * rate)
-            evidence = Evidence(
-                requests,
-                errors,
-                window,
-                success_rate=100 * (1 - errors / requests),
-                p50_ms=12.0,
-                p99_ms=80.0,
-                decided_early=True,
-                source="fake",
-            )
-            return Verdict(
-                Outcome.FAIL, evidence, f"success rate {evidence.success_rate:.1f}% < {policy.success_rate:g}%"
-            )
-        waited = 0.0
-        while waited < policy.window_s:
-            tick = min(1.0, policy.window_s - waited)
-            self.clock.sleep(tick)
-            waited += tick
-            if interrupted is not None and waited < policy.window_s and interrupted():
-                requests = int(self.requests_per_s * share * waited)
-                evidence = Evidence(requests, 0, waited, success_rate=100.0, source="fake")
-                return Verdict(Outcome.INCONCLUSIVE, evidence, f"window given up after {waited:.1f}s")
-        requests = int(self.requests_per_s * share * policy.window_s)
-        evidence = Evidence(requests, 0, policy.window_s, success_rate=100.0, p50_ms=12.0, p99_ms=45.0, source="fake")
-        if requests < policy.min_requests:
-            return Verdict(Outcome.INCONCLUSIVE, evidence, f"{requests} requests < {policy.min_requests}")
-        return Verdict(Outcome.PASS, evidence, "success rate 100.0%")
+
+
+LATENCY_SPREAD = 0.5
+"""The log-normal sigma of simulated answer times."""
+LATENCY_SAMPLE = 50
+"""Answer times drawn per poll at most: a sample of the window's requests, as a source's histogram is."""
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float | None:
+    """``fleet.domain.analysis.quantile`` of an already sorted list."""
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1] if ordered else None
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """An exact Poisson draw (inversion; large means split into halves, which sum to the same law)."""
+    if mean <= 0.0:
+        return 0
+    if mean > 200.0:
+        return poisson(rng, mean / 2) + poisson(rng, mean / 2)
+    u = rng.random()
+    k, term = 0, math.exp(-mean)
+    total = term
+    while u > total and term > 0.0:
+        k += 1
+        term *= mean / k
+        total += term
+    return k
 
 
 @dataclass

@@ -7,35 +7,74 @@ waiting is a second of users getting errors. Waiting for the window is only
 needed to *pass* a slot, because passing means "no problem showed up for long
 enough"; *failing* can be decided as soon as the evidence is clear.
 
-So every poll feeds the cumulative counts into Wald's sequential probability
-ratio test on the error rate:
+Every real service answers some errors, so the judge is built around three
+error rates for a ``successRate`` threshold ``t = 1 - successRate/100``: a
+*good* slot runs at ``t/2`` or less, the *threshold* ``t`` itself, and a
+*clearly bad* slot at ``10t`` or more. Between them is a zone where a window's
+sample may not be able to tell, and the judge says so (INCONCLUSIVE) rather
+than guessing.
 
-* H0: the error rate is the threshold, ``p0 = 1 - success_rate / 100``;
-* H1: the error rate is clearly worse, ``p1 = worse_factor * p0`` (capped at
-  halfway between ``p0`` and 1);
-* the statistic is the log-likelihood ratio ``sum(log(p1/p0))`` over errors plus
-  ``sum(log((1-p1)/(1-p0)))`` over successes; it crossing
-  ``A = log((1 - beta) / alpha)`` fails the slot at once.
+**Early FAIL.** Each poll's batch of ``n`` new requests with ``k`` errors adds
+its binomial log-likelihood ratio between bad and good::
 
-Two departures from the textbook test, both deliberate. Crossing the lower
-boundary ``B = log(beta / (1 - alpha))`` does not pass the slot early: the
-statistic is held at B instead (a reflecting barrier, as in CUSUM), so a long
-healthy stretch cannot be banked against a slot that turns bad late in the
-window, and a PASS still needs the whole window. And the test only ever
-decides FAIL early; PASS, INCONCLUSIVE and failures on latency or a slightly
-high error rate come from the end-of-window judgement.
+    k * ln(p1/p0) + (n - k) * ln((1-p1)/(1-p0))      p0 = t/2, p1 = 10t
 
-With the defaults (``worse_factor`` 10, ``alpha`` 0.001, ``beta`` 0.01) and a
-99 % threshold, a slot failing half its requests is failed after about 7 of
-its requests (0.35 s at the 20 req/s a 10 % step of 200 req/s gives it),
-while a slot at 1.5 % errors is failed early in about 1 % of 1,200-request
-windows (it fails at the window's end anyway) and a slot at or below the
-threshold practically never. This module is pure: adapters poll their
-sources and feed it numbers.
+(``p1`` capped halfway between ``t`` and 1) to a statistic; the slot fails early when the statistic reaches
+``A = ln(2/alpha)``. The ratio of likelihoods is a martingale under any
+error rate at or below ``p0`` whatever the batches are, so by Ville's
+inequality a good slot crosses ``A`` with probability at most ``alpha/2``
+however its requests are split into polls (one request per poll, 1 s polls,
+15 s Prometheus scrapes or one batch). A batch is scored as a whole: a poll
+of 1,000 requests with 3 errors lowers the statistic.
+
+A pure sequential test would let a long healthy stretch bank evidence
+against a slot that turns bad late in the window. So at most ``restarts``
+times per window (at the first poll at or after each ``window/restarts``
+seconds, before that poll's batch is added) the statistic is raised to ``B``
+if it is below it; each restart starts a new martingale from ``B``, and
+with ``A - B = ln(2 * restarts / alpha)`` the restarts together add at most
+``alpha/2``. The bound therefore holds per window, for any batching: a slot
+at half the allowed error rate is failed early in at most ``alpha`` (0.1 %)
+of windows. A poll that brings no new requests changes nothing (a restart it
+would make happens identically at the next poll), so a source polling a
+15 s Prometheus scrape every second is judged as if it polled every 15 s.
+
+One poll can be one spike (a 2 s burst of errors, a cache warming up), and
+the engine's second check starts right after the first FAIL, so a spike
+caught by the first could fail the second too. An early FAIL therefore also
+needs ``BAD_POLLS`` (2) polls whose own batch points to a bad slot (a
+positive log-likelihood ratio): the first check then spans the spike. This
+only removes FAILs, so the bound above stands; it costs one poll interval
+per check (50 ms on HAProxy, 15 s on a Prometheus scrape). At the window's
+end there is nothing left to wait for, and one poll will do.
+
+``minRequests`` is honoured before any early FAIL: on fewer requests, the
+evidence must be conclusive even if every request still missing up to
+``minRequests`` succeeded, i.e. the end-of-window test below would fail
+``minRequests`` requests holding the errors already seen.
+
+**End of the window.** Fewer than ``minRequests`` requests: INCONCLUSIVE.
+Otherwise the error rate is compared with the threshold *with stated
+confidence*: FAIL only when ``P(X >= k | n, t) < 1 - confidence`` for the
+window's ``k`` errors in ``n`` requests (an exact one-sided binomial test: a
+slot exactly at the threshold fails at most 5 % of windows, and one below it
+less); INCONCLUSIVE when the observed success rate is below the threshold
+but the sample cannot tell (the engine extends the step); PASS otherwise.
+
+**Latency.** A p99 over few requests is the slowest one or two of them, so a
+p99 above the limit fails (early, or at the end) only over at least
+``max(minRequests, p99_min_requests)`` (200) requests; over fewer it makes the
+window INCONCLUSIVE. A p99 at or below the limit over few requests is not
+held against the slot: the small-sample p99 errs high, not low.
+
+The guarantees in numbers, measured over simulated cutovers by
+``bench/analysis.py``, are in ``docs/traffic.md``. This module is pure:
+adapters poll their sources and feed it numbers.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,30 +82,44 @@ from dataclasses import dataclass
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Evidence, Outcome, Verdict
 
+BAD_POLLS = 2
+"""An early FAIL rests on at least this many polls whose own batch points to a bad slot (one can be a spike)."""
+
 MIN_ERROR_RATE = 1e-4
-"""H0's error rate never goes below this, so that a 100 % success threshold still gives a finite test."""
+"""The good error rate never goes below this, so that a 100 % success threshold still gives a finite test."""
 
 
 @dataclass(frozen=True)
 class SprtSettings:
-    """How eager the early FAIL is: H1's error rate relative to the threshold, and the error chances."""
+    """Where the good and clearly-bad error rates sit relative to the threshold, and the error chances."""
 
+    good_factor: float = 0.5
+    """A good slot's error rate relative to the threshold (p0)."""
     worse_factor: float = 10.0
+    """A clearly bad slot's error rate relative to the threshold (p1)."""
     alpha: float = 0.001
-    """Chance of failing early a slot whose error rate sits exactly at the threshold."""
-    beta: float = 0.01
-    """Chance of not failing early a slot whose error rate is H1's."""
+    """The most a slot at the good error rate is failed early, per window, whatever the batching."""
+    restarts: int = 10
+    """How often per window the statistic may be raised to the lower boundary (catches a late failure)."""
+    confidence: float = 0.95
+    """An end-of-window FAIL needs the error rate above the threshold with this confidence."""
 
     def __post_init__(self) -> None:
         if self.worse_factor <= 1.0:
             raise ValueError("worse_factor must be above 1")
-        if not (0 < self.alpha < 0.5 and 0 < self.beta < 0.5):
-            raise ValueError("alpha and beta must be between 0 and 0.5")
+        if not 0.0 < self.good_factor < 1.0:
+            raise ValueError("good_factor must be between 0 and 1")
+        if not 0 < self.alpha < 0.5:
+            raise ValueError("alpha must be between 0 and 0.5")
+        if self.restarts < 0:
+            raise ValueError("restarts must not be negative")
+        if not 0.5 < self.confidence < 1.0:
+            raise ValueError("confidence must be between 0.5 and 1")
 
 
 @dataclass(frozen=True)
 class Sprt:
-    """The per-request increments and the boundaries of the test for one threshold."""
+    """The per-request increments and the boundaries of the early-FAIL test for one threshold."""
 
     p0: float
     p1: float
@@ -79,30 +132,76 @@ class Sprt:
     def for_threshold(cls, success_rate: float, settings: SprtSettings = SprtSettings()) -> Sprt:
         if not 0.0 < success_rate <= 100.0:
             raise ValueError(f"success rate {success_rate} is outside (0, 100]")
-        p0 = max(1.0 - success_rate / 100.0, MIN_ERROR_RATE)
-        p1 = min(settings.worse_factor * p0, (1.0 + p0) / 2.0)
+        threshold = max(1.0 - success_rate / 100.0, MIN_ERROR_RATE)
+        p0 = settings.good_factor * threshold
+        p1 = min(settings.worse_factor * threshold, (1.0 + threshold) / 2.0)
+        upper = math.log(2.0 / settings.alpha)
+        lower = upper - math.log(2.0 * max(1, settings.restarts) / settings.alpha)
         return cls(
             p0=p0,
             p1=p1,
             on_error=math.log(p1 / p0),
             on_success=math.log((1.0 - p1) / (1.0 - p0)),
-            upper=math.log((1.0 - settings.beta) / settings.alpha),
-            lower=math.log(settings.beta / (1.0 - settings.alpha)),
+            upper=upper,
+            lower=lower,
         )
 
-    def step(self, statistic: float, successes: int, errors: int) -> float:
-        """The statistic after a batch of requests, held at the lower boundary.
+    def llr(self, requests: int, errors: int) -> float:
+        """The binomial log-likelihood ratio (bad over good) of ``errors`` in ``requests``, as one batch."""
+        if errors < 0 or requests < errors:
+            raise ValueError(f"{errors} errors out of {requests} requests")
+        return errors * self.on_error + (requests - errors) * self.on_success
 
-        Errors are counted before successes within a batch, which is the
-        order most favourable to an early FAIL; batches are one poll long,
-        so this only matters at the scale of a poll interval.
-        """
+    def step(self, statistic: float, successes: int, errors: int, *, hold: bool = True) -> float:
+        """The statistic after a batch scored as a whole; with ``hold``, raised to the lower boundary."""
         if successes < 0 or errors < 0:
             raise ValueError("counts must not decrease")
-        statistic = max(self.lower, statistic + errors * self.on_error)
-        if statistic >= self.upper:
-            return statistic
-        return max(self.lower, statistic + successes * self.on_success)
+        moved = statistic + self.llr(successes + errors, errors)
+        return max(self.lower, moved) if hold else moved
+
+
+def binomial_upper_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), exact (summed from the tail's largest term)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    if k <= n * p:
+        return 1.0 - _binomial_lower_tail(n, k - 1, p)
+    return _sum_terms(n, k, p, upward=True)
+
+
+def _binomial_lower_tail(n: int, k: int, p: float) -> float:
+    """P(X <= k), for k below the mean (the terms shrink going down)."""
+    if k < 0:
+        return 0.0
+    if k >= n * p:
+        return 1.0 - _sum_terms(n, k + 1, p, upward=True)
+    return _sum_terms(n, k, p, upward=False)
+
+
+def _sum_terms(n: int, k: int, p: float, *, upward: bool) -> float:
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    log_term += k * math.log(p) + (n - k) * math.log1p(-p)
+    term = math.exp(log_term)
+    total = 0.0
+    ratio_up = p / (1.0 - p)
+    i = k
+    while term > 0.0 and 0 <= i <= n:
+        total += term
+        if term < total * 1e-15:
+            break
+        if upward:
+            term *= (n - i) / (i + 1) * ratio_up
+            i += 1
+        else:
+            term *= i / (n - i + 1) / ratio_up
+            i -= 1
+    return min(1.0, total)
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -130,10 +229,16 @@ class SequentialJudge:
         self.policy = policy
         self.source = source
         self.early = early
+        self.settings = settings
         self.sprt = Sprt.for_threshold(policy.success_rate, settings)
+        self.threshold = max(1.0 - policy.success_rate / 100.0, MIN_ERROR_RATE)
         self.statistic = 0.0
+        restarts = settings.restarts and policy.window_s > 0
+        self._restart_every = policy.window_s / settings.restarts if restarts else math.inf
+        self._next_restart = self._restart_every
         self._requests = 0
         self._errors = 0
+        self._bad_polls = 0
         self._failed: Verdict | None = None
         self._last: tuple[int, int, float, float | None, float | None] = (0, 0, 0.0, None, None)
 
@@ -154,7 +259,7 @@ class SequentialJudge:
         """Feed cumulative counts; a FAIL verdict when the evidence is already clear, else None."""
         if self._failed is not None:
             return self._failed
-        if errors > requests:
+        if errors > requests or errors < 0:
             raise ValueError(f"{errors} errors out of {requests} requests")
         new_requests = requests - self._requests
         new_errors = errors - self._errors
@@ -162,26 +267,30 @@ class SequentialJudge:
             raise ValueError(
                 f"cumulative counts went down ({self._requests}/{self._errors} -> {requests}/{errors})"
             )
-        self.statistic = self.sprt.step(self.statistic, new_requests - new_errors, new_errors)
+        statistic = self.statistic
+        if elapsed_s >= self._next_restart:
+            statistic = max(self.sprt.lower, statistic)
+            self._next_restart = (math.floor(elapsed_s / self._restart_every) + 1) * self._restart_every
+        batch = new_errors * self.sprt.on_error + (new_requests - new_errors) * self.sprt.on_success
+        statistic += batch
+        if batch > 0:
+            self._bad_polls += 1
+        self.statistic = statistic
         self._requests, self._errors = requests, errors
         self._last = (requests, errors, elapsed_s, p50_ms, p99_ms)
         if not self.early:
             return None
-        if self.statistic >= self.sprt.upper:
+        if self._bad_polls >= BAD_POLLS and self._sequential_fail(requests, errors):
+            self._failed = self._clearly_bad(requests, errors, early=True)
+            return self._failed
+        slow = p99_ms is not None and p99_ms > self.policy.p99_latency_ms
+        if slow and requests >= self._latency_min_requests:
             self._failed = self._verdict(
                 Outcome.FAIL, early=True,
                 reason=(
-                    f"error rate {_percent(errors, requests)} is clearly above "
-                    f"{100 - self.policy.success_rate:g}% (sequential test {self.statistic:.2f} "
-                    f">= {self.sprt.upper:.2f} after {requests} requests)"
+                    f"p99 latency {p99_ms or 0:.0f} ms is above {self.policy.p99_latency_ms:g} ms "
+                    f"over {requests} requests"
                 ),
-            )
-            return self._failed
-        slow = p99_ms is not None and p99_ms > self.policy.p99_latency_ms
-        if slow and requests >= self.policy.min_requests:
-            self._failed = self._verdict(
-                Outcome.FAIL, early=True,
-                reason=f"p99 latency {p99_ms or 0:.0f} ms is above {self.policy.p99_latency_ms:g} ms",
             )
             return self._failed
         return None
@@ -199,6 +308,8 @@ class SequentialJudge:
         early = self.observe(requests, errors, elapsed_s=elapsed_s, p50_ms=p50_ms, p99_ms=p99_ms)
         if early is not None:
             return early
+        if self.early and self._sequential_fail(requests, errors):  # nothing more to wait for: one poll will do
+            return self._clearly_bad(requests, errors, early=False)
         policy = self.policy
         if requests < policy.min_requests:
             return self._verdict(
@@ -206,15 +317,38 @@ class SequentialJudge:
                 reason=f"only {requests} requests in {elapsed_s:.1f}s (need {policy.min_requests})",
             )
         rate = _success_rate(requests, errors)
-        if rate is not None and rate < policy.success_rate:
+        assert rate is not None
+        if self.fails_at_end(requests, errors):
             return self._verdict(
                 Outcome.FAIL,
-                reason=f"success rate {rate:.2f}% is below {policy.success_rate:g}%",
+                reason=(
+                    f"success rate {rate:.2f}% is below {policy.success_rate:g}% "
+                    f"with {100 * self.settings.confidence:g}% confidence ({errors} errors in {requests} requests)"
+                ),
             )
-        if p99_ms is not None and p99_ms > policy.p99_latency_ms:
+        slow = p99_ms is not None and p99_ms > policy.p99_latency_ms
+        if slow and requests >= self._latency_min_requests:
             return self._verdict(
                 Outcome.FAIL,
-                reason=f"p99 latency {p99_ms:.0f} ms is above {policy.p99_latency_ms:g} ms",
+                reason=(
+                    f"p99 latency {p99_ms or 0:.0f} ms is above {policy.p99_latency_ms:g} ms over {requests} requests"
+                ),
+            )
+        if rate < policy.success_rate:
+            return self._verdict(
+                Outcome.INCONCLUSIVE,
+                reason=(
+                    f"success rate {rate:.2f}% is below {policy.success_rate:g}% but {errors} errors in "
+                    f"{requests} requests cannot tell it from the threshold (a longer window can)"
+                ),
+            )
+        if slow:
+            return self._verdict(
+                Outcome.INCONCLUSIVE,
+                reason=(
+                    f"p99 latency {p99_ms or 0:.0f} ms is above {policy.p99_latency_ms:g} ms over only "
+                    f"{requests} requests (a p99 needs {self._latency_min_requests})"
+                ),
             )
         latency = "no latency figure" if p99_ms is None else f"p99 {p99_ms:.0f} ms"
         rate_text = _percent(requests - errors, requests)
@@ -223,11 +357,41 @@ class SequentialJudge:
             reason=f"success rate {rate_text} and {latency} over {elapsed_s:.1f}s",
         )
 
+    def fails_at_end(self, requests: int, errors: int) -> bool:
+        """Whether ``errors`` in ``requests`` put the error rate above the threshold with the stated confidence."""
+        if errors <= requests * self.threshold:
+            return False
+        return binomial_upper_tail(requests, errors, self.threshold) < 1.0 - self.settings.confidence
+
     def cut_short(self, *, elapsed_s: float) -> Verdict:
         """The window was given up before its end (an operator's request is waiting): no verdict on the slot."""
         if self._failed is not None:
             return self._failed
         return self._verdict(Outcome.INCONCLUSIVE, reason=f"window given up after {elapsed_s:.1f}s")
+
+    @property
+    def _latency_min_requests(self) -> int:
+        return max(self.policy.min_requests, self.policy.p99_min_requests)
+
+    def _sequential_fail(self, requests: int, errors: int) -> bool:
+        return self.statistic >= self.sprt.upper and self._clear_despite_missing(requests, errors)
+
+    def _clearly_bad(self, requests: int, errors: int, *, early: bool) -> Verdict:
+        return self._verdict(
+            Outcome.FAIL, early=early,
+            reason=(
+                f"error rate {_percent(errors, requests)} is clearly above "
+                f"{100 - self.policy.success_rate:g}% (sequential test {self.statistic:.2f} "
+                f">= {self.sprt.upper:.2f} after {requests} requests)"
+            ),
+        )
+
+    def _clear_despite_missing(self, requests: int, errors: int) -> bool:
+        """Below minRequests: would the window still fail with every missing request a success?"""
+        wanted = self.policy.min_requests
+        if requests >= wanted:
+            return True
+        return errors >= _errors_to_fail(wanted, self.threshold, self.settings.confidence)
 
     def _verdict(self, outcome: Outcome, *, reason: str, early: bool = False) -> Verdict:
         requests, errors, elapsed_s, p50_ms, p99_ms = self._last
@@ -243,6 +407,19 @@ class SequentialJudge:
             source=self.source,
         )
         return Verdict(outcome, evidence, reason)
+
+
+@functools.lru_cache(maxsize=256)
+def _errors_to_fail(requests: int, threshold: float, confidence: float) -> int:
+    """The fewest errors in ``requests`` that fail a window at the end (``requests + 1``: none do)."""
+    low, high = math.floor(requests * threshold) + 1, requests + 1
+    while low < high:  # the tail shrinks as k grows: bisect for the first k it is small enough at
+        middle = (low + high) // 2
+        if binomial_upper_tail(requests, middle, threshold) < 1.0 - confidence:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _success_rate(requests: int, errors: int) -> float | None:

@@ -97,6 +97,9 @@ class AnalysisPolicy:
     """The bake time of each weight step: analysis watches this long before a step passes."""
     min_requests: int = 100
     max_extensions: int = 3
+    p99_min_requests: int = 200
+    """A p99 above the limit fails a window only over this many requests (and ``min_requests``): over fewer
+    it is the slowest one or two of them, and the window is INCONCLUSIVE instead."""
 
 
 @dataclass(frozen=True)

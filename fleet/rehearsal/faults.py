@@ -10,8 +10,11 @@ FAULTS = {
     "stale-revision": "the new slot is Ready at an older Git revision: parity fails, no traffic moves",
     "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails (simulated)",
     "provision-fails": "bringing up the new slot fails: halts, resumable (simulated)",
-    "green-errors=RATE": "the new slot answers errors for RATE of its requests (0..1): rolled back",
-    "green-slow=MS": "the new slot's answers take MS (1..1500) longer: the p99 check fails, rolled back (real parts)",
+    "green-errors=RATE": (
+        "the new slot answers errors for RATE of its requests (0..1): 0.05 is rolled back, "
+        "0.005 (half of what successRate 99 allows) completes"
+    ),
+    "green-slow=MS": "the new slot's answers take MS (1..1500) longer: the p99 check fails, rolled back",
     "analysis-fails-at=N": "analysis fails at weight step N: rolled back (simulated)",
     "weights-fail-at=PCT": "the traffic provider refuses to move PCT% to the new slot: rolled back (simulated)",
     "throttled=N": "the first N provider calls are throttled and retried (simulated)",

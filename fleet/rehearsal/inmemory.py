@@ -43,6 +43,7 @@ class Faults:
     missing_objects: int = 0
     provision_fails: bool = False
     green_errors: float = 0.0
+    green_slow_ms: float = 0.0
     analysis_fails_at: int | None = None
     weights_fail_at: int | None = None
     throttled: int = 0
@@ -80,8 +81,10 @@ def parse_faults(specs: Sequence[str]) -> Faults:
                 faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
             case "provision-fails":
                 faults = replace(faults, provision_fails=True)
-            case "green-slow" | "haproxy-reload" | "hand-edit":
+            case "haproxy-reload" | "hand-edit":
                 raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
+            case "green-slow":
+                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, 1500))
             case "green-errors":
                 faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
             case "analysis-fails-at":
@@ -167,7 +170,9 @@ def build(
         missing_objects=faults.missing_objects,
     )
     traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
-    analysis = FakeAnalysis(clock, world, error_rate=faults.green_errors, fail_at_weight=fail_weight)
+    analysis = FakeAnalysis(
+        clock, world, error_rate=faults.green_errors, slow_ms=faults.green_slow_ms, fail_at_weight=fail_weight
+    )
     hint = f"finish with: fleet resume {env} --state {location}"
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:

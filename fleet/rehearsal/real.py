@@ -18,7 +18,8 @@ Only provisioning is simulated (:class:`SimulatedProvisioner`: a delay, then
 that slot's KubeSim, its kubeconfig returned as a ``Secret``). The
 configured waits (60 s per step, a 30 min teardown bake) are replaced by
 :class:`Waits`, printed at the start, so a healthy rehearsal takes about
-12 s; ``minRequests`` is scaled to the traffic a compressed window gets.
+12 s; ``minRequests`` (and the requests a p99 needs) are scaled to the
+traffic a compressed window gets.
 
 Faults drive real failures in real parts: the new slot's backend answers
 500s or is slow, Flux stalls or applies an old revision, the process is
@@ -155,10 +156,12 @@ class Waits:
         return max(1, min(policy.min_requests, math.floor(expected / 2)))
 
     def rollout(self, configured: RolloutPolicy) -> RolloutPolicy:
+        wanted = self.min_requests(configured.analysis, configured.steps[0])
         analysis = replace(
             configured.analysis,
             window_s=self.window_s,
-            min_requests=self.min_requests(configured.analysis, configured.steps[0]),
+            min_requests=wanted,
+            p99_min_requests=min(configured.analysis.p99_min_requests, wanted),
         )
         return replace(configured, health_timeout_s=self.health_timeout_s, analysis=analysis)
 
@@ -177,6 +180,8 @@ class Waits:
         return [
             {"wait": "analysis window per step", "configured": _s(a.window_s), "rehearsal": _s(self.window_s)},
             {"wait": "minRequests per window", "configured": str(a.min_requests),
+             "rehearsal": str(self.min_requests(a, r.steps[0]))},
+            {"wait": "requests a p99 needs", "configured": str(max(a.min_requests, a.p99_min_requests)),
              "rehearsal": str(self.min_requests(a, r.steps[0]))},
             {"wait": "health timeout", "configured": _s(r.health_timeout_s), "rehearsal": _s(self.health_timeout_s)},
             {"wait": "teardown bake", "configured": _s(config.teardown.bake_s), "rehearsal": _s(self.bake_s)},

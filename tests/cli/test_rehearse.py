@@ -48,6 +48,7 @@ def test_the_table_output_shows_the_timeline_and_the_final_status(fleet: Any, tm
         ("provision-fails", "FAILED", {"blue": 100, "green": 0}, "quota"),
         ("analysis-fails-at=2", "ROLLED_BACK", {"blue": 100, "green": 0}, "step 2/4"),
         ("green-errors=0.5", "ROLLED_BACK", {"blue": 100, "green": 0}, "analysis failed"),
+        ("green-slow=800", "ROLLED_BACK", {"blue": 100, "green": 0}, "p99 latency"),
         ("weights-fail-at=50", "ROLLED_BACK", {"blue": 100, "green": 0}, "weights stay at"),
     ],
 )
@@ -120,3 +121,25 @@ def test_an_unknown_fault_is_a_usage_error_on_one_line(fleet: Any, tmp_path: Pat
     assert result.code == 2
     assert result.err.strip().count("\n") == 0
     assert "unknown fault 'meteor-strike'" in result.err
+
+
+@pytest.mark.parametrize(
+    ("rate", "phase", "code"), [("0.001", "DONE", 0), ("0.005", "DONE", 0), ("0.05", "ROLLED_BACK", 1)]
+)
+def test_simulated_traffic_is_judged_by_the_real_judge(
+    fleet: Any, tmp_path: Path, rate: str, phase: str, code: int
+) -> None:
+    """A baseline error rate below the allowed 1 % completes; five times the allowed rate is rolled back."""
+    result = fleet(
+        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"),
+        "--fault", f"green-errors={rate}", "--output", "json",
+    )
+
+    assert result.code == code, result.err
+    state = final_state(result)
+    assert state["cutover"]["phase"] == phase
+    if phase == "ROLLED_BACK":
+        assert state["weights"] == {"blue": 100, "green": 0}
+        assert "clearly above 1%" in state["cutover"]["reason"]
+    else:
+        assert state["weights"] == {"blue": 0, "green": 100}

@@ -96,6 +96,28 @@ def test_a_green_answering_errors_is_rolled_back_and_gets_no_new_requests(tmp_pa
     assert traffic["after_end"]["requests"] > 50
 
 
+def test_a_green_at_half_the_allowed_error_rate_completes(tmp_path: Path) -> None:
+    """0.5 % errors (every 200th request fails) against a 99 % success rate: a healthy service's baseline."""
+    result = fleet(
+        tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "green-errors=0.005",
+        "--output", "json",
+    )
+
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["status"]["state"]["cutover"]["phase"] == "DONE"
+    assert data["status"]["state"]["weights"] == {"blue": 0, "green": 100}
+    assert data["traffic"]["failed"] == data["traffic"]["failed_by_slot"]["green"] > 0
+
+
+def test_a_green_at_five_times_the_allowed_error_rate_is_rolled_back(tmp_path: Path) -> None:
+    reason, traffic = rolled_back_by(tmp_path, "green-errors=0.05")
+
+    assert "step 1/4" in reason
+    assert "below 99%" in reason or "clearly above 1%" in reason
+    assert traffic["failed"] == traffic["failed_by_slot"]["green"] > 0
+
+
 def test_a_green_answering_slowly_is_rolled_back_for_its_latency_not_for_lack_of_traffic(tmp_path: Path) -> None:
     reason, traffic = rolled_back_by(tmp_path, "green-slow=800")
 

@@ -63,6 +63,7 @@ def test_a_request_arriving_mid_window_is_noticed_within_a_second_even_between_s
 
 def test_a_judge_cut_short_after_a_clear_failure_keeps_the_failure() -> None:
     judge = SequentialJudge(POLICY, source="test")
+    judge.observe(50, 25, elapsed_s=0.25)  # an early FAIL rests on two polls
     failed = judge.observe(100, 50, elapsed_s=0.5)
 
     assert failed is not None and failed.outcome is Outcome.FAIL

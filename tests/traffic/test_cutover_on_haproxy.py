@@ -76,8 +76,9 @@ def test_a_step_with_too_little_traffic_is_inconclusive(haproxy: HAProxyProcess)
 def test_a_slow_green_fails_on_latency(haproxy: HAProxyProcess, backends: dict[str, SlotBackend]) -> None:
     HAProxyTraffic(haproxy.socket_path).set_weights("test", Weights(blue=50, green=50))
     backends["green"].set_faults(latency_s=0.12)
-    policy = AnalysisPolicy(p99_latency_ms=100.0, window_s=1.0, min_requests=5)
-    with LoadGenerator(haproxy.url, rate=50, total=200, time_limit_s=3, threads=2):
+    policy = AnalysisPolicy(p99_latency_ms=100.0, window_s=2.0, min_requests=5)
+    # a p99 counts over p99_min_requests (200) requests; green gets half of 300/s for 2 s
+    with LoadGenerator(haproxy.url, rate=300, total=1200, time_limit_s=4, threads=64):
         verdict = HAProxyAnalysis(haproxy.socket_path).analyse("test", SlotName.GREEN, policy)
     assert verdict.outcome is Outcome.FAIL
     assert verdict.evidence.p99_ms is not None and verdict.evidence.p99_ms >= 100
