@@ -2,8 +2,11 @@
 
 Every failure fleet reports belongs to one of a few families, and the family
 decides the reaction: fix the configuration (exit 2), wait for the lock
-(exit 3), retry later (a transient provider error), or look at a halted
-cutover (exit 1). Adapters wrap SDK exceptions in these with ``raise ... from
+(exit 3), retry later (a provider or store that could not be reached before
+anything changed: exit 5), or look at a halted cutover (exit 1). Inside a
+cutover the engine turns provider errors into a failed step, so a
+``ProviderError`` that reaches the CLI happened before anything changed
+(the CLI says exit 1 instead when the run had already committed a step). Adapters wrap SDK exceptions in these with ``raise ... from
 err`` so that nothing above them ever has to know boto3, kubernetes or pulumi
 exceptions. The CLI is the only place where they become exit codes.
 """
@@ -55,6 +58,8 @@ class LockedError(FleetError):
 
 class ProviderError(FleetError):
     """A call to the outside world failed and retrying will not help."""
+
+    exit_code = 5
 
 
 class TransientError(ProviderError):

@@ -55,6 +55,7 @@ def _health_settings(config: EnvironmentConfig) -> HealthSettings:
 def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifier, confirm: Confirm) -> Ports:
     """The ports of a real cutover of ``config``: Pulumi, the Flux health gate, the configured traffic."""
     from fleet.adapters.analysis import analysis_from_settings
+    from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import FluxHealthGate
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.adapters.traffic import traffic_from_settings
@@ -63,11 +64,13 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     def show(line: str) -> None:
         notifier.notify(Notice(config.name, "output", line.rstrip()))
 
+    analysis = analysis_from_settings(config.name, analysis_settings(config), file=config.file)
+    attach_progress(analysis, notifier, config.name)
     return Ports(
         provisioner=PulumiProvisioner(project, show),
         health=FluxHealthGate.from_settings(_health_settings(config)),
         traffic=traffic_from_settings(config.name, config.traffic, file=config.file),
-        analysis=analysis_from_settings(config.name, analysis_settings(config), file=config.file),
+        analysis=analysis,
         clock=SystemClock(),
         notifier=notifier,
         confirm=confirm,

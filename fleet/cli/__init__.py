@@ -2,8 +2,10 @@
 
 Commands parse their arguments, call the engine or a store, and render the
 result. This module is the single error boundary: fleet's exceptions become
-one line on stderr and an exit code (0 ok, 1 halted or rolled back, 2 usage
-or configuration, 3 locked), never a traceback. Start-up stays fast because
+one line on stderr and an exit code, never a traceback. The exit codes are a
+contract pipelines branch on (``EXIT_CODES``, printed by ``--help`` and
+tabled in the README; ``tests/cli/test_exit_codes.py`` checks them command by
+command). Start-up stays fast because
 nothing here imports pulumi, kubernetes or boto3; adapters are imported only
 by the commands that need them.
 """
@@ -24,6 +26,24 @@ EXIT_OK = 0
 EXIT_HALTED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_WAITING = 4
+EXIT_UNREACHABLE = 5
+EXIT_KILLED = 137
+
+EXIT_CODES = (
+    (EXIT_OK, "done (cutover/resume: DONE; rollback/abort: done, or nothing was in flight)"),
+    (EXIT_HALTED, "halted, failed or rolled back; --dry-run: a cutover would run"),
+    (EXIT_USAGE, "usage or configuration error"),
+    (EXIT_LOCKED, "locked by another run (or a request handed to it is not carried out yet)"),
+    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes)"),
+    (EXIT_UNREACHABLE, "could not reach a provider or the state store; nothing changed"),
+    (EXIT_KILLED, "rehearse --fault crash-*: killed on purpose (SIGKILL); finish with fleet resume"),
+)
+
+
+def _message(err: Exception) -> str:
+    text = str(err)
+    return text if text.startswith("fleet") else f"fleet: {text}"
 
 
 class FleetGroup(click.Group):
@@ -48,7 +68,7 @@ class FleetGroup(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(EXIT_HALTED)
         except FleetError as err:
-            click.echo(f"fleet: {err}", err=True)
+            click.echo(_message(err), err=True)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("\nfleet: interrupted; the state is saved, continue with `fleet resume ENV`", err=True)
@@ -64,7 +84,16 @@ class FleetGroup(click.Group):
             sys.exit(EXIT_HALTED)
 
 
-@click.group(cls=FleetGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _epilog() -> str:
+    rows = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    return "\b\nExit codes:\n" + rows
+
+
+@click.group(
+    cls=FleetGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=_epilog(),
+)
 @click.version_option(__version__, prog_name="fleet")
 @click.option(
     "--project",
@@ -82,12 +111,7 @@ class FleetGroup(click.Group):
 )
 @click.pass_context
 def cli(ctx: click.Context, project: str | None, state: str | None) -> None:
-    """Replace Kubernetes clusters blue/green instead of upgrading them in place.
-
-    \b
-    Exit codes: 0 success, 1 cutover halted or rolled back,
-                2 usage or configuration error, 3 environment locked.
-    """
+    """Replace Kubernetes clusters blue/green instead of upgrading them in place."""
     from fleet.cli.context import Context
 
     ctx.obj = Context(project_option=project, state_option=state)

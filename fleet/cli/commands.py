@@ -277,34 +277,54 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
     return ask
 
 
+def exit_code(state: EnvironmentState, success: Phase) -> int:
+    """The contract of the README's exit-code table for a run that ended in ``state``."""
+    from fleet.cli import EXIT_HALTED, EXIT_OK, EXIT_WAITING
+
+    c = state.cutover
+    if c is not None and c.phase is success:
+        return EXIT_OK
+    if c is not None and c.awaiting_confirmation:
+        return EXIT_WAITING
+    return EXIT_HALTED
+
+
 def finish(
-    state: EnvironmentState, output: str, *, success: Phase | None = None, extra: dict[str, Any] | None = None
+    state: EnvironmentState, output: str, *, success: Phase | None = None, extra: dict[str, Any] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> None:
-    """Render the final state and exit 0 when the cutover reached ``success``, else 1."""
-    from fleet.cli import render
+    """Render the final state and exit as the README's table says (0 done, 1 halted, 4 waiting for a person)."""
+    from fleet.cli import EXIT_OK, EXIT_WAITING, render
     from fleet.domain.machine import Phase as P
 
     success = success or P.DONE
     c = state.cutover
     phase = c.phase if c is not None else None
-    ok = phase is success
+    code = exit_code(state, success)
+    ok = code == EXIT_OK
     message = f"{state.env}: {phase.value if phase else 'idle'}"
-    if c is not None and c.reason and not ok:
+    if c is not None and c.reason and not ok and code != EXIT_WAITING:
         message += f": {c.reason}"
     if c is not None and c.held:
         message += (
-            f"\nlook at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
+            f"
+look at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
             f"fleet resume {state.env} (it re-applies the recorded weights)   or: fleet rollback {state.env}"
         )
     elif c is not None and c.awaiting_confirmation:
-        message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
+        message += f": waiting for a person to confirm destroying the old slot {c.old} (kept for now)"
+        message += f"
+destroy it with: fleet resume {state.env} --yes"
     elif c is not None and c.phase is P.TEARDOWN_OLD:
         message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"
     elif c is not None and c.phase is P.FAILED:
         message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
+    for note in notes:
+        message += f"\n{note}"
     data = {
         "result": phase.value if phase else None,
         "ok": ok,
+        "exit_code": code,
         "message": message,
         "status": render.status_json(state.env, state),
         **(extra or {}),
@@ -313,21 +333,34 @@ def finish(
     def text() -> str:
         parts = []
         if extra and extra.get("timeline"):
-            parts.append(render.table(extra["timeline"]))
+            parts.append(render.table(render.timeline_table(extra["timeline"])))
         parts.append(render.table([render.status_row(state.env, state)]))
         parts.append(message)
         return "\n\n".join(parts)
 
     _emit(output, data, text)
-    sys.exit(0 if ok else 1)
+    sys.exit(code)
+
+
+def nothing_in_flight(env: str, state: EnvironmentState | None, output: str, what: str) -> None:
+    """``rollback``/``abort`` with no cutover in flight: nothing to do is success (exit 0), with a note."""
+    from fleet.cli import render
+
+    last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
+    message = f"{env}: no cutover in flight, nothing to {what}{last}"
+    data = {"result": None, "ok": True, "exit_code": 0, "message": message,
+            "status": render.status_json(env, state)}
+    _emit(output, data, lambda: message)
+    sys.exit(0)
 
 
 def _drive(
     config: EnvironmentConfig, action: Callable[[Engine], EnvironmentState], *, yes: bool = False
 ) -> EnvironmentState:
     """Run ``action`` on an engine wired to the environment's real adapters, with the live progress line."""
-    from fleet.cli import render
-    from fleet.engine import Engine
+    from fleet.cli import EXIT_LOCKED, render
+    from fleet.engine import Engine, RequestPending
+    from fleet.errors import CutoverHalted, ProviderError
     from fleet.wiring import production_ports
 
     ctx = _ctx()
@@ -335,6 +368,16 @@ def _drive(
     ports = production_ports(config, ctx.project(), progress, _confirm(yes))
     try:
         return action(Engine(ctx.store(config), ports))
+    except RequestPending as err:
+        err.exit_code = EXIT_LOCKED
+        raise
+    except ProviderError as err:
+        if progress.changed:  # exit 5 promises nothing changed; this run had already committed a step
+            raise CutoverHalted(
+                f"{err}; the state is saved at the last checkpoint, continue with: fleet resume {config.name}",
+                phase="unknown",
+            ) from err
+        raise
     finally:
         progress.close()
 
@@ -374,15 +417,23 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @state_option
 def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
     """Continue ENV's interrupted or halted cutover from its last checkpoint."""
+    from fleet.cli import render
     from fleet.rehearsal.inmemory import is_rehearsal
 
     ctx = _ctx()
     location = ctx.store_location()
-    if is_rehearsal(location):
+    rehearsal = is_rehearsal(location)
+    config = None if rehearsal else ctx.config(env)
+    state = ctx.store(config).load(env)
+    if state is None or not state.in_flight:  # before anything starts: a rehearsal's HAProxy, Pulumi
+        last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
+        raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
+    if rehearsal:
         from fleet.cli.rehearse import resume_rehearsal
 
         resume_rehearsal(location, env, output, force_unlock=force_unlock)
-    final = _drive(ctx.config(env), lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
+    assert config is not None
+    final = _drive(config, lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
     finish(final, output)
 
 
@@ -397,8 +448,13 @@ def rollback(env: str, reason: str, wait: float, force_unlock: bool, output: str
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
     from fleet.domain.machine import Phase
 
+    ctx = _ctx()
+    config = ctx.config(env)
+    state = ctx.store(config).load(env)
+    if state is None or not state.in_flight:
+        nothing_in_flight(env, state, output, "roll back")
     final = _drive(
-        _ctx().config(env), lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
+        config, lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
     )
     finish(final, output, success=Phase.ROLLED_BACK)
 
@@ -414,7 +470,12 @@ def abort(env: str, reason: str, wait: float, force_unlock: bool, output: str) -
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
     from fleet.domain.machine import Phase
 
+    ctx = _ctx()
+    config = ctx.config(env)
+    state = ctx.store(config).load(env)
+    if state is None or not state.in_flight:
+        nothing_in_flight(env, state, output, "abort")
     final = _drive(
-        _ctx().config(env), lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
+        config, lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
     )
     finish(final, output, success=Phase.ABORTED)

@@ -534,6 +534,7 @@ def _parts(
     location: str, env: str, faults: RealFaults, waits: Waits, notifier: Notifier, new: SlotName
 ) -> Iterator[tuple[Parts, Engine, RealRun]]:
     from fleet.adapters.analysis.haproxy import HAProxyAnalysis
+    from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import Backoff, FluxHealthGate
     from fleet.adapters.traffic.haproxy import HAProxyTraffic
 
@@ -557,11 +558,13 @@ def _parts(
             notifiers.append(_CrashAfter(faults.crash_after, hint, parts))
         if faults.mid_shift is not None:
             notifiers.append(_MidShift(faults.mid_shift, parts))
+        analysis = HAProxyAnalysis(parts.haproxy.socket_path)
+        attach_progress(analysis, notifier, env)
         ports = Ports(
             provisioner=SimulatedProvisioner(parts),
             health=gate,
             traffic=RecordingTraffic(HAProxyTraffic(parts.haproxy.socket_path), world),
-            analysis=HAProxyAnalysis(parts.haproxy.socket_path),
+            analysis=analysis,
             clock=WallClock(),
             notifier=Fanout(*notifiers),
             confirm=lambda question: True,
@@ -644,23 +647,24 @@ def resume_real(
 # --- what the load generator saw ------------------------------------------------------------------
 
 
-def observed(run: RealRun) -> Callable[[float, float | None], dict[str, str]]:
-    """For a span of wall time: the split users saw and their success rate, from the load's requests."""
+def observed(run: RealRun) -> Callable[[float, float | None], dict[str, Any]]:
+    """For a span of wall time: the users' requests, their success rate and the split they saw (numbers)."""
     from fleet.rehearsal.load import in_range, observed_split
 
     records = run.requests
 
-    def view(start: float, end: float | None) -> dict[str, str]:
+    def view(start: float, end: float | None) -> dict[str, Any]:
         lo = start - run.clock_offset
         hi = None if end is None else end - run.clock_offset
         span = in_range(records, lo, hi)
         if not span:
-            return {"observed": "-", "users ok": "-"}
-        split = observed_split(span)
-        ok = sum(not r.failed for r in span)
+            return {"requests": 0, "failed": 0, "success_rate": None, "split": None}
+        failed = sum(r.failed for r in span)
         return {
-            "observed": f"{split.get('blue', 0.0):.0f}/{split.get('green', 0.0):.0f}",
-            "users ok": f"{100 * ok / len(span):.2f}% of {len(span)}",
+            "requests": len(span),
+            "failed": failed,
+            "success_rate": round(100 * (len(span) - failed) / len(span), 3),
+            "split": {k: round(v, 1) for k, v in observed_split(span).items()},
         }
 
     return view

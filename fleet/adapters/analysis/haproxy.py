@@ -44,7 +44,14 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from fleet.adapters.analysis.window import POLICY_KEYS, CounterDelta, MonotonicClock, Reading, judge_window
+from fleet.adapters.analysis.window import (
+    POLICY_KEYS,
+    CounterDelta,
+    MonotonicClock,
+    ProgressHook,
+    Reading,
+    judge_window,
+)
 from fleet.adapters.traffic.haproxy import RuntimeApi, check_name, socket_setting
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings
@@ -99,6 +106,8 @@ class HAProxyAnalysis:
         self.clock: Clock = clock or MonotonicClock()
         self.settings = settings or SprtSettings()
         self.early = early
+        self.progress: ProgressHook | None = None
+        """Told the window's counts after every reading (the live display); set by whoever wires the port."""
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> HAProxyAnalysis:
@@ -181,4 +190,5 @@ class HAProxyAnalysis:
         return judge_window(
             policy, read, source=f"haproxy {self.backend}/{server}", interval_s=self.interval_s,
             clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
+            progress=self.progress,
         )

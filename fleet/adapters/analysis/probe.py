@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from fleet.adapters.analysis.window import POLICY_KEYS, MonotonicClock, Reading, judge_window
+from fleet.adapters.analysis.window import POLICY_KEYS, MonotonicClock, ProgressHook, Reading, judge_window
 from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings, quantile
 from fleet.domain.model import AnalysisPolicy, SlotName
@@ -62,6 +62,8 @@ class ProbeAnalysis:
         self.clock: Clock = clock or MonotonicClock()
         self.settings = settings or SprtSettings()
         self.early = early
+        self.progress: ProgressHook | None = None
+        """Told the window's counts after every reading (the live display); set by whoever wires the port."""
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> ProbeAnalysis:
@@ -131,6 +133,7 @@ class ProbeAnalysis:
             return judge_window(
                 policy, read, source=f"probe {url}", interval_s=1.0 / self.rate,
                 clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
+                progress=self.progress,
             )
         finally:
             for c in conn:

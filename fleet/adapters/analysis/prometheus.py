@@ -55,6 +55,7 @@ from typing import Any
 from fleet.adapters.analysis.window import (
     POLICY_KEYS,
     MonotonicClock,
+    ProgressHook,
     Reading,
     SeriesCounters,
     SeriesKey,
@@ -156,6 +157,8 @@ class PrometheusAnalysis:
         self.clock: Clock = clock or MonotonicClock()
         self.settings = settings or SprtSettings()
         self.early = early
+        self.progress: ProgressHook | None = None
+        """Told the window's counts after every reading (the live display); set by whoever wires the port."""
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> PrometheusAnalysis:
@@ -301,6 +304,7 @@ class PrometheusAnalysis:
             policy, read, source=f"prometheus {self.url}", interval_s=self.interval_s,
             clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
             settle_s=timing.settle_s,
+            progress=self.progress,
         )
 
     # --- fleet validate ----------------------------------------------------------

@@ -5,6 +5,10 @@ and latency (HAProxy's counters, Prometheus queries, our own probes); when
 to stop is the same for all and lives here, so that every source fails fast
 on clear evidence and passes only after the whole window. The clock is
 injectable (``fleet.ports.Clock``); the default is the monotonic clock.
+
+A source may also be given a ``progress`` hook: after every reading it hears
+the window's counts so far (never the judge's internals), which the CLI turns
+into the live display's running figures (:func:`notifying`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from fleet.domain.analysis import SequentialJudge, SprtSettings
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Verdict
 from fleet.errors import TransientError
-from fleet.ports import Clock, Interrupted
+from fleet.ports import Clock, Interrupted, Notice, Notifier
 
 INTERRUPT_CHECK_S = 1.0
 """The longest a window sleeps between asking whether to give up, whatever the source's interval."""
@@ -46,6 +51,43 @@ class Reading:
     errors: int
     p50_ms: float | None = None
     p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class WindowProgress:
+    """How far an analysis window has got: seconds and the slot's traffic so far."""
+
+    elapsed_s: float
+    window_s: float
+    requests: int
+    errors: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+ProgressHook = Callable[[WindowProgress], None]
+
+
+def notifying(notifier: Notifier, env: str) -> ProgressHook:
+    """A progress hook that tells ``notifier`` (kind ``analysis``; numbers in ``detail``)."""
+
+    def hook(progress: WindowProgress) -> None:
+        notifier.notify(Notice(env, "analysis", "analysis window", None, {"window": progress.__dict__}))
+
+    return hook
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A source that accepts a progress hook (every source here does; a plug-in may not)."""
+
+    progress: ProgressHook | None
+
+
+def attach_progress(analysis: object, notifier: Notifier, env: str) -> None:
+    """Have ``analysis`` tell ``notifier`` how its windows go, when it can."""
+    if isinstance(analysis, ReportsProgress):
+        analysis.progress = notifying(notifier, env)
 
 
 class CounterDelta:
@@ -139,6 +181,7 @@ def judge_window(
     early: bool = True,
     interrupted: Interrupted | None = None,
     settle_s: float = 0.0,
+    progress: ProgressHook | None = None,
 ) -> Verdict:
     """Poll ``read`` every ``interval_s`` for ``policy.window_s``; FAIL early when the judge says so.
 
@@ -167,6 +210,8 @@ def judge_window(
         except TransientError as err:
             failure = err
         if last is not None:
+            if progress is not None:
+                progress(WindowProgress(elapsed, policy.window_s, last.requests, last.errors, last.p50_ms, last.p99_ms))
             if finished:
                 return judge.conclude(
                     last.requests, last.errors, elapsed_s=elapsed, p50_ms=last.p50_ms, p99_ms=last.p99_ms
