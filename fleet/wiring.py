@@ -99,7 +99,12 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
 
 
 def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentState | None) -> list[dict[str, Any]]:
-    """The Flux health gate's report for each present slot, one row per tenant."""
+    """The Flux health gate's report for each present slot, one row per tenant.
+
+    Every row says whether the slot could be asked at all (``asked``; when
+    not, ``error`` says why and ``reconciled`` is None): a tool or network
+    error is not an unhealthy cluster.
+    """
     from fleet.adapters.kube import FluxHealthGate
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.domain.health import tenant_rows
@@ -114,15 +119,15 @@ def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentStat
             try:
                 outputs = provisioner.outputs(config.name, name)
                 if outputs is None:
-                    rows.append({"slot": name.value, "tenant": "-", "reconciled": False, "objects": 0,
-                                 "failing": "not provisioned"})
+                    rows.append({"slot": name.value, "tenant": "-", "asked": True, "reconciled": False, "objects": 0,
+                                 "failing": "not provisioned", "error": ""})
                     continue
                 report = gate.report(config.name, name, outputs)
             except FleetError as err:
-                rows.append({"slot": name.value, "tenant": "-", "reconciled": False, "objects": 0,
-                             "failing": str(err)})
+                rows.append({"slot": name.value, "tenant": "-", "asked": False, "reconciled": None, "objects": None,
+                             "failing": "", "error": str(err)})
                 continue
-            rows.extend({"slot": name.value, **row} for row in tenant_rows(report))
+            rows.extend({"slot": name.value, "asked": True, **row, "error": ""} for row in tenant_rows(report))
     return rows
 
 

@@ -174,15 +174,23 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     if health:
         if len(names) != 1:
             raise UsageError("--health takes exactly one environment")
+        from fleet.cli import EXIT_UNREACHABLE
         from fleet.wiring import health_view
 
         config = ctx.config(names[0])
         view = health_view(config, ctx.project(), states[names[0]])
+        unasked = [slot for slot in view if not slot.get("asked", True)]
         _emit(
             output,
-            {"status": as_json(names[0]), "health": view},
-            lambda: render.table([row(names[0])]) + "\n\n" + render.health_table(view),
+            {"status": as_json(names[0]), "health": view, "could_not_ask": len(unasked)},
+            lambda: render.table([row(names[0])]) + "
+
+" + render.health_table(view),
         )
+        if unasked:  # asked-and-not-reconciled is an answer (exit 0); not being able to ask is not
+            click.echo(f"fleet: could not ask {len(unasked)} slot(s) of {names[0]}: see the 'could not ask' column",
+                       err=True)
+            sys.exit(EXIT_UNREACHABLE)
         return
     _emit(output, [as_json(n) for n in states], lambda: render.table([row(n) for n in states]))
 
@@ -224,12 +232,12 @@ def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, s
 def _show_plan(p: Plan, output: str) -> None:
     from fleet.cli import render
 
-    rows = [
+    steps: list[dict[str, Any]] = [
         {
             "phase": s.phase.value,
             "action": s.action,
-            "weights": f"{s.weights.blue}/{s.weights.green}",
-            "waits": render.duration(s.wait_s) if s.wait_s else "",
+            "weights": {"blue": s.weights.blue, "green": s.weights.green},
+            "wait_s": s.wait_s or 0.0,
         }
         for s in p.steps
     ]
@@ -237,12 +245,18 @@ def _show_plan(p: Plan, output: str) -> None:
         "environment": p.env,
         "from": None if p.old_version is None else str(p.old_version),
         "to": str(p.target),
-        "steps": rows,
+        "steps": steps,
         "configured_wait_s": p.configured_wait_s,
+        "changes": bool(p.changes),
         "warnings": list(p.warnings),
     }
 
     def text() -> str:
+        rows = [
+            {"phase": s["phase"], "action": s["action"], "weights": f"{s['weights']['blue']}/{s['weights']['green']}",
+             "waits": render.duration(s["wait_s"]) if s["wait_s"] else ""}
+            for s in steps
+        ]
         head = f"{p.env}: {p.old_version} -> {p.target}  (configured waits {render.duration(p.configured_wait_s)})"
         warn = "".join(f"\nwarning: {w}" for w in p.warnings)
         return head + "\n\n" + render.table(rows) + warn
@@ -387,7 +401,11 @@ def _drive(
 @click.option("--to", "to", required=True, metavar="VERSION", help="Kubernetes version of the new slot.")
 @click.option("--steps", metavar="LIST", help="Weight steps in percent, e.g. 10,50,100 (default: the config's).")
 @click.option("--yes", "-y", is_flag=True, help="Destroy the old slot after its bake without asking.")
-@click.option("--dry-run", is_flag=True, help="Show the plan only; exit 1 when a cutover would run.")
+@click.option(
+    "--dry-run", is_flag=True,
+    help="Show the plan only and exit like terraform plan -detailed-exitcode: 0 nothing to do, 1 a cutover would "
+    "run, 2 a usage or configuration error.",
+)
 @force_unlock_option
 @output_option
 @state_option
@@ -431,7 +449,9 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
     if rehearsal:
         from fleet.cli.rehearse import resume_rehearsal
 
-        resume_rehearsal(location, env, output, force_unlock=force_unlock)
+        # A rehearsal answers its own teardown question, unless it was rehearsing the question (then --yes).
+        asked = state.cutover is not None and state.cutover.awaiting_confirmation
+        resume_rehearsal(location, env, output, force_unlock=force_unlock, confirm=_confirm(yes) if asked else None)
     assert config is not None
     final = _drive(config, lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
     finish(final, output)

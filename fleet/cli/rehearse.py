@@ -10,12 +10,14 @@ its simulated clock also offers the faults real parts cannot produce.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from typing import Any
 
 import click
 
-from fleet.cli.commands import _ctx, finish, output_option, parse_version, state_option
+from fleet.cli.commands import _confirm, _ctx, finish, output_option, parse_version, state_option
+from fleet.errors import FleetError
 
 
 def register(cli: click.Group) -> None:
@@ -37,10 +39,15 @@ def _fault_help() -> str:
     "--simulated", is_flag=True,
     help="Use the in-memory fleet (simulated clock, every fault) instead of real HAProxy and Kubernetes APIs.",
 )
+@click.option(
+    "--confirm-teardown", "confirm_teardown", type=click.Choice(["yes", "ask"]), default="yes", show_default=True,
+    help="Where the configuration asks to confirm destroying the old slot (teardown.confirm): answer yes, or ask "
+    "as a real cutover does (no terminal: exit 4, then fleet resume ENV --state DIR --yes).",
+)
 @output_option
 @state_option
 def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, simulated: bool,
-             output: str) -> None:
+             confirm_teardown: str, output: str) -> None:
     """Rehearse a full cutover of ENV's real configuration.
 
     The engine and the state store are always the real ones. By default the
@@ -62,15 +69,67 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         if missing:
             click.echo(f"rehearse: {', '.join(missing)} not found; rehearsing on the in-memory fleet", err=True)
             simulated = True
+    temporary = ctx.state_option is None
     location = ctx.state_option or tempfile.mkdtemp(prefix="fleet-rehearsal-")
-    if simulated:
-        _simulated(env, config, location, faults, target, report, output)
-    else:
-        _real(env, config, location, faults, target, report, output)
+    confirm = _teardown_answer(config, confirm_teardown)
+    try:
+        if simulated:
+            _simulated(env, config, location, faults, target, report, output, confirm, temporary)
+        else:
+            _real(env, config, location, faults, target, report, output, confirm, temporary)
+    except FleetError:
+        if temporary and _empty(location, env):
+            shutil.rmtree(location, ignore_errors=True)
+        raise
+
+
+def _empty(location: str, env: str) -> bool:
+    from fleet.state import open_store
+
+    try:
+        return open_store(location).load(env) is None
+    except FleetError:
+        return False
+
+
+def _teardown_answer(config: Any, mode: str) -> Any:
+    """The rehearsal's answer to "destroy the old slot?": yes, or the question a real cutover asks."""
+    if not config.teardown.confirm:
+        return None
+    if mode == "ask":
+        return _confirm(False)
+    return None
+
+
+def _tidy(env: str, location: str, temporary: bool, final: Any, answered_itself: bool) -> tuple[str, ...]:
+    """Remove a temporary state dir nobody needs (the run ended DONE); otherwise keep it and say so."""
+    c = None if final is None else final.cutover
+    answered: tuple[str, ...] = ()
+    if c is not None and c.confirmed and c.teardown.confirm and answered_itself:
+        answered = ("the configuration asks to confirm destroying the old slot; the rehearsal answered yes "
+                    "(--confirm-teardown ask rehearses the question)",)
+    return answered + _tidy_dir(env, location, temporary, c)
+
+
+def _tidy_dir(env: str, location: str, temporary: bool, c: Any) -> tuple[str, ...]:
+    if not temporary:
+        return ()
+    if c is not None and c.phase.value == "DONE":
+        shutil.rmtree(location, ignore_errors=True)
+        return (f"removed the rehearsal's state dir {location} (--state DIR keeps it)",)
+    if c is not None and c.awaiting_confirmation:
+        return (f"state kept in {location}; destroy the old slot with: fleet resume {env} --state {location} --yes",)
+    if c is not None and c.in_flight:
+        return (f"state kept in {location}; continue with: fleet resume {env} --state {location}",)
+    return (f"state kept in {location}; look at it with: fleet history {env} --state {location}",)
+
+
+def _kept(notes: tuple[str, ...]) -> bool:
+    return not any(note.startswith("removed the rehearsal's state dir") for note in notes)
 
 
 def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
-               output: str) -> None:
+               output: str, confirm: Any = None, temporary: bool = False) -> None:
     from fleet.cli import render
     from fleet.rehearsal.inmemory import parse_faults
     from fleet.rehearsal.inmemory import rehearse as run
@@ -79,7 +138,7 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
     progress = render.Progress()
     click.echo(f"rehearsing {env} on the in-memory fleet (state: {location})", err=True)
     try:
-        final, r = run(config, location, parsed, progress, target=target)
+        final, r = run(config, location, parsed, progress, target=target, confirm=confirm)
     finally:
         progress.close()
     records = r.store.history(env)
@@ -93,12 +152,15 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
         "destroyed": r.world.destroyed,
         "weight_changes": r.world.weight_changes,
     }
-    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location, "world": world,
-                                 "mode": "simulated"})
+    timeline = render.timeline(records)
+    notes = _tidy(env, location, temporary, final, confirm is None)
+    finish(final, output, notes=notes, extra={"timeline": timeline, "state_location": location,
+                                              "state_kept": _kept(notes),
+                                              "world": world, "mode": "simulated"})
 
 
 def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
-          output: str) -> None:
+          output: str, confirm: Any = None, temporary: bool = False) -> None:
     from fleet.cli import render
     from fleet.rehearsal.real import Waits, parse_real_faults, rehearse_real
 
@@ -108,13 +170,14 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
     click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
     progress = render.Progress()
     try:
-        final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits)
+        final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm)
     finally:
         progress.close()
-    _finish_real(env, final, run, report, output)
+    _finish_real(env, final, run, report, output, temporary, confirm is None)
 
 
-def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str) -> None:
+def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str, temporary: bool = False,
+                 answered_itself: bool = True) -> None:
     from fleet.cli import render
     from fleet.rehearsal.real import observed, samples, traffic_summary
 
@@ -135,9 +198,12 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
         f"{traffic['failed']} failed",
         err=True,
     )
-    finish(final, output, extra={
-        "timeline": render.timeline(records, observed(run)),
+    timeline = render.timeline(records, observed(run))
+    notes = _tidy(env, run.location, temporary, final, answered_itself)
+    finish(final, output, notes=notes, extra={
+        "timeline": timeline,
         "state_location": run.location,
+        "state_kept": _kept(notes),
         "world": world,
         "waits": run.waits.to_json(),
         "traffic": traffic,
@@ -145,7 +211,7 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
     })
 
 
-def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool) -> None:
+def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None) -> None:
     """``fleet resume`` on a rehearsal's state dir: finish it the way it was started."""
     from fleet.cli import render
     from fleet.rehearsal.real import rehearsal_mode
@@ -156,16 +222,16 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
         try:
-            final, run = resume_real(location, env, progress, force_unlock=force_unlock)
+            final, run = resume_real(location, env, progress, force_unlock=force_unlock, confirm=confirm)
         finally:
             progress.close()
-        _finish_real(env, final, run, None, output)
+        _finish_real(env, final, run, None, output, answered_itself=confirm is None)
         return
     from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
     from fleet.state import open_store
 
     try:
-        final = resume_simulated(location, env, progress, force_unlock=force_unlock)
+        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm)
     finally:
         progress.close()
     finish(final, output, extra={"timeline": render.timeline(open_store(location).history(env))})

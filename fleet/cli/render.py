@@ -181,8 +181,20 @@ def summarise(r: Record) -> str:
 
 
 def health_table(view: Sequence[Mapping[str, Any]]) -> str:
-    """The health gate's view, one row per slot and tenant."""
-    return table(view)
+    """The health gate's view, one row per slot and tenant; a slot that could not be asked says why."""
+    rows = []
+    for row in view:
+        asked = row.get("asked", True)
+        reconciled = row.get("reconciled")
+        rows.append({
+            "slot": row.get("slot", "-"),
+            "tenant": row.get("tenant", "-"),
+            "reconciled": "-" if not asked else ("yes" if reconciled else "no"),
+            "objects": "-" if row.get("objects") is None else row["objects"],
+            "failing": row.get("failing", ""),
+            "could not ask": row.get("error", "") if not asked else "",
+        })
+    return table(rows)
 
 
 def history_json(records: Iterable[Record]) -> list[dict[str, Any]]:

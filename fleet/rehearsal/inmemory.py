@@ -25,7 +25,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
-from fleet.ports import Notice, Notifier, StateStore
+from fleet.ports import Confirm, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
 from fleet.state import open_store
@@ -146,7 +146,8 @@ class Rehearsal:
 
 
 def build(
-    location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...], start: float | None = None
+    location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...], start: float | None = None,
+    confirm: Confirm | None = None,
 ) -> Rehearsal:
     folder = Path(location)
     folder.mkdir(parents=True, exist_ok=True)
@@ -177,7 +178,7 @@ def build(
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
-    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=lambda q: True)
+    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=confirm or (lambda q: True))
     store = open_store(location)
     engine = Engine(
         store,
@@ -205,6 +206,7 @@ def rehearse(
     notifier: Notifier,
     *,
     target: Version | None = None,
+    confirm: Confirm | None = None,
 ) -> tuple[EnvironmentState, Rehearsal]:
     """Run a cutover of ``config`` on the in-memory fleet with a real store at ``location``."""
     store = open_store(location)
@@ -219,7 +221,7 @@ def rehearse(
     assert current is not None
     goal = target or Version(current.major, current.minor + 1)
     _save_marker(location, config.name, faults)
-    r = build(location, config.name, faults, notifier, steps=config.rollout.steps)
+    r = build(location, config.name, faults, notifier, steps=config.rollout.steps, confirm=confirm)
     if not r.world.clusters and active is not None:
         r.world.clusters[active.value] = str(current)
         r.world.bootstrapped.append(active.value)
@@ -231,7 +233,9 @@ def rehearse(
     return r.engine.cutover(config, goal), r
 
 
-def resume_rehearsal(location: str, env: str, notifier: Notifier, *, force_unlock: bool) -> EnvironmentState:
+def resume_rehearsal(
+    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None
+) -> EnvironmentState:
     marker = json.loads((Path(location) / MARKER).read_text())
     if marker.get("env") != env:
         raise UsageError(f"{location} is a rehearsal of {marker.get('env')!r}, not {env!r}")
@@ -240,5 +244,7 @@ def resume_rehearsal(location: str, env: str, notifier: Notifier, *, force_unloc
     state = store.load(env)
     if state is None or state.cutover is None:
         raise UsageError(f"{location} holds no cutover of {env}")
-    r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at)
+    r = build(
+        location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at, confirm=confirm
+    )
     return r.engine.resume(env, force_unlock=force_unlock)

@@ -50,7 +50,7 @@ from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, UsageError
 from fleet.fakes import OLD_REVISION, REVISION, World
-from fleet.ports import Applied, Layout, Notice, Notifier, Record, StateStore, Traffic
+from fleet.ports import Applied, Confirm, Layout, Notice, Notifier, Record, StateStore, Traffic
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import REAL_FAULTS
 from fleet.rehearsal.inmemory import MARKER, WORLD
@@ -531,7 +531,8 @@ def _terminate_on_sigterm() -> Iterator[None]:
 
 @contextmanager
 def _parts(
-    location: str, env: str, faults: RealFaults, waits: Waits, notifier: Notifier, new: SlotName
+    location: str, env: str, faults: RealFaults, waits: Waits, notifier: Notifier, new: SlotName,
+    confirm: Confirm | None = None,
 ) -> Iterator[tuple[Parts, Engine, RealRun]]:
     from fleet.adapters.analysis.haproxy import HAProxyAnalysis
     from fleet.adapters.analysis.window import attach_progress
@@ -567,7 +568,7 @@ def _parts(
             analysis=analysis,
             clock=WallClock(),
             notifier=Fanout(*notifiers),
-            confirm=lambda question: True,
+            confirm=confirm or (lambda question: True),
         )
         engine = Engine(store, ports, retry=RetryPolicy(attempts=5, base_s=0.1, max_s=1.0, budget_s=5.0))
         try:
@@ -586,6 +587,7 @@ def rehearse_real(
     *,
     target: Version | None = None,
     waits: Waits | None = None,
+    confirm: Confirm | None = None,
 ) -> tuple[EnvironmentState, RealRun]:
     """Run a cutover of ``config`` on real traffic and real Kubernetes APIs, with a real store at ``location``."""
     waits = waits or Waits()
@@ -614,7 +616,7 @@ def rehearse_real(
         Parts(folder, world, waits, faults, active.other).record_flux(active, FluxSpec(REVISION))
     rollout = waits.rollout(config.rollout)
     teardown = waits.teardown(config.teardown)
-    with _parts(location, config.name, faults, waits, notifier, active.other) as (parts, engine, run):
+    with _parts(location, config.name, faults, waits, notifier, active.other, confirm) as (parts, engine, run):
         parts.cluster(active)
         if faults.lock_held:
             with store.lock(config.name, lease_s=600):
@@ -623,7 +625,7 @@ def rehearse_real(
 
 
 def resume_real(
-    location: str, env: str, notifier: Notifier, *, force_unlock: bool
+    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None
 ) -> tuple[EnvironmentState, RealRun]:
     """Finish a real rehearsal in a new process: restart its parts as the state dir records them."""
     missing = missing_parts()
@@ -637,7 +639,7 @@ def resume_real(
     state = open_store(location).load(env)
     if state is None or state.cutover is None:
         raise UsageError(f"{location} holds no cutover of {env}")
-    with _parts(location, env, faults, waits, notifier, state.cutover.new) as (parts, engine, run):
+    with _parts(location, env, faults, waits, notifier, state.cutover.new, confirm) as (parts, engine, run):
         for slot in SlotName:
             if slot.value in run.world.clusters:
                 parts.cluster(slot)

@@ -77,7 +77,8 @@ def test_plan_lists_every_step_with_its_weights(fleet: Any, tmp_path: Path) -> N
     plan = result.json()
     assert plan["from"] == "1.29" and plan["to"] == "1.30"
     weights = [s["weights"] for s in plan["steps"] if s["phase"] == "SHIFT"]
-    assert weights == ["90/10", "75/25", "50/50", "0/100"]
+    assert weights == [{"blue": 90, "green": 10}, {"blue": 75, "green": 25}, {"blue": 50, "green": 50},
+                       {"blue": 0, "green": 100}]
     assert plan["steps"][-1]["phase"] == "TEARDOWN_OLD"
 
 
