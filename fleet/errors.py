@@ -6,9 +6,10 @@ decides the reaction: fix the configuration (exit 2), wait for the lock
 anything changed: exit 5), or look at a halted cutover (exit 1). Inside a
 cutover the engine turns provider errors into a failed step, so a
 ``ProviderError`` that reaches the CLI happened before anything changed
-(the CLI says exit 1 instead when the run had already committed a step). Adapters wrap SDK exceptions in these with ``raise ... from
-err`` so that nothing above them ever has to know boto3, kubernetes or pulumi
-exceptions. The CLI is the only place where they become exit codes.
+(the CLI says exit 1 instead when the run had already committed a step).
+Adapters wrap SDK exceptions in these with ``raise ... from err`` so that
+nothing above them ever has to know boto3, kubernetes or pulumi exceptions.
+The CLI is the only place where they become exit codes.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from fleet.domain.model import Version
     from fleet.domain.plan import Plan
     from fleet.engine import Engine
+    from fleet.ports import Record
+    from fleet.report import ReportContext
 
 # Commands import the engine, the domain and tabulate inside their bodies: ``fleet --help``
 # must start in well under 200 ms, and those imports alone cost more than that.
@@ -204,12 +206,48 @@ def history(env: str, output: str, report: str | None) -> None:
     """Every event of ENV's cutovers: when, who, what changed."""
     from fleet.cli import render
 
-    records = _ctx().store_for(env).history(env)
+    store = _ctx().store_for(env)
+    records = store.history(env)
     if report:
-        from fleet.report import write_report
+        from fleet.rehearsal.inmemory import is_rehearsal
+        from fleet.report import load_users, write_report
 
-        write_report(report, env, records)
+        location = store.location
+        kind = None
+        if is_rehearsal(location):
+            from fleet.rehearsal.real import rehearsal_mode
+
+            kind = "real parts" if rehearsal_mode(location) == "real" else "in memory, simulated clock"
+        samples, failed = load_users(location) if kind else ([], [])
+        try:
+            configured: str | None = str(_ctx().config(env).version)
+        except ConfigError:
+            configured = None
+        context = report_context(store.load(env), records, kind, location, configured)
+        write_report(report, env, records, samples, failed=failed, context=context)
     _emit(output, render.history_json(records), lambda: render.table(render.history_rows(records)))
+
+
+def report_context(
+    state: EnvironmentState | None, records: Sequence[Record], rehearsal: str | None, location: str | None,
+    fallback_version: str | None = None,
+) -> ReportContext:
+    """What the report needs beyond the history: the old version and the reason, when the state still has them."""
+    from fleet.report import ReportContext
+
+    starts = [i for i, r in enumerate(records) if r.event == "CutoverRequested"]
+    before = records[: starts[-1]] if starts else []
+    earlier = [r.detail.get("target") for r in before if r.event == "CutoverRequested"]
+    done = [r for r in before if r.phase == "DONE"]
+    old = str(earlier[-1]) if done and earlier else fallback_version
+    c = None if state is None else state.cutover
+    if state is None or c is None or not starts or records[starts[-1]].detail.get("id") != c.id:
+        return ReportContext(rehearsal=rehearsal, old_version=old, state_location=location)
+    kept = state.slot(c.old).version
+    return ReportContext(
+        rehearsal=rehearsal, old_version=str(kept) if kept is not None else old, reason=c.reason,
+        state_location=location,
+    )
 
 
 # --- planning and running ----------------------------------------------------------

@@ -143,9 +143,12 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
         progress.close()
     records = r.store.history(env)
     if report:
+        from fleet.cli.commands import report_context
         from fleet.report import write_report
 
-        write_report(report, env, records)
+        kind = "in memory, simulated clock"
+        context = report_context(final, records, kind, location, str(config.version))
+        write_report(report, env, records, context=context)
     world = {
         "clusters": r.world.clusters,
         "created": r.world.created,
@@ -173,19 +176,24 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
         final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm)
     finally:
         progress.close()
-    _finish_real(env, final, run, report, output, temporary, confirm is None)
+    _finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version))
 
 
 def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str, temporary: bool = False,
-                 answered_itself: bool = True) -> None:
+                 answered_itself: bool = True, configured: str | None = None) -> None:
     from fleet.cli import render
+    from fleet.cli.commands import report_context
     from fleet.rehearsal.real import observed, samples, traffic_summary
+    from fleet.report import UserFailure, save_users, write_report
 
     records = run.store.history(env)
+    seen = samples(run)
+    failed = [UserFailure(at=q.at + run.clock_offset, slot=q.slot, status=q.status, latency_ms=1000 * q.latency_s,
+                          error=q.error) for q in run.requests if q.failed]
+    save_users(run.location, seen, failed)  # for fleet history --report
     if report:
-        from fleet.report import write_report
-
-        write_report(report, env, records, samples(run))
+        context = report_context(final, records, "real parts", run.location, configured)
+        write_report(report, env, records, seen, failed=failed, context=context)
     world = {
         "clusters": run.world.clusters,
         "created": run.world.created,

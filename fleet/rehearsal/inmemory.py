@@ -178,7 +178,8 @@ def build(
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
-    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=confirm or (lambda q: True))
+    answer = confirm or (lambda q: True)
+    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
     store = open_store(location)
     engine = Engine(
         store,
