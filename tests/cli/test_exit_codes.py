@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def without_pulumi() -> str:
-    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if not shutil.which("pulumi", path=p))
+    paths = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(p for p in paths if not shutil.which("pulumi", path=p))
 
 
 def closed_port() -> int:
