@@ -345,10 +345,7 @@ class Progress:
         self._ticker: threading.Thread | None = None
         self._stopped = threading.Event()
         self._last_beat = time.monotonic()
-
-    @property
-    def tty(self) -> bool:
-        return self.live
+        self._said: str | None = None
 
     # what the engine tells
 
@@ -394,13 +391,14 @@ class Progress:
             )
         elif phase_changed:
             line = f"{self._stamp()} {state.env}: {c.phase.value}"
-            if c.phase not in (Phase.SHIFT,):
+            if c.phase is not Phase.SHIFT:
                 line += f"  weights blue {state.weights.blue}% / green {state.weights.green}%"
             lines.append(line)
-        if phase_changed and c.phase in (Phase.FAILED, Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED) \
-                and c.reason:
+        halted = c.phase in (Phase.FAILED, Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABORTED)
+        if phase_changed and halted and c.reason and c.reason != self._said:
             lines.append(f"{self._stamp()} {state.env}: reason: {c.reason}")
-        if c.awaiting_confirmation and phase_changed is False and event == "TeardownDeclined":
+            self._said = c.reason
+        if event == "TeardownDeclined":
             lines.append(f"{self._stamp()} {state.env}: waiting for a person: {c.reason}")
         return lines
 
