@@ -386,7 +386,7 @@ class Progress:
             lines.append(self._window_line(state.env, c.new.value, record))
         if event == "WeightsApplied" and c.phase is Phase.SHIFT:
             lines.append(
-                f"{self._stamp()} {state.env}: step {c.step_label()}: weights blue {state.weights.blue}% / "
+                f"{self._stamp()} {state.env}: SHIFT step {c.step_label()}  weights blue {state.weights.blue}% / "
                 f"green {state.weights.green}%"
             )
         elif phase_changed:
