@@ -407,7 +407,8 @@ class Progress:
         e = verdict.get("evidence", {})
         rate = e.get("success_rate")
         p99 = e.get("p99_ms")
-        figures = f"{e.get('requests', 0)} requests, {e.get('errors', 0)} errors"
+        requests, errors = e.get("requests", 0), e.get("errors", 0)
+        figures = f"{requests} request{'' if requests == 1 else 's'}, {errors} error{'' if errors == 1 else 's'}"
         if rate is not None:
             figures += f" ({rate:.2f}% ok)"
         if p99 is not None:
