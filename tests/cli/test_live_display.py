@@ -163,6 +163,9 @@ def test_a_rehearsal_in_tmux_shows_the_countdown_and_counts_moving(tmp_path: Pat
                 break
             time.sleep(0.25)
     finally:
+        if not any("local: DONE" in screen for screen in screens):  # Ctrl-C: the rehearsal stops what it started
+            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=False)
+            time.sleep(5)
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 
     live = [line for screen in screens for line in screen.splitlines() if "analysis window" in line]
