@@ -236,10 +236,12 @@ def report_context(
     from fleet.report import ReportContext
 
     starts = [i for i, r in enumerate(records) if r.event == "CutoverRequested"]
-    before = records[: starts[-1]] if starts else []
-    earlier = [r.detail.get("target") for r in before if r.event == "CutoverRequested"]
-    done = [r for r in before if r.phase == "DONE"]
-    old = str(earlier[-1]) if done and earlier else fallback_version
+    old, attempted = fallback_version, None
+    for r in records[: starts[-1]] if starts else []:  # the version live before the last run: the last DONE target
+        if r.event == "CutoverRequested":
+            attempted = r.detail.get("target")
+        elif r.phase == "DONE" and attempted is not None:
+            old = str(attempted)
     c = None if state is None else state.cutover
     if state is None or c is None or not starts or records[starts[-1]].detail.get("id") != c.id:
         return ReportContext(rehearsal=rehearsal, old_version=old, state_location=location)
