@@ -84,7 +84,13 @@ class ReportContext:
 
 
 def save_users(folder: str | Path, samples: Sequence[Sample], failed: Sequence[UserFailure]) -> None:
-    data = {"samples": [asdict(s) for s in samples], "failed": [asdict(f) for f in failed]}
+    """Add what a run's users saw to what earlier runs in ``folder`` saw (a resumed run adds its part)."""
+    old_samples, old_failed = load_users(folder)
+    cut = min((s.at for s in samples), default=math.inf)  # a run measured again replaces its own span
+    kept_samples = [s for s in old_samples if s.at < cut]
+    kept_failed = [f for f in old_failed if f.at < cut]
+    data = {"samples": [asdict(s) for s in [*kept_samples, *samples]],
+            "failed": [asdict(f) for f in [*kept_failed, *failed]]}
     path = Path(folder) / USERS_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data), encoding="utf-8")
