@@ -58,6 +58,11 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     when haproxy is not installed, everything runs in memory with minutes
     passing in milliseconds. The state goes to a fresh temporary directory
     unless --state is given.
+
+    \b
+    Exit codes: 0 DONE; 1 rolled back or halted; 2 usage; 3 locked (lock-held);
+    4 waiting for a person (--confirm-teardown ask); 137 (SIGKILL) on purpose
+    (crash-after, crash-at), finished by fleet resume ENV --state DIR.
     """
     ctx = _ctx()
     config = ctx.config(env)
