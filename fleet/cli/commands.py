@@ -185,9 +185,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
         _emit(
             output,
             {"status": as_json(names[0]), "health": view, "could_not_ask": len(unasked)},
-            lambda: render.table([row(names[0])]) + "
-
-" + render.health_table(view),
+            lambda: render.table([row(names[0])]) + "\n\n" + render.health_table(view),
         )
         if unasked:  # asked-and-not-reconciled is an answer (exit 0); not being able to ask is not
             click.echo(f"fleet: could not ask {len(unasked)} slot(s) of {names[0]}: see the 'could not ask' column",
@@ -361,14 +359,12 @@ def finish(
         message += f": {c.reason}"
     if c is not None and c.held:
         message += (
-            f"
-look at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
+            f"\nlook at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
             f"fleet resume {state.env} (it re-applies the recorded weights)   or: fleet rollback {state.env}"
         )
     elif c is not None and c.awaiting_confirmation:
         message += f": waiting for a person to confirm destroying the old slot {c.old} (kept for now)"
-        message += f"
-destroy it with: fleet resume {state.env} --yes"
+        message += f"\ndestroy it with: fleet resume {state.env} --yes"
     elif c is not None and c.phase is P.TEARDOWN_OLD:
         message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"
     elif c is not None and c.phase is P.FAILED:

@@ -398,6 +398,10 @@ class Progress:
         if phase_changed and halted and c.reason and c.reason != self._said:
             lines.append(f"{self._stamp()} {state.env}: reason: {c.reason}")
             self._said = c.reason
+        held = getattr(c, "held", None)
+        if held and held != self._said:
+            lines.append(f"{self._stamp()} {state.env}: halted: {held}")
+            self._said = held
         if event == "TeardownDeclined":
             lines.append(f"{self._stamp()} {state.env}: waiting for a person: {c.reason}")
         return lines
