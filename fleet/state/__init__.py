@@ -19,15 +19,16 @@ def default_location() -> str:
     return os.environ.get("FLEET_STATE") or DEFAULT_LOCATION
 
 
-def open_store(location: str | None = None) -> StateStore:
+def open_store(location: str | None = None, *, rehearsal: bool | None = None) -> StateStore:
+    """The store at ``location``; ``rehearsal`` True or False refuses the other kind's states, None reads both."""
     where = location or default_location()
     if where.startswith("s3://"):
         from fleet.state.s3 import S3StateStore
 
-        return S3StateStore.from_url(where)
+        return S3StateStore.from_url(where, rehearsal=rehearsal)
     from fleet.state.local import LocalStateStore
 
-    return LocalStateStore(where)
+    return LocalStateStore(where, rehearsal=rehearsal)
 
 
 def load_layout(env: str, location: str | None = None) -> Layout | None:

@@ -5,11 +5,21 @@ stopped, so it is plain JSON with obvious keys. ``FORMAT`` is bumped on any
 incompatible change; a file from a newer fleet is refused (never rewritten)
 so that an old binary in one pipeline cannot corrupt what a newer one wrote.
 Decoding errors name the file and the key.
+
+Format 2 adds what makes the store trustworthy (format 1 is still read):
+``rehearsal`` says whether the state belongs to a rehearsal (a production
+command refuses it, a rehearsal refuses anything else), and ``history``
+holds the sequence number and digest of the last history record, so a
+missing, torn or edited history is found before anything is done. Each
+history record carries its own ``digest`` (SHA-256 over its canonical JSON,
+which includes ``prev``, the digest of the record before it): a torn line, a
+changed line and a missing line all break the chain.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -32,13 +42,29 @@ from fleet.domain.reports import Secret
 from fleet.errors import StateError
 from fleet.ports import Record
 
-FORMAT = 1
+FORMAT = 2
+GENESIS = ""
+"""The ``prev`` of the first record (and of the first one after a history of format 1)."""
 
 _E = TypeVar("_E", bound=Enum)
 
 
-def dump_state(state: EnvironmentState) -> str:
-    return json.dumps(encode_state(state), indent=2, sort_keys=True) + "\n"
+@dataclasses.dataclass(frozen=True)
+class StateMeta:
+    """What the store writes beside the state: whose it is, and the history it counts."""
+
+    rehearsal: bool | None
+    """None in a format-1 file, which did not say."""
+    head: str | None
+    """The digest of record ``seq``; None in a format-1 file."""
+    format: int = FORMAT
+
+
+def dump_state(state: EnvironmentState, *, rehearsal: bool = False, head: str = GENESIS) -> str:
+    data = encode_state(state)
+    data["rehearsal"] = rehearsal
+    data["history"] = {"seq": state.seq, "digest": head}
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def encode_state(state: EnvironmentState) -> dict[str, Any]:
@@ -74,13 +100,29 @@ def _encode_cutover(c: Cutover) -> dict[str, Any]:
 
 
 def load_state(text: str, *, file: str) -> EnvironmentState:
+    return load_state_meta(text, file=file)[0]
+
+
+def load_state_meta(text: str, *, file: str) -> tuple[EnvironmentState, StateMeta]:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise StateError(
             f"not valid JSON ({err.msg} at line {err.lineno}); the file may be truncated", file=file
         ) from err
-    return decode_state(raw, file=file)
+    state = decode_state(raw, file=file)
+    assert isinstance(raw, dict)
+    fmt = int(raw["format"])
+    if fmt < 2:
+        return state, StateMeta(rehearsal=None, head=None, format=fmt)
+    r = _Reader(file)
+    rehearsal = r.get(raw, "rehearsal", bool)
+    history = r.mapping(raw.get("history"), "history")
+    counted = r.get(history, "seq", int, prefix="history")
+    if counted != state.seq:
+        raise r.fail("history.seq", f"{counted} differs from seq {state.seq}")
+    head = r.get(history, "digest", str, prefix="history")
+    return state, StateMeta(rehearsal=rehearsal, head=head, format=fmt)
 
 
 def decode_state(raw: object, *, file: str) -> EnvironmentState:
@@ -294,3 +336,63 @@ def decode_record(raw: object, *, file: str) -> Record:
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed history record ({err})", file=file, key=f"seq {d.get('seq')}") from err
+
+
+# --- history records, framed so that damage is found --------------------------------------------------
+
+
+class DamagedRecord(ValueError):
+    """A history record that cannot be trusted: not JSON, not a record, or its digest does not match."""
+
+
+def _canonical(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def frame_record(record: Record, *, prev: str, rehearsal: bool) -> tuple[dict[str, Any], str]:
+    """The record as stored (with ``rehearsal``, ``prev`` and its own ``digest``), and that digest."""
+    body = encode_record(record)
+    body["rehearsal"] = rehearsal
+    body["prev"] = prev
+    digest = hashlib.sha256(_canonical(body)).hexdigest()
+    return {**body, "digest": digest}, digest
+
+
+def record_line(framed: Mapping[str, Any]) -> str:
+    return json.dumps(framed, sort_keys=True) + "\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class Framed:
+    record: Record
+    digest: str | None
+    """None for a record of a format-1 history, which had none."""
+    prev: str | None
+    rehearsal: bool | None
+
+
+def unframe(text: str, *, file: str) -> Framed:
+    """One stored record, checked against its digest; DamagedRecord when it cannot be trusted."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DamagedRecord(f"not valid JSON ({err.msg})") from None
+    if not isinstance(raw, dict):
+        raise DamagedRecord("not a JSON object")
+    digest = raw.pop("digest", None)
+    if digest is not None and (
+        not isinstance(digest, str) or hashlib.sha256(_canonical(raw)).hexdigest() != digest
+    ):
+        raise DamagedRecord("its digest does not match its content")
+    try:
+        record = decode_record(raw, file=file)
+    except StateError as err:
+        raise DamagedRecord(err.detail) from None
+    prev = raw.get("prev")
+    rehearsal = raw.get("rehearsal")
+    return Framed(
+        record,
+        digest,
+        prev if isinstance(prev, str) else None,
+        rehearsal if isinstance(rehearsal, bool) else None,
+    )
