@@ -84,7 +84,7 @@ def _emit(output: str, data: Any, text: Callable[[], str]) -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (validate, status, plan, cutover, resume, rollback, abort, history):
+    for command in (validate, status, plan, cutover, resume, rollback, abort, history, state):
         cli.add_command(command)
 
 
@@ -155,8 +155,10 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 
     ctx = _ctx()
     configured = set(list_environments(ctx.project()))
-    names = list(envs) or sorted(configured | set(ctx.store().environments()))
-    states = {name: (ctx.store_for(name) if name in configured else ctx.store()).load(name) for name in names}
+    names = list(envs) or sorted(configured | set(ctx.store(rehearsal=None).environments()))
+    states = {
+        name: (ctx.store_for(name) if name in configured else ctx.store(rehearsal=None)).load(name) for name in names
+    }
     readback: dict[str, dict[str, Any]] = {}
     recorded = {name: ctx.config(name) for name in names if name in configured and states[name] is not None}
     if recorded:
@@ -278,9 +280,17 @@ def _confirm(yes: bool) -> Callable[[str], bool]:
 
 
 def finish(
-    state: EnvironmentState, output: str, *, success: Phase | None = None, extra: dict[str, Any] | None = None
+    state: EnvironmentState,
+    output: str,
+    *,
+    success: Phase | None = None,
+    extra: dict[str, Any] | None = None,
+    state_hint: str | None = None,
 ) -> None:
-    """Render the final state and exit 0 when the cutover reached ``success``, else 1."""
+    """Render the final state and exit 0 when the cutover reached ``success``, else 1.
+
+    ``state_hint``: the store to name in the commands suggested (a rehearsal's, never the default one).
+    """
     from fleet.cli import render
     from fleet.domain.machine import Phase as P
 
@@ -291,17 +301,21 @@ def finish(
     message = f"{state.env}: {phase.value if phase else 'idle'}"
     if c is not None and c.reason and not ok:
         message += f": {c.reason}"
+    where = f" --state {state_hint}" if state_hint else ""
     if c is not None and c.held:
         message += (
-            f"\nlook at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
-            f"fleet resume {state.env} (it re-applies the recorded weights)   or: fleet rollback {state.env}"
+            f"\nlook at the traffic provider (fleet status {state.env}{where} shows both accounts); then continue "
+            f"with: fleet resume {state.env}{where} (it re-applies the recorded weights)   or: "
+            f"fleet rollback {state.env}{where}"
         )
     elif c is not None and c.awaiting_confirmation:
-        message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env} --yes"
+        message += f"\nthe old slot {c.old} is kept; destroy it with: fleet resume {state.env}{where} --yes"
     elif c is not None and c.phase is P.TEARDOWN_OLD:
-        message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"
-    elif c is not None and c.phase is P.FAILED:
-        message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
+        message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}{where}"
+    elif c is not None and c.phase in (P.FAILED, P.ROLLING_BACK):
+        message += (
+            f"\ncontinue with: fleet resume {state.env}{where}   or give up with: fleet abort {state.env}{where}"
+        )
     data = {
         "result": phase.value if phase else None,
         "ok": ok,
@@ -373,17 +387,30 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @output_option
 @state_option
 def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
-    """Continue ENV's interrupted or halted cutover from its last checkpoint."""
+    """Continue ENV's interrupted or halted cutover from its last checkpoint.
+
+    A rehearsal's state (its state says so, in a directory or in S3) is
+    finished on the rehearsal's own simulated world, never on production adapters.
+    """
     from fleet.rehearsal.inmemory import is_rehearsal
 
     ctx = _ctx()
-    location = ctx.store_location()
-    if is_rehearsal(location):
+    location = ctx.state_option or _configured_location(env)
+    if is_rehearsal(location, env):
         from fleet.cli.rehearse import resume_rehearsal
 
         resume_rehearsal(location, env, output, force_unlock=force_unlock)
+        return
     final = _drive(ctx.config(env), lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
     finish(final, output)
+
+
+def _configured_location(env: str) -> str:
+    ctx = _ctx()
+    try:
+        return ctx.store_location(ctx.config(env))
+    except ConfigError:
+        return ctx.store_location()
 
 
 @click.command()
@@ -418,3 +445,49 @@ def abort(env: str, reason: str, wait: float, force_unlock: bool, output: str) -
         _ctx().config(env), lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
     )
     finish(final, output, success=Phase.ABORTED)
+
+
+# --- the state store itself --------------------------------------------------------------------
+
+
+@click.group()
+def state() -> None:
+    """Look after the state store itself."""
+
+
+@state.command()
+@click.argument("env")
+@force_unlock_option
+@output_option
+@state_option
+def repair(env: str, force_unlock: bool, output: str) -> None:
+    """Keep ENV's damaged history aside and go on from its last good record.
+
+    Every command refuses a history that is torn, edited or has a gap (exit 2,
+    naming the file and the last good record). This command, under the
+    environment's lock, keeps the damaged file (or S3 records) aside, keeps
+    the good records, and writes a HistoryRepaired record naming the lost
+    ones; the state itself is not changed. It exits 0 with nothing to do when
+    the history is whole.
+    """
+    from fleet import audit
+    from fleet.cli import render
+
+    ctx = _ctx()
+    store = ctx.store_for(env)
+    fix = getattr(store, "repair", None)
+    if fix is None:
+        raise UsageError(f"the store at {store.location} cannot repair a history")
+    with store.lock(env, lease_s=60.0, force=force_unlock):
+        result = fix(env, dict(audit.actor()))
+
+    def text() -> str:
+        if not result["repaired"]:
+            return f"{env}: the history is whole ({result['records']} records in {result['file']}); nothing to do"
+        return (
+            f"{env}: {result['damage']}\nkept records 1-{result['kept']}, lost {result['lost']}; "
+            f"the damaged history is kept at {result['aside']}\n"
+            + render.table([{k: str(v) for k, v in result.items()}])
+        )
+
+    _emit(output, result, text)

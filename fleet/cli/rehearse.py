@@ -6,6 +6,11 @@ simulated, and waits are compressed). A machine without HAProxy (or without
 the Kubernetes simulator's package) still gets a rehearsal: the in-memory one,
 with a one-line notice. ``--simulated`` asks for the in-memory one outright;
 its simulated clock also offers the faults real parts cannot produce.
+
+A rehearsal's state is never real state: ``FLEET_STATE`` and the project's
+configured store are ignored, only an explicit ``--state`` is used (else a
+fresh temporary directory), and a store that holds a real environment's
+state is refused (exit 2) before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import click
 
-from fleet.cli.commands import _ctx, finish, output_option, parse_version, state_option
+from fleet.cli.commands import _ctx, finish, output_option, parse_version
 
 
 def register(cli: click.Group) -> None:
@@ -38,9 +43,12 @@ def _fault_help() -> str:
     help="Use the in-memory fleet (simulated clock, every fault) instead of real HAProxy and Kubernetes APIs.",
 )
 @output_option
-@state_option
+@click.option(
+    "--state", "state", metavar="LOCATION",
+    help="Where the rehearsal's state goes (a directory or s3://bucket/prefix); never FLEET_STATE's store.",
+)
 def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, simulated: bool,
-             output: str) -> None:
+             output: str, state: str | None) -> None:
     """Rehearse a full cutover of ENV's real configuration.
 
     The engine and the state store are always the real ones. By default the
@@ -50,7 +58,8 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     cutover takes seconds (the waits used are printed). With --simulated, or
     when haproxy is not installed, everything runs in memory with minutes
     passing in milliseconds. The state goes to a fresh temporary directory
-    unless --state is given.
+    unless --state is given (FLEET_STATE and the project's store are never
+    used: a rehearsal must not touch a real environment's state).
     """
     ctx = _ctx()
     config = ctx.config(env)
@@ -62,11 +71,22 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         if missing:
             click.echo(f"rehearse: {', '.join(missing)} not found; rehearsing on the in-memory fleet", err=True)
             simulated = True
-    location = ctx.state_option or tempfile.mkdtemp(prefix="fleet-rehearsal-")
+    location = state or _explicit_root_state() or tempfile.mkdtemp(prefix="fleet-rehearsal-")
     if simulated:
         _simulated(env, config, location, faults, target, report, output)
     else:
         _real(env, config, location, faults, target, report, output)
+
+
+def _explicit_root_state() -> str | None:
+    """``fleet --state X rehearse``: given on the command line, not inherited from FLEET_STATE."""
+    from click.core import ParameterSource
+
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("state") is ParameterSource.COMMANDLINE:
+        value = root.params.get("state")
+        return str(value) if value else None
+    return None
 
 
 def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
@@ -93,8 +113,9 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
         "destroyed": r.world.destroyed,
         "weight_changes": r.world.weight_changes,
     }
-    finish(final, output, extra={"timeline": render.timeline(records), "state_location": location, "world": world,
-                                 "mode": "simulated"})
+    finish(final, output, state_hint=location,
+           extra={"timeline": render.timeline(records), "state_location": location, "world": world,
+                  "mode": "simulated"})
 
 
 def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
@@ -135,7 +156,7 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
         f"{traffic['failed']} failed",
         err=True,
     )
-    finish(final, output, extra={
+    finish(final, output, state_hint=run.location, extra={
         "timeline": render.timeline(records, observed(run)),
         "state_location": run.location,
         "world": world,
@@ -146,15 +167,15 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
 
 
 def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool) -> None:
-    """``fleet resume`` on a rehearsal's state dir: finish it the way it was started."""
+    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started."""
     from fleet.cli import render
     from fleet.rehearsal.real import rehearsal_mode
 
-    progress = render.Progress()
-    if rehearsal_mode(location) == "real":
+    if rehearsal_mode(location, env) == "real":
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
+        progress = render.Progress()
         try:
             final, run = resume_real(location, env, progress, force_unlock=force_unlock)
         finally:
@@ -164,8 +185,10 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
     from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
     from fleet.state import open_store
 
+    progress = render.Progress()
     try:
         final = resume_simulated(location, env, progress, force_unlock=force_unlock)
     finally:
         progress.close()
-    finish(final, output, extra={"timeline": render.timeline(open_store(location).history(env))})
+    finish(final, output, state_hint=location,
+           extra={"timeline": render.timeline(open_store(location).history(env))})

@@ -93,15 +93,13 @@ def describe_holder(info: LockInfo, expires_at: float | None = None, *, now: flo
     expires = info.expires_at if expires_at is None else expires_at
     now = time.time() if now is None else now
     lease = f", lease {info.run_id[:8]}" if info.run_id else ""
+    who = f"{info.owner}@{info.host} (pid {info.pid}){lease}"
     when = time.strftime("%H:%M:%S UTC", time.gmtime(expires))
     left = expires - now
     if left > 0:
         minutes, seconds = divmod(int(left + 0.5), 60)
-        return (
-            f"{info.owner}@{info.host} (pid {info.pid}{lease}); "
-            f"its lease expires at {when} (in {minutes}m{seconds:02d}s)"
-        )
-    return f"{info.owner}@{info.host} (pid {info.pid}{lease}); its lease expired at {when}"
+        return f"{who}; its lease expires at {when} (in {minutes}m{seconds:02d}s)"
+    return f"{who}; its lease expired at {when}"
 
 
 def locked(env: str, info: LockInfo, *, expires_at: float | None = None, now: float | None = None) -> LockedError:
