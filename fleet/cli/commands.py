@@ -345,6 +345,9 @@ def _drive(
     from fleet.wiring import production_ports
 
     ctx = _ctx()
+    # Before the lock and before any adapter: a rehearsal's state, or a history that does not match its state,
+    # is refused here (exit 2) with nothing touched.
+    ctx.store(config).load(config.name)
     progress = render.Progress()
     ports = production_ports(config, ctx.project(), progress, _confirm(yes))
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from fleet.cli.commands import _ctx, finish, output_option, parse_version
+from fleet.errors import LockedError
 
 
 def register(cli: click.Group) -> None:
@@ -72,10 +73,19 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
             click.echo(f"rehearse: {', '.join(missing)} not found; rehearsing on the in-memory fleet", err=True)
             simulated = True
     location = state or _explicit_root_state() or tempfile.mkdtemp(prefix="fleet-rehearsal-")
-    if simulated:
-        _simulated(env, config, location, faults, target, report, output)
-    else:
-        _real(env, config, location, faults, target, report, output)
+    try:
+        if simulated:
+            _simulated(env, config, location, faults, target, report, output)
+        else:
+            _real(env, config, location, faults, target, report, output)
+    except LockedError as err:
+        raise with_state(err, location) from err
+
+
+def with_state(err: LockedError, location: str) -> LockedError:
+    """The same error, its suggested command naming the rehearsal's store."""
+    holder = err.holder.replace(f"fleet resume {err.env} ", f"fleet resume {err.env} --state {location} ")
+    return LockedError(err.env, holder, expired=err.expired)
 
 
 def _explicit_root_state() -> str | None:
@@ -178,6 +188,8 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
         progress = render.Progress()
         try:
             final, run = resume_real(location, env, progress, force_unlock=force_unlock)
+        except LockedError as err:
+            raise with_state(err, location) from err
         finally:
             progress.close()
         _finish_real(env, final, run, None, output)
@@ -188,6 +200,8 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
     progress = render.Progress()
     try:
         final = resume_simulated(location, env, progress, force_unlock=force_unlock)
+    except LockedError as err:
+        raise with_state(err, location) from err
     finally:
         progress.close()
     finish(final, output, state_hint=location,

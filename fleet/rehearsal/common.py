@@ -178,6 +178,14 @@ def load_marker(files: RehearsalFiles, env: str) -> dict[str, Any]:
     return marker
 
 
+def check_files(files: RehearsalFiles, env: str) -> dict[str, Any]:
+    """Read every file of the rehearsal (before its lock is taken): a damaged one is refused, nothing touched."""
+    marker = load_marker(files, env)
+    files.load_json(WORLD)
+    files.load_json("flux.json")
+    return marker
+
+
 class HeldStore:
     """A store whose lock this run already holds: the engine's ``lock`` hands it the held lease.
 

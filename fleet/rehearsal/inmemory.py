@@ -36,6 +36,7 @@ from fleet.rehearsal.common import (
     Fanout,
     HeldStore,
     RehearsalFiles,
+    check_files,
     crash_phase,
     die,
     fault_number,
@@ -262,6 +263,7 @@ def rehearse(
 
 def resume_rehearsal(location: str, env: str, notifier: Notifier, *, force_unlock: bool) -> EnvironmentState:
     store = open_store(location, rehearsal=True)
+    check_files(RehearsalFiles(store), env)
     with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
         faults = parse_faults(load_marker(RehearsalFiles(store), env).get("faults", []))
         state = store.load(env)

@@ -55,6 +55,7 @@ from fleet.rehearsal.common import (
     Fanout,
     HeldStore,
     RehearsalFiles,
+    check_files,
     crash_phase,
     die,
     fault_number,
@@ -648,6 +649,7 @@ def resume_real(
     if missing:
         raise UsageError(f"{location} is a rehearsal on real parts; this machine lacks {', '.join(missing)}")
     store = open_store(location, rehearsal=True)
+    check_files(RehearsalFiles(store), env)
     with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
         marker = load_marker(RehearsalFiles(store), env)
         faults = parse_real_faults(marker.get("faults", []))

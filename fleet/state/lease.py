@@ -109,7 +109,7 @@ def locked(env: str, info: LockInfo, *, expires_at: float | None = None, now: fl
     expired = expires < now
     holder = describe_holder(info, expires, now=now)
     if not expired:
-        holder += "; if that run is dead, run the same command with --force-unlock once the lease has expired"
+        holder += f"; if that run is dead, `fleet resume {env} --force-unlock` takes over once its lease has expired"
     return LockedError(env, holder, expired=expired)
 
 

@@ -85,7 +85,7 @@ def test_a_torn_append_never_swallows_the_next_record(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        (lambda lines: lines[:2] + ['{"seq": 3, "ev'] + lines[3:], "record 3 (line 3) is damaged"),
+        (lambda lines: [*lines[:2], '{"seq": 3, "ev', *lines[3:]], "record 3 (line 3) is damaged"),
         (lambda lines: lines[:2] + lines[3:], "record 3 is missing"),
         (lambda lines: lines[:2] + [lines[2].replace('"blue": 100', '"blue": 99')] + lines[3:], "digest"),
         (lambda lines: lines[:4], "record 5 is missing"),
