@@ -87,7 +87,7 @@ def test_a_torn_append_never_swallows_the_next_record(tmp_path: Path) -> None:
     [
         (lambda lines: [*lines[:2], '{"seq": 3, "ev', *lines[3:]], "record 3 (line 3) is damaged"),
         (lambda lines: lines[:2] + lines[3:], "record 3 is missing"),
-        (lambda lines: lines[:2] + [lines[2].replace('"blue": 100', '"blue": 99')] + lines[3:], "digest"),
+        (lambda lines: [*lines[:2], lines[2].replace('"blue": 100', '"blue": 99'), *lines[3:]], "digest"),
         (lambda lines: lines[:4], "record 5 is missing"),
         (lambda lines: [], "record 1 is missing"),
     ],
@@ -127,7 +127,7 @@ def test_a_history_without_its_state_is_refused(tmp_path: Path) -> None:
     for seq in range(1, 4):
         store.commit("local", replace(SEED, seq=seq), [_record(seq)])
     (tmp_path / "local" / "state.json").unlink()
-    with pytest.raises(StateError, match="no state.json"):
+    with pytest.raises(StateError, match=r"no state\.json"):
         LocalStateStore(tmp_path).load("local")
 
 
