@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from fleet.cli.commands import _ctx, finish, output_option, parse_version
-from fleet.errors import LockedError
+from fleet.errors import FleetError, LockedError
 
 
 def register(cli: click.Group) -> None:
@@ -80,6 +80,14 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
             _real(env, config, location, faults, target, report, output)
     except LockedError as err:
         raise with_state(err, location) from err
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; the state is saved, continue with: fleet resume {env} --state {location}"
+        ) from None
+
+
+class Interrupted(FleetError):
+    """Ctrl-C or SIGTERM stopped a rehearsal; its parts were stopped in order (exit 1)."""
 
 
 def with_state(err: LockedError, location: str) -> LockedError:
