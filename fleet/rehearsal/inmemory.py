@@ -30,21 +30,18 @@ from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.ports import Lease, Notice, Notifier, StateStore
-from fleet.rehearsal.common import (
+from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
+from fleet.rehearsal.faults import FAULTS
+from fleet.rehearsal.files import (
     MARKER,
     WORLD,
-    Fanout,
     HeldStore,
     RehearsalFiles,
     check_files,
-    crash_phase,
-    die,
-    fault_number,
     load_marker,
     load_world,
     refuse_real_state,
 )
-from fleet.rehearsal.faults import FAULTS
 from fleet.state import open_store
 
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]

@@ -22,7 +22,6 @@ init and keep their ports and directories for ever. Two mechanisms close that:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -39,24 +38,28 @@ PR_SET_PDEATHSIG = 1
 OWNER = ".fleet-owner"
 
 
-def _die_with(parent: int) -> None:
+def _die_with(parent: int, libc: Any) -> None:
     """In the child, before exec: ask the kernel for SIGKILL when the parent goes."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    if libc is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(1)
 
 
 def spawn(args: Sequence[str], *, owner_dir: Path | None = None, **popen: Any) -> subprocess.Popen[Any]:
     """``subprocess.Popen(args, **popen)`` whose process is killed by the kernel when this one dies."""
+    import ctypes  # loaded here, in the parent: the child only calls into it between fork and exec
+
     parent = os.getpid()
     extra = popen.pop("preexec_fn", None)
+    try:
+        libc: Any = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        libc = None
 
     def prepare() -> None:
-        _die_with(parent)
+        _die_with(parent, libc)
         if extra is not None:
             extra()
 

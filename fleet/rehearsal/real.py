@@ -50,20 +50,17 @@ from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, StateError, UsageError
 from fleet.fakes import OLD_REVISION, REVISION, World
 from fleet.ports import Applied, Layout, Lease, Notice, Notifier, Record, StateStore, Traffic
-from fleet.rehearsal.common import (
+from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
+from fleet.rehearsal.faults import REAL_FAULTS
+from fleet.rehearsal.files import (
     MARKER,
-    Fanout,
     HeldStore,
     RehearsalFiles,
     check_files,
-    crash_phase,
-    die,
-    fault_number,
     load_marker,
     load_world,
     refuse_real_state,
 )
-from fleet.rehearsal.faults import REAL_FAULTS
 from fleet.state import open_store
 
 FLUX = "flux.json"
