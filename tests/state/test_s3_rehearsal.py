@@ -64,3 +64,35 @@ def test_an_s3_store_holding_a_real_environment_is_refused_by_a_rehearsal(
     assert ignored.returncode == 0, ignored.stderr
     assert json.loads(ignored.stdout)["state_location"] != location
     assert open_store(location).load("local") == before
+
+
+_HOLDER = """
+import sys, time
+from fleet.state import open_store
+with open_store(sys.argv[1], rehearsal=True).lock("local", lease_s=60):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_contender_on_an_s3_store_exits_3_naming_the_holder_and_writes_nothing(
+    bucket: str, s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    location = f"s3://{bucket}/contended"
+    env = {**os.environ, **s3_env, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, location], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        client = boto3.client("s3", endpoint_url=s3_env["FLEET_S3_ENDPOINT_URL"])
+        before = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+        result = _fleet(tmp_path, s3_env, "rehearse", "local", "--simulated", "--state", location)
+
+        assert result.returncode == 3, result.stderr
+        assert f"(pid {holder.pid})" in result.stderr and f"--state {location}" in result.stderr
+        after = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+        assert after == before, "the loser wrote into the winner's store"
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
