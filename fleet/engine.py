@@ -238,8 +238,21 @@ class Engine:
     def resume(self, env: str, *, force_unlock: bool = False) -> EnvironmentState:
         with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
             state = self._in_flight(env)
+            self._tell_unconfirmed_weights(state)
             state = self._step(lease, state, Resumed(at=self.ports.clock.now()))
             return self._drive(lease, state)
+
+    def _tell_unconfirmed_weights(self, state: EnvironmentState) -> None:
+        """After a crash between a journalled weight change and its confirmation, say which weights may be live."""
+        records = self.store.history(state.env)
+        if records and records[-1].event == INTENT:
+            intended = records[-1].detail.get("weights", {})
+            self.ports.notifier.notify(Notice(
+                state.env, "event",
+                f"the last weight change was not confirmed: traffic may be at "
+                f"{state.weights.blue}/{state.weights.green} (recorded) or "
+                f"{intended.get('blue')}/{intended.get('green')} (intended, blue/green); the change is made again",
+            ))
 
     def rollback(self, env: str, *, reason: str, force_unlock: bool = False, wait_s: float = 120.0) -> EnvironmentState:
         """Give all traffic back to the old slot: directly, or through the run that holds the lock."""

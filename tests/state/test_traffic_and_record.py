@@ -97,3 +97,27 @@ def test_a_lock_that_cannot_be_released_does_not_mask_the_runs_error(tmp_path: P
         (tmp_path / "local" / "lock.json").unlink()
         (tmp_path / "local" / "lock.json").mkdir()  # release now fails: the lock is a directory
         raise Boom
+
+
+class Crash(BaseException):
+    """Stands for the process dying at a checkpoint (nothing after it runs)."""
+
+
+def test_a_resume_after_an_unconfirmed_weight_change_says_which_weights_may_be_live(tmp_path: Path) -> None:
+    fleet = Fleet()
+
+    def checkpoint(name: str) -> None:
+        if name == "after:SetWeights":
+            raise Crash
+
+    with pytest.raises(Crash):
+        fleet.engine(LocalStateStore(tmp_path), checkpoint=checkpoint).cutover(environment(), NEW_VERSION)
+    history = LocalStateStore(tmp_path).history("local")
+    assert history[-1].event == "WeightsIntended"
+    assert fleet.traffic.get_weights("local") == Weights(90, 10), "the change was made, not confirmed"
+
+    final = fleet.engine(LocalStateStore(tmp_path)).resume("local")
+
+    told = [n.message for n in fleet.notifier.notices if "not confirmed" in n.message]
+    assert told and "100/0 (recorded)" in told[0] and "90/10 (intended" in told[0]
+    assert final.cutover is not None and final.cutover.phase.value == "DONE"
