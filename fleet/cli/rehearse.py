@@ -15,6 +15,7 @@ state is refused (exit 2) before anything is written.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from typing import Any
 
@@ -92,7 +93,7 @@ class Interrupted(FleetError):
 
 def with_state(err: LockedError, location: str) -> LockedError:
     """The same error, its suggested command naming the rehearsal's store."""
-    holder = err.holder.replace(f"fleet resume {err.env} ", f"fleet resume {err.env} --state {location} ")
+    holder = re.sub(rf"`fleet (\w+) {re.escape(err.env)}\b", rf"`fleet \1 {err.env} --state {location}", err.holder)
     return LockedError(err.env, holder, expired=err.expired)
 
 

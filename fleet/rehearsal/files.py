@@ -130,9 +130,14 @@ def load_marker(files: RehearsalFiles, env: str) -> dict[str, Any]:
 def check_files(files: RehearsalFiles, env: str) -> dict[str, Any]:
     """Read every file of the rehearsal (before its lock is taken): a damaged one is refused, nothing touched."""
     marker = load_marker(files, env)
-    files.load_json(WORLD)
-    files.load_json("flux.json")
+    check_readable(files)
     return marker
+
+
+def check_readable(files: RehearsalFiles) -> None:
+    """Refuse (exit 2, naming it) a rehearsal file that exists but cannot be read: it is never overwritten."""
+    for name in (MARKER, WORLD, "flux.json"):
+        files.load_json(name)
 
 
 class HeldStore:

@@ -38,6 +38,7 @@ from fleet.rehearsal.files import (
     HeldStore,
     RehearsalFiles,
     check_files,
+    check_readable,
     load_marker,
     load_world,
     refuse_real_state,
@@ -234,6 +235,7 @@ def rehearse(
     """Run a cutover of ``config`` on the in-memory fleet with a real store at ``location``."""
     store = open_store(location, rehearsal=True)
     refuse_real_state(store)
+    check_readable(RehearsalFiles(store))
     with ExitStack() as stack:
         if faults.lock_held:  # a contender that got there first
             stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))

@@ -57,6 +57,7 @@ from fleet.rehearsal.files import (
     HeldStore,
     RehearsalFiles,
     check_files,
+    check_readable,
     load_marker,
     load_world,
     refuse_real_state,
@@ -601,6 +602,7 @@ def rehearse_real(
     waits = waits or Waits()
     store = open_store(location, rehearsal=True)
     refuse_real_state(store)
+    check_readable(RehearsalFiles(store))
     with ExitStack() as stack:
         if faults.lock_held:  # a contender that got there first
             stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))

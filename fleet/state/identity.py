@@ -119,3 +119,14 @@ def holder_is_dead(holder: Identity | None, here: Identity | None = None) -> boo
     if started is None:
         return True
     return holder.pid_start is not None and started != holder.pid_start
+
+
+def holder_is_alive(holder: Identity | None, here: Identity | None = None) -> bool:
+    """True only when ``holder`` is certainly running: same machine, boot and PID namespace, same process."""
+    if holder is None or not holder.machine_id or not holder.boot_id or not holder.pidns:
+        return False
+    here = here or current()
+    same_place = (holder.machine_id, holder.boot_id, holder.pidns) == (here.machine_id, here.boot_id, here.pidns)
+    if not same_place or holder.pid <= 0 or holder.pid_start is None:
+        return False
+    return pid_start(holder.pid) == holder.pid_start

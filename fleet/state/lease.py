@@ -102,13 +102,19 @@ def describe_holder(info: LockInfo, expires_at: float | None = None, *, now: flo
     return f"{who}; its lease expired at {when}"
 
 
-def locked(env: str, info: LockInfo, *, expires_at: float | None = None, now: float | None = None) -> LockedError:
+def locked(
+    env: str, info: LockInfo, *, expires_at: float | None = None, now: float | None = None, alive: bool = False
+) -> LockedError:
     """The error for a lock held by ``info``: who, until when, and what to run."""
     now = time.time() if now is None else now
     expires = info.expires_at if expires_at is None else expires_at
-    expired = expires < now
+    expired = expires < now and not alive
     holder = describe_holder(info, expires, now=now)
-    if not expired:
+    if alive:
+        holder += (
+            f"; its process is alive on this machine: wait for it, or ask it to roll back with `fleet rollback {env}`"
+        )
+    elif not expired:
         holder += f"; if that run is dead, `fleet resume {env} --force-unlock` takes over once its lease has expired"
     return LockedError(env, holder, expired=expired)
 

@@ -48,7 +48,7 @@ from fleet.state.codec import (
     record_line,
     unframe,
 )
-from fleet.state.identity import Identity, holder_is_dead
+from fleet.state.identity import Identity, holder_is_alive, holder_is_dead
 from fleet.state.lease import (
     decode_holder,
     decode_request,
@@ -534,8 +534,9 @@ class LocalStateStore:
             if found is not None:
                 holder, identity, _ = found
                 dead = holder_is_dead(identity, own_identity())
+                alive = holder_is_alive(identity, own_identity())  # a live holder is never displaced
                 expired = holder.expires_at < now
-                if not (dead or (expired and force)):
-                    raise locked(env, holder, now=now)
+                if not (dead or (expired and force and not alive)):
+                    raise locked(env, holder, now=now, alive=alive)
             self.files.atomic_write(path, encode_lock(info, lease_s=lease_s, identity=own_identity()))
         return LocalLease(env, path, info, lease_s, token)

@@ -63,7 +63,7 @@ from fleet.state.codec import (
     record_line,
     unframe,
 )
-from fleet.state.identity import holder_is_dead
+from fleet.state.identity import holder_is_alive, holder_is_dead
 from fleet.state.lease import (
     decode_holder,
     decode_lock,
@@ -605,8 +605,9 @@ class S3StateStore:
             holder, identity, held_s = decode_holder(found.body, file=self._url(key))  # garbage: StateError
             expires_at = _expiry(holder, held_s, found, now)
             dead = holder_is_dead(identity, own_identity())
-            if not (dead or (expires_at < now and force)):
-                raise locked(env, holder, expires_at=expires_at, now=now) from None
+            alive = holder_is_alive(identity, own_identity())  # a live holder is never displaced
+            if not (dead or (expires_at < now and force and not alive)):
+                raise locked(env, holder, expires_at=expires_at, now=now, alive=alive) from None
             try:
                 etag = self._put(key, body, if_match=found.etag)
             except (_PreconditionFailed, _Missing):

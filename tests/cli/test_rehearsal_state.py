@@ -124,8 +124,9 @@ def test_damaged_rehearsal_files_are_refused_naming_the_file(fleet: Any, tmp_pat
         (state_dir / name).write_text('{"env": "loc')
         before = _snapshot(state_dir)
 
-        result = fleet("resume", "local", "--state", str(state_dir))
+        for command in (("resume", "local"), ("rehearse", "local", "--simulated")):
+            result = fleet(*command, "--state", str(state_dir))
 
-        assert result.code == 2, result.err
-        assert str(state_dir / name) in result.err and "Traceback" not in result.err
-        assert _snapshot(state_dir) == before
+            assert result.code == 2, (command, result.err)
+            assert str(state_dir / name) in result.err and "Traceback" not in result.err
+            assert _snapshot(state_dir) == before

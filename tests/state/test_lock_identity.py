@@ -121,3 +121,11 @@ def test_a_live_holder_in_another_pid_namespace_keeps_its_lock(tmp_path: Path) -
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_a_live_holder_whose_lease_ran_out_is_not_displaced_even_with_force(tmp_path: Path) -> None:
+    _lock(tmp_path / "local" / "lock.json", current(), expires_in=-60)  # this very process, its lease long gone
+
+    with pytest.raises(LockedError) as caught, LocalStateStore(tmp_path).lock("local", lease_s=30, force=True):
+        pass
+    assert "alive" in str(caught.value) and not caught.value.expired
