@@ -505,12 +505,18 @@ class LocalStateStore:
         lock_path = self._dir(env) / "lock.json"
         if not path.exists():
             return None
+        claimed = path.with_name(f".request.{uuid.uuid4().hex}.taken")
         with _guard(lock_path), _os_errors(path, "take the request"):
+            # Claimed by an atomic rename: a request posted after this moment is a new request.json, never
+            # removed unread (and posts wait for the guard anyway).
             try:
-                text = path.read_text(encoding="utf-8")
+                os.replace(path, claimed)
             except FileNotFoundError:
                 return None
-            path.unlink()
+            try:
+                text = claimed.read_text(encoding="utf-8")
+            finally:
+                claimed.unlink(missing_ok=True)
         return decode_request(text, file=str(path))
 
     # --- the lock --------------------------------------------------------------------------------
