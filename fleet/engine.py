@@ -359,7 +359,8 @@ class Engine:
         try:
             self.store.commit(new.env, new, [record])
         except (FleetError, OSError) as err:
-            if not isinstance(event, WeightsApplied) or event.weights == state.weights:
+            # A lost lock is not ours to act on: the traffic now belongs to the run that holds it.
+            if not isinstance(event, WeightsApplied) or event.weights == state.weights or isinstance(err, LockedError):
                 raise
             self._unrecorded_weights(state, new, record, err)
         self.checkpoint(f"after-commit:{record.event}")
