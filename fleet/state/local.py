@@ -403,35 +403,50 @@ class LocalStateStore:
         folder = self._dir(env)
         with _os_errors(folder, "save the state"):
             folder.mkdir(parents=True, exist_ok=True)
-            head, rehearsal = self._head_before(env, state, records)
+            head, rehearsal, known = self._head_before(env, state, records)
+            self._valid.pop(env, None)
             digest = head.digest if head.seq == state.seq else GENESIS
+            end = head.offset
+            counted = list(known)
             if records:
                 prev = head.digest
-                lines = []
+                data = b""
                 for record in records:
                     framed, prev = frame_record(record, prev=prev, rehearsal=rehearsal)
-                    lines.append(record_line(framed))
+                    data += record_line(framed).encode("utf-8")
+                    if record.seq <= state.seq:
+                        counted.append(record)
+                        end = head.offset + len(data)
                     if record.seq == state.seq:
                         digest = prev
-                self.files.append(self._history_path(env), "".join(lines).encode("utf-8"), keep=head.offset)
+                self.files.append(self._history_path(env), data, keep=head.offset)
             self.files.atomic_write(folder / "state.json", dump_state(state, rehearsal=rehearsal, head=digest))
-        self._valid.pop(env, None)
+        # What was just written is known to be whole: the next commit or load need not read the history again.
+        try:
+            st = self._history_path(env).stat()
+        except OSError:
+            return
+        key = (st.st_size, st.st_mtime_ns, st.st_ino, state.seq, digest)
+        self._valid[env] = _Valid(key, Head(state.seq, digest, end), counted)
 
-    def _head_before(self, env: str, state: EnvironmentState, records: Sequence[Record]) -> tuple[Head, bool]:
-        """Where the history the commit follows ends (validated), and whose state this is."""
+    def _head_before(
+        self, env: str, state: EnvironmentState, records: Sequence[Record]
+    ) -> tuple[Head, bool, list[Record]]:
+        """Where the history the commit follows ends (validated), whose state this is, and its records."""
         before = records[0].seq - 1 if records else state.seq
         found = self._read_state(env)
         if found is None:
             if before != 0:
                 raise StateError(f"no state to follow (this commit follows record {before})",
                                  file=str(self._dir(env) / "state.json"))
-            return Head(0, GENESIS, 0), bool(self.rehearsal)
+            return Head(0, GENESIS, 0), bool(self.rehearsal), []
         current, meta = found
         self._check_owner(env, meta)
         if current.seq != before:
             raise LockedError(env, f"another writer (the state is at record {current.seq}, not {before})")
         rehearsal = bool(meta.rehearsal) if self.rehearsal is None else self.rehearsal
-        return self._validate(env, current, meta).head, rehearsal
+        valid = self._validate(env, current, meta)
+        return valid.head, rehearsal, valid.records
 
     def history(self, env: str) -> list[Record]:
         found = self._read_state(env)
