@@ -359,16 +359,95 @@ def frame_record(record: Record, *, prev: str, rehearsal: bool) -> tuple[dict[st
 
 
 def record_line(framed: Mapping[str, Any]) -> str:
-    return json.dumps(framed, sort_keys=True) + "\n"
+    """The stored line: the canonical JSON of the record, its ``digest`` spliced in last.
+
+    The digest covers exactly the bytes before it (with the closing brace),
+    so a reader checks a line by hashing it, without re-serialising it.
+    """
+    body = {k: v for k, v in framed.items() if k != "digest"}
+    text = _canonical(body).decode("ascii")
+    return f'{text[:-1]},"digest":"{framed["digest"]}"}}\n'
 
 
-@dataclasses.dataclass(frozen=True)
+_SUFFIX = len(',"digest":""}') + 64
+
+
 class Framed:
-    record: Record
-    digest: str | None
-    """None for a record of a format-1 history, which had none."""
-    prev: str | None
-    rehearsal: bool | None
+    """One stored record, its digest checked; the Record itself is decoded when first asked for."""
+
+    __slots__ = ("_raw", "_record", "digest", "file", "prev", "rehearsal", "seq")
+
+    def __init__(
+        self,
+        raw: Mapping[str, Any] | bytes,
+        digest: str | None,
+        file: str,
+        record: Record | None = None,
+        *,
+        seq: int | None = None,
+        prev: str | None = None,
+        rehearsal: bool | None = None,
+    ) -> None:
+        self._raw = raw
+        self._record = record
+        self.digest = digest
+        """None for a record of a format-1 history, which had none."""
+        self.file = file
+        if isinstance(raw, bytes):
+            assert seq is not None
+            self.seq: int = seq
+            self.prev: str | None = prev
+            self.rehearsal: bool | None = rehearsal
+            return
+        found_prev, found_rehearsal = raw.get("prev"), raw.get("rehearsal")
+        self.prev = found_prev if isinstance(found_prev, str) else None
+        self.rehearsal = found_rehearsal if isinstance(found_rehearsal, bool) else None
+        self.seq = raw["seq"]
+
+    @property
+    def record(self) -> Record:
+        if self._record is None:
+            raw = self._raw
+            if isinstance(raw, bytes):
+                raw = json.loads(raw)
+            self._record = decode_record(raw, file=self.file)
+        return self._record
+
+
+def _fast(line: bytes, file: str) -> Framed | None:
+    """A line exactly as :func:`record_line` writes it, checked by hashing its bytes; None if it is not one."""
+    if len(line) <= _SUFFIX or not line.endswith(b'"}') or line[-_SUFFIX : -_SUFFIX + 11] != b',"digest":"':
+        return None
+    digest = line[-66:-2].decode("ascii", errors="replace")
+    body = line[:-_SUFFIX] + b"}"
+    if hashlib.sha256(body).hexdigest() != digest:
+        return None
+    # The bytes are what this store wrote (canonical JSON, keys sorted): the top-level "prev", "rehearsal" and
+    # "seq" follow "detail", so the last occurrence of each key is the top-level one.
+    at_prev, at_seq, at_rehearsal = body.rfind(b',"prev":"'), body.rfind(b',"seq":'), body.rfind(b',"rehearsal":')
+    if min(at_prev, at_seq, at_rehearsal) < 0:
+        return None
+    end_prev = body.find(b'"', at_prev + 9)
+    end_seq = body.find(b",", at_seq + 7)
+    try:
+        seq = int(body[at_seq + 7 : end_seq])
+    except ValueError:
+        return None
+    prev = body[at_prev + 9 : end_prev].decode("ascii", errors="replace")
+    rehearsal = body[at_rehearsal + 13 : at_rehearsal + 17] == b"true"
+    return Framed(body, digest, file, seq=seq, prev=prev, rehearsal=rehearsal)
+
+
+def unframe_bytes(line: bytes, *, file: str) -> Framed:
+    """:func:`unframe` for a line of bytes, by hashing alone when the line is in the form this store writes."""
+    fast = _fast(line, file)
+    if fast is not None:
+        return fast
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DamagedRecord(f"not UTF-8 text ({err.reason})") from None
+    return unframe(text, file=file)
 
 
 def unframe(text: str, *, file: str) -> Framed:
@@ -384,15 +463,13 @@ def unframe(text: str, *, file: str) -> Framed:
         not isinstance(digest, str) or hashlib.sha256(_canonical(raw)).hexdigest() != digest
     ):
         raise DamagedRecord("its digest does not match its content")
+    seq = raw.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise DamagedRecord("its seq is not a whole number")
+    if digest is not None:
+        return Framed(raw, digest, file)  # what a store wrote, unchanged: decoded when asked for
     try:
-        record = decode_record(raw, file=file)
+        record = decode_record(raw, file=file)  # an older fleet's record, without a digest: checked now
     except StateError as err:
         raise DamagedRecord(err.detail) from None
-    prev = raw.get("prev")
-    rehearsal = raw.get("rehearsal")
-    return Framed(
-        record,
-        digest,
-        prev if isinstance(prev, str) else None,
-        rehearsal if isinstance(rehearsal, bool) else None,
-    )
+    return Framed(raw, None, file, record)

@@ -46,7 +46,7 @@ from fleet.state.codec import (
     frame_record,
     load_state_meta,
     record_line,
-    unframe,
+    unframe_bytes,
 )
 from fleet.state.identity import Identity, holder_is_alive, holder_is_dead
 from fleet.state.lease import (
@@ -134,10 +134,10 @@ class Head:
 class Scan:
     """What a walk through a history found: the good prefix, and what stopped it (None: nothing)."""
 
-    records: list[Record]
+    records: list[Framed]
     head: Head
     damage: str | None
-    last_good: Record | None
+    last_good: Framed | None
 
 
 def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
@@ -147,7 +147,7 @@ def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
     format-1 history (no digest) may repeat a sequence number (the old store
     superseded a torn tail by appending): the later one wins.
     """
-    records: list[Record] = []
+    records: list[Framed] = []
     ends: list[int] = []
     digests: list[str] = []
     offset = 0
@@ -169,11 +169,11 @@ def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
             offset = newline + 1
             continue
         try:
-            framed = unframe(line.decode("utf-8"), file=f"{file}:{number}")
-        except (DamagedRecord, UnicodeDecodeError) as err:
+            framed = unframe_bytes(line, file=f"{file}:{number}")
+        except DamagedRecord as err:
             damage = f"record {expected} (line {number}) is damaged: {err}"
             break
-        seq = framed.record.seq
+        seq = framed.seq
         if framed.digest is None and seq < expected and records and seq >= records[0].seq:
             keep = seq - records[0].seq
             del records[keep:], ends[keep:], digests[keep:]
@@ -186,7 +186,7 @@ def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
         if framed.digest is not None and framed.prev != prev:
             damage = f"record {seq} (line {number}) does not follow record {expected - 1}: the chain of digests breaks"
             break
-        records.append(framed.record)
+        records.append(framed)
         offset = newline + 1
         ends.append(offset)
         prev = framed.digest if framed.digest is not None else GENESIS
@@ -197,18 +197,19 @@ def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
 
 
 def explains_gap(framed: Framed, expected: int) -> bool:
-    detail = framed.record.detail
+    if framed.seq <= expected:
+        return False
+    record = framed.record
     return (
-        framed.record.event == REPAIRED
-        and framed.record.seq > expected
-        and detail.get("lost_from") == expected
-        and detail.get("lost_to") == framed.record.seq - 1
+        record.event == REPAIRED
+        and record.detail.get("lost_from") == expected
+        and record.detail.get("lost_to") == framed.seq - 1
     )
 
 
 def describe_damage(scan: Scan, counted: int, env: str) -> str:
     last = scan.last_good
-    good = "no record is good" if last is None else f"the last good record is {last.seq} ({last.event})"
+    good = "no record is good" if last is None else f"the last good record is {last.seq} ({last.record.event})"
     return (
         f"history is damaged: {scan.damage}; {good}, the state counts {counted}. Nothing was done; "
         f"keep the damaged file aside and go on from the last good record with: fleet state repair {env}"
@@ -280,7 +281,7 @@ def _read_lock(path: Path) -> tuple[LockInfo, Identity | None, float | None] | N
 class _Valid:
     key: tuple[int, int, int, int, str | None]
     head: Head
-    records: list[Record]
+    records: list[Framed]
 
 
 class LocalStateStore:
@@ -415,7 +416,7 @@ class LocalStateStore:
                     framed, prev = frame_record(record, prev=prev, rehearsal=rehearsal)
                     data += record_line(framed).encode("utf-8")
                     if record.seq <= state.seq:
-                        counted.append(record)
+                        counted.append(Framed(framed, prev, str(self._history_path(env)), record))
                         end = head.offset + len(data)
                     if record.seq == state.seq:
                         digest = prev
@@ -431,7 +432,7 @@ class LocalStateStore:
 
     def _head_before(
         self, env: str, state: EnvironmentState, records: Sequence[Record]
-    ) -> tuple[Head, bool, list[Record]]:
+    ) -> tuple[Head, bool, list[Framed]]:
         """Where the history the commit follows ends (validated), whose state this is, and its records."""
         before = records[0].seq - 1 if records else state.seq
         found = self._read_state(env)
@@ -454,7 +455,7 @@ class LocalStateStore:
             self._check_no_orphan_history(env)
             return []
         state, meta = found
-        return list(self._validate(env, state, meta).records)
+        return [framed.record for framed in self._validate(env, state, meta).records]
 
     def repair(self, env: str, actor: dict[str, str]) -> dict[str, object]:
         """Keep a damaged history aside and go on from its last good record (call with the lock held)."""

@@ -386,15 +386,15 @@ class S3StateStore:
                     if framed is not None and explains_gap(framed, expected) and framed.prev == prev:
                         records.append(framed.record)
                         prev = framed.digest or GENESIS
-                        expected = framed.record.seq + 1
+                        expected = framed.seq + 1
                         continue
                 return records, prev, f"record {expected} is missing"
             try:
                 framed = self._record(*entry)
             except DamagedRecord as err:
                 return records, prev, f"record {expected} ({self._url(entry[0])}) is damaged: {err}"
-            if framed.record.seq != expected:
-                return records, prev, f"{self._url(entry[0])} holds record {framed.record.seq}, not {expected}"
+            if framed.seq != expected:
+                return records, prev, f"{self._url(entry[0])} holds record {framed.seq}, not {expected}"
             if framed.digest is not None and framed.prev != prev:
                 return records, prev, f"record {expected} does not follow record {expected - 1}"
             records.append(framed.record)

@@ -87,7 +87,7 @@ def test_a_torn_append_never_swallows_the_next_record(tmp_path: Path) -> None:
     [
         (lambda lines: [*lines[:2], '{"seq": 3, "ev', *lines[3:]], "record 3 (line 3) is damaged"),
         (lambda lines: lines[:2] + lines[3:], "record 3 is missing"),
-        (lambda lines: [*lines[:2], lines[2].replace('"blue": 100', '"blue": 99'), *lines[3:]], "digest"),
+        (lambda lines: [*lines[:2], lines[2].replace('"blue":100', '"blue":99'), *lines[3:]], "digest"),
         (lambda lines: lines[:4], "record 5 is missing"),
         (lambda lines: [], "record 1 is missing"),
     ],
@@ -211,3 +211,16 @@ def test_a_failed_write_at_a_random_moment_leaves_a_resumable_state(tmp_path: Pa
     assert final.cutover is not None and final.cutover.phase is Phase.DONE
     assert fleet.world.created == {"green": 1} and fleet.world.destroyed == {"blue": 1}
     assert [r.seq for r in after.history("local")] == list(range(1, final.seq + 1))
+
+
+def test_a_record_reformatted_without_changing_its_content_still_validates(tmp_path: Path) -> None:
+    store = LocalStateStore(tmp_path)
+    for seq in range(1, 4):
+        store.commit("local", replace(SEED, seq=seq), [_record(seq, f"E{seq}")])
+    path = _history_file(tmp_path)
+    lines = path.read_text().splitlines()
+    pretty = json.dumps(json.loads(lines[1]), indent=None, separators=(", ", ": "))  # a person's editor
+    assert pretty != lines[1]
+    path.write_text("\n".join([lines[0], pretty, lines[2]]) + "\n")
+
+    assert [r.event for r in LocalStateStore(tmp_path).history("local")] == ["E1", "E2", "E3"]

@@ -32,7 +32,9 @@ def test_a_damaged_record_is_refused_and_repair_goes_on_from_the_last_good_one(b
     if damage == "deleted":
         client.delete_object(Bucket=bucket, Key=key)
     elif damage == "edited":
-        client.put_object(Bucket=bucket, Key=key, Body=body.replace(b'"blue": 100', b'"blue": 99'))
+        edited = body.replace(b'"blue":100', b'"blue":99')
+        assert edited != body
+        client.put_object(Bucket=bucket, Key=key, Body=edited)
     else:
         client.put_object(Bucket=bucket, Key=key, Body=body[: len(body) // 2])
 
