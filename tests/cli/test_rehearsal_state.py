@@ -34,6 +34,12 @@ def test_fleet_state_in_the_environment_is_ignored_by_a_rehearsal(fleet: Any, tm
     assert result.json()["state_location"] != str(real)
     assert _snapshot(real) == before, "the real environment's state was touched"
 
+    explicit = tmp_path / "explicit"
+    given = fleet("--state", str(explicit), "rehearse", "local", "--simulated", "-o", "json",
+                  extra_env={"FLEET_STATE": str(real)})
+    assert given.code == 0, given.err
+    assert given.json()["state_location"] == str(explicit), "a --state on the command line is explicit"
+
 
 def test_a_store_holding_a_real_environment_is_refused_by_a_rehearsal(fleet: Any, tmp_path: Path) -> None:
     real = _real_store(tmp_path / "production")
