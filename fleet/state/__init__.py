@@ -4,6 +4,11 @@
 default, ``.fleet/state``) or ``s3://bucket/prefix`` for pipelines that share
 state across runners. The S3 backend is imported only when asked for, so
 that the CLI never loads boto3 for a local store.
+
+A store is opened for production (``rehearsal=False``: a rehearsal's state
+is refused), for a rehearsal (``True``: a real environment's state is
+refused) or to read either (``None``); every state and history record says
+which kind it is.
 """
 
 from __future__ import annotations
