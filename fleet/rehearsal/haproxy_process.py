@@ -178,9 +178,9 @@ class HAProxyProcess:
         old = self._proc
         log = (self._dir / "haproxy.log").open("ab")
         try:
-            self._proc = subprocess.Popen(
+            self._proc = spawn(
                 [self.binary, "-db", "-f", str(self._dir / "haproxy.cfg"), "-sf", str(old.pid)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                owner_dir=self._dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         finally:
             log.close()
