@@ -7,6 +7,15 @@ guarantees, commit state and history, tell the notifier, repeat. Every commit
 is a checkpoint: a run killed at any point resumes from the last one, and
 since every command is idempotent, repeating the one in flight is safe.
 
+Traffic and its record never part ways: before a weight change the journal
+records the weights intended (``WeightsIntended``, the state otherwise
+unchanged), so after a crash the history says exactly which weights may be
+live; the ``WeightsApplied`` commit confirms them. When that confirming
+commit fails, the engine reads the provider's weights back, tries the
+commit once more, and if the record still cannot be written sets the
+traffic back to the last recorded weights; the error reported is the
+commit's own.
+
 The engine never prints and never exits; it returns the final state or
 raises a ``fleet.errors`` exception, and the CLI decides what that means.
 """
@@ -86,7 +95,7 @@ from fleet.ports import (
     Traffic,
 )
 from fleet.retry import RetryPolicy, call_with_retries
-from fleet.state.codec import event_detail
+from fleet.state.codec import event_detail, to_jsonable
 
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
@@ -133,6 +142,19 @@ class RequestPending(FleetError):
 
 def _request_event(kind: str, reason: str, at: float) -> Event:
     return AbortRequested(at=at, reason=reason) if kind == "abort" else RollbackRequested(at=at, reason=reason)
+
+
+class CommitFailed(FleetError):
+    """A commit after a weight change failed; says where the traffic was left. Exits as the original error."""
+
+    def __init__(self, message: str, original: BaseException) -> None:
+        self.original = original
+        self.exit_code = getattr(original, "exit_code", 1)
+        super().__init__(message)
+
+
+INTENT = "WeightsIntended"
+"""The journal record written before every weight change: which weights may be live from now on."""
 
 
 class InvariantBroken(FleetError):
@@ -216,8 +238,21 @@ class Engine:
     def resume(self, env: str, *, force_unlock: bool = False) -> EnvironmentState:
         with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
             state = self._in_flight(env)
+            self._tell_unconfirmed_weights(state)
             state = self._step(lease, state, Resumed(at=self.ports.clock.now()))
             return self._drive(lease, state)
+
+    def _tell_unconfirmed_weights(self, state: EnvironmentState) -> None:
+        """After a crash between a journalled weight change and its confirmation, say which weights may be live."""
+        records = self.store.history(state.env)
+        if records and records[-1].event == INTENT:
+            intended = records[-1].detail.get("weights", {})
+            self.ports.notifier.notify(Notice(
+                state.env, "event",
+                f"the last weight change was not confirmed: traffic may be at "
+                f"{state.weights.blue}/{state.weights.green} (recorded) or "
+                f"{intended.get('blue')}/{intended.get('green')} (intended, blue/green); the change is made again",
+            ))
 
     def rollback(self, env: str, *, reason: str, force_unlock: bool = False, wait_s: float = 120.0) -> EnvironmentState:
         """Give all traffic back to the old slot: directly, or through the run that holds the lock."""
@@ -287,6 +322,10 @@ class Engine:
             if pending(state) != command:
                 command = pending(state)
                 continue
+            if isinstance(command, SetWeights):
+                state = self._journal(lease, state, INTENT, {
+                    "weights": to_jsonable(command.weights), "recorded": to_jsonable(state.weights),
+                })
             event = self._execute(lease, state, command)
             if event is None:  # gave way to an operator's request, taken at the top of the loop
                 continue
@@ -317,10 +356,71 @@ class Engine:
         )
         lease.renew()
         self.checkpoint(f"before-commit:{record.event}")
-        self.store.commit(new.env, new, [record])
+        try:
+            self.store.commit(new.env, new, [record])
+        except (FleetError, OSError) as err:
+            # A lost lock is not ours to act on: the traffic now belongs to the run that holds it.
+            if not isinstance(event, WeightsApplied) or event.weights == state.weights or isinstance(err, LockedError):
+                raise
+            self._unrecorded_weights(state, new, record, err)
         self.checkpoint(f"after-commit:{record.event}")
         self._announce(state, new, record)
         return new
+
+    def _journal(
+        self, lease: Lease, state: EnvironmentState, event: str, detail: Mapping[str, object]
+    ) -> EnvironmentState:
+        """Record ``event`` in the history without changing the state (but its sequence number)."""
+        new = replace(state, seq=state.seq + 1)
+        record = Record(
+            seq=new.seq,
+            at=self.ports.clock.now(),
+            event=event,
+            phase=None if new.cutover is None else new.cutover.phase.value,
+            weights=new.weights,
+            detail=dict(detail),
+            actor=self.actor,
+        )
+        lease.renew()
+        self.checkpoint(f"before-commit:{event}")
+        self.store.commit(new.env, new, [record])
+        self.checkpoint(f"after-commit:{event}")
+        self._announce(state, new, record)
+        return new
+
+    def _unrecorded_weights(
+        self, state: EnvironmentState, new: EnvironmentState, record: Record, err: BaseException
+    ) -> None:
+        """The weights changed but their record could not be written: read back, retry once, else set back."""
+        traffic = self.ports.traffic
+        env = state.env
+        try:
+            live: Weights | None = traffic.get_weights(env)
+        except (FleetError, OSError):
+            live = None
+        if live is not None and live == state.weights:
+            raise CommitFailed(
+                f"{err}; traffic is at the recorded weights {state.weights} (the provider says so)", err
+            ) from err
+        try:
+            self.store.commit(new.env, new, [record])
+        except (FleetError, OSError):
+            pass
+        else:
+            return
+        try:
+            traffic.set_weights(env, state.weights)
+        except (FleetError, OSError) as back:
+            raise CommitFailed(
+                f"{err}; the provider's weights are {live or record.weights} but the record says {state.weights}, "
+                f"and setting them back failed ({back}): set the weights to {state.weights} by hand, then "
+                f"fleet resume {env}", err,
+            ) from err
+        self.ports.notifier.notify(Notice(env, "retry", f"traffic set back to the recorded weights {state.weights}"))
+        raise CommitFailed(
+            f"{err}; the weights {record.weights} could not be recorded, so traffic was set back to the recorded "
+            f"{state.weights}; once the store is writable, fleet resume {env}", err,
+        ) from err
 
     def _announce(self, before: EnvironmentState, after: EnvironmentState, record: Record) -> None:
         phase = record.phase

@@ -84,7 +84,12 @@ class ReportContext:
 
 
 def save_users(folder: str | Path, samples: Sequence[Sample], failed: Sequence[UserFailure]) -> None:
-    """Add what a run's users saw to what earlier runs in ``folder`` saw (a resumed run adds its part)."""
+    """Add what a run's users saw to what earlier runs in ``folder`` saw (a resumed run adds its part).
+
+    Only a local state dir keeps them: an S3 rehearsal writes nothing on the local disk.
+    """
+    if str(folder).startswith("s3://"):
+        return
     old_samples, old_failed = load_users(folder)
     cut = min((s.at for s in samples), default=math.inf)  # a run measured again replaces its own span
     kept_samples = [s for s in old_samples if s.at < cut]

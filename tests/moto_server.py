@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.procs import spawn
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,7 +41,7 @@ def moto_server_binary() -> str:
 def moto_server(env: Mapping[str, str] | None = None, *, start_timeout_s: float = 20.0) -> Iterator[str]:
     """Start ``moto_server`` on a free port; yield its URL; stop it."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = spawn(  # killed with the test run, even on kill -9
         [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -86,7 +86,7 @@ def _emit(output: str, data: Any, text: Callable[[], str]) -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (validate, status, plan, cutover, resume, rollback, abort, history):
+    for command in (validate, status, plan, cutover, resume, rollback, abort, history, state):
         cli.add_command(command)
 
 
@@ -157,8 +157,10 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 
     ctx = _ctx()
     configured = set(list_environments(ctx.project()))
-    names = list(envs) or sorted(configured | set(ctx.store().environments()))
-    states = {name: (ctx.store_for(name) if name in configured else ctx.store()).load(name) for name in names}
+    names = list(envs) or sorted(configured | set(ctx.store(rehearsal=None).environments()))
+    states = {
+        name: (ctx.store_for(name) if name in configured else ctx.store(rehearsal=None)).load(name) for name in names
+    }
     readback: dict[str, dict[str, Any]] = {}
     recorded = {name: ctx.config(name) for name in names if name in configured and states[name] is not None}
     if recorded:
@@ -212,10 +214,10 @@ def history(env: str, output: str, report: str | None) -> None:
 
         location = store.location
         kind = None
-        if is_rehearsal(location):
+        if is_rehearsal(location, env):
             from fleet.rehearsal.real import rehearsal_mode
 
-            kind = "real parts" if rehearsal_mode(location) == "real" else "in memory, simulated clock"
+            kind = "real parts" if rehearsal_mode(location, env) == "real" else "in memory, simulated clock"
         samples, failed = load_users(location) if kind else ([], [])
         try:
             configured: str | None = str(_ctx().config(env).version)
@@ -342,10 +344,18 @@ def exit_code(state: EnvironmentState, success: Phase) -> int:
 
 
 def finish(
-    state: EnvironmentState, output: str, *, success: Phase | None = None, extra: dict[str, Any] | None = None,
+    state: EnvironmentState,
+    output: str,
+    *,
+    success: Phase | None = None,
+    extra: dict[str, Any] | None = None,
     notes: tuple[str, ...] = (),
+    state_hint: str | None = None,
 ) -> None:
-    """Render the final state and exit as the README's table says (0 done, 1 halted, 4 waiting for a person)."""
+    """Render the final state and exit as the README's table says (0 done, 1 halted, 4 waiting for a person).
+
+    ``state_hint``: the store to name in the commands suggested (a rehearsal's, never the default one).
+    """
     from fleet.cli import EXIT_OK, EXIT_WAITING, render
     from fleet.domain.machine import Phase as P
 
@@ -357,18 +367,22 @@ def finish(
     message = f"{state.env}: {phase.value if phase else 'idle'}"
     if c is not None and c.reason and not ok and code != EXIT_WAITING:
         message += f": {c.reason}"
+    where = f" --state {state_hint}" if state_hint else ""
     if c is not None and c.held:
         message += (
-            f"\nlook at the traffic provider (fleet status {state.env} shows both accounts); then continue with: "
-            f"fleet resume {state.env} (it re-applies the recorded weights)   or: fleet rollback {state.env}"
+            f"\nlook at the traffic provider (fleet status {state.env}{where} shows both accounts); then continue "
+            f"with: fleet resume {state.env}{where} (it re-applies the recorded weights)   or: "
+            f"fleet rollback {state.env}{where}"
         )
     elif c is not None and c.awaiting_confirmation:
         message += f": waiting for a person to confirm destroying the old slot {c.old} (kept for now)"
-        message += f"\ndestroy it with: fleet resume {state.env} --yes"
+        message += f"\ndestroy it with: fleet resume {state.env}{where} --yes"
     elif c is not None and c.phase is P.TEARDOWN_OLD:
-        message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}"
-    elif c is not None and c.phase is P.FAILED:
-        message += f"\ncontinue with: fleet resume {state.env}   or give up with: fleet abort {state.env}"
+        message += f"\ntraffic is on {c.new}; retry removing {c.old} with: fleet resume {state.env}{where}"
+    elif c is not None and c.phase in (P.FAILED, P.ROLLING_BACK):
+        message += (
+            f"\ncontinue with: fleet resume {state.env}{where}   or give up with: fleet abort {state.env}{where}"
+        )
     for note in notes:
         message += f"\n{note}"
     data = {
@@ -414,6 +428,9 @@ def _drive(
     from fleet.wiring import production_ports
 
     ctx = _ctx()
+    # Before the lock and before any adapter: a rehearsal's state, or a history that does not match its state,
+    # is refused here (exit 2) with nothing touched.
+    ctx.store(config).load(config.name)
     progress = render.Progress()
     ports = production_ports(config, ctx.project(), progress, _confirm(yes))
     try:
@@ -470,27 +487,43 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @output_option
 @state_option
 def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
-    """Continue ENV's interrupted or halted cutover from its last checkpoint."""
+    """Continue ENV's interrupted or halted cutover from its last checkpoint.
+
+    A rehearsal's state (its state says so, in a directory or in S3) is
+    finished on the rehearsal's own simulated world, never on production adapters.
+    """
     from fleet.cli import render
     from fleet.rehearsal.inmemory import is_rehearsal
 
     ctx = _ctx()
-    location = ctx.store_location()
-    rehearsal = is_rehearsal(location)
-    config = None if rehearsal else ctx.config(env)
-    state = ctx.store(config).load(env)
-    if state is None or not state.in_flight:  # before anything starts: a rehearsal's HAProxy, Pulumi
-        last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
-        raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
-    if rehearsal:
+    location = ctx.state_option or _configured_location(env)
+    if is_rehearsal(location, env):
         from fleet.cli.rehearse import resume_rehearsal
+        from fleet.state import open_store
 
+        state = open_store(location, rehearsal=True).load(env)
+        if state is None or not state.in_flight:  # before anything starts: a rehearsal's HAProxy and APIs
+            last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
+            raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
         # A rehearsal answers its own teardown question, unless it was rehearsing the question (then --yes).
         asked = state.cutover is not None and state.cutover.awaiting_confirmation
         resume_rehearsal(location, env, output, force_unlock=force_unlock, confirm=_confirm(yes) if asked else None)
-    assert config is not None
+        return
+    config = ctx.config(env)
+    state = ctx.store(config).load(env)
+    if state is None or not state.in_flight:  # before anything starts: Pulumi, providers
+        last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
+        raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
     final = _drive(config, lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
     finish(final, output)
+
+
+def _configured_location(env: str) -> str:
+    ctx = _ctx()
+    try:
+        return ctx.store_location(ctx.config(env))
+    except ConfigError:
+        return ctx.store_location()
 
 
 @click.command()
@@ -535,3 +568,49 @@ def abort(env: str, reason: str, wait: float, force_unlock: bool, output: str) -
         config, lambda engine: engine.abort(env, reason=reason, force_unlock=force_unlock, wait_s=wait)
     )
     finish(final, output, success=Phase.ABORTED)
+
+
+# --- the state store itself --------------------------------------------------------------------
+
+
+@click.group()
+def state() -> None:
+    """Look after the state store itself."""
+
+
+@state.command()
+@click.argument("env")
+@force_unlock_option
+@output_option
+@state_option
+def repair(env: str, force_unlock: bool, output: str) -> None:
+    """Keep ENV's damaged history aside and go on from its last good record.
+
+    Every command refuses a history that is torn, edited or has a gap (exit 2,
+    naming the file and the last good record). This command, under the
+    environment's lock, keeps the damaged file (or S3 records) aside, keeps
+    the good records, and writes a HistoryRepaired record naming the lost
+    ones; the state itself is not changed. It exits 0 with nothing to do when
+    the history is whole.
+    """
+    from fleet import audit
+    from fleet.cli import render
+
+    ctx = _ctx()
+    store = ctx.store_for(env)
+    fix = getattr(store, "repair", None)
+    if fix is None:
+        raise UsageError(f"the store at {store.location} cannot repair a history")
+    with store.lock(env, lease_s=60.0, force=force_unlock):
+        result = fix(env, dict(audit.actor()))
+
+    def text() -> str:
+        if not result["repaired"]:
+            return f"{env}: the history is whole ({result['records']} records in {result['file']}); nothing to do"
+        return (
+            f"{env}: {result['damage']}\nkept records 1-{result['kept']}, lost {result['lost']}; "
+            f"the damaged history is kept at {result['aside']}\n"
+            + render.table([{k: str(v) for k, v in result.items()}])
+        )
+
+    _emit(output, result, text)

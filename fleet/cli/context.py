@@ -31,17 +31,19 @@ class Context:
             return where
         return str(self.project() / where)
 
-    def store(self, config: EnvironmentConfig | None = None) -> StateStore:
+    def store(self, config: EnvironmentConfig | None = None, *, rehearsal: bool | None = False) -> StateStore:
+        """The store to act on; production commands (the default) refuse a rehearsal's state, None reads both."""
         location = self.store_location(config)
-        if location not in self._stores:
-            self._stores[location] = open_store(location)
-        return self._stores[location]
+        key = f"{rehearsal}:{location}"
+        if key not in self._stores:
+            self._stores[key] = open_store(location, rehearsal=rehearsal)
+        return self._stores[key]
 
     def store_for(self, env: str) -> StateStore:
-        """The store ENV's configuration names (``fleet:state``), or the default one."""
+        """The store ENV's configuration names (``fleet:state``), or the default one, to read (either kind)."""
         if self.state_option:
-            return self.store()
+            return self.store(rehearsal=None)
         try:
-            return self.store(self.config(env))
+            return self.store(self.config(env), rehearsal=None)
         except ConfigError:
-            return self.store()
+            return self.store(rehearsal=None)

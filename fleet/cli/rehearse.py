@@ -6,18 +6,24 @@ simulated, and waits are compressed). A machine without HAProxy (or without
 the Kubernetes simulator's package) still gets a rehearsal: the in-memory one,
 with a one-line notice. ``--simulated`` asks for the in-memory one outright;
 its simulated clock also offers the faults real parts cannot produce.
+
+A rehearsal's state is never real state: ``FLEET_STATE`` and the project's
+configured store are ignored, only an explicit ``--state`` is used (else a
+fresh temporary directory), and a store that holds a real environment's
+state is refused (exit 2) before anything is written.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from typing import Any
 
 import click
 
-from fleet.cli.commands import _confirm, _ctx, finish, output_option, parse_version, state_option
-from fleet.errors import FleetError
+from fleet.cli.commands import _confirm, _ctx, finish, output_option, parse_version
+from fleet.errors import FleetError, LockedError
 
 
 def register(cli: click.Group) -> None:
@@ -45,9 +51,12 @@ def _fault_help() -> str:
     "as a real cutover does (no terminal: exit 4, then fleet resume ENV --state DIR --yes).",
 )
 @output_option
-@state_option
+@click.option(
+    "--state", "state", metavar="LOCATION",
+    help="Where the rehearsal's state goes (a directory or s3://bucket/prefix); never FLEET_STATE's store.",
+)
 def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, simulated: bool,
-             confirm_teardown: str, output: str) -> None:
+             confirm_teardown: str, output: str, state: str | None) -> None:
     """Rehearse a full cutover of ENV's real configuration.
 
     The engine and the state store are always the real ones. By default the
@@ -57,7 +66,8 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     cutover takes seconds (the waits used are printed). With --simulated, or
     when haproxy is not installed, everything runs in memory with minutes
     passing in milliseconds. The state goes to a fresh temporary directory
-    unless --state is given.
+    unless --state is given (FLEET_STATE and the project's store are never
+    used: a rehearsal must not touch a real environment's state).
 
     \b
     Exit codes: 0 DONE; 1 rolled back or halted; 2 usage; 3 locked (lock-held);
@@ -74,14 +84,21 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         if missing:
             click.echo(f"rehearse: {', '.join(missing)} not found; rehearsing on the in-memory fleet", err=True)
             simulated = True
-    temporary = ctx.state_option is None
-    location = ctx.state_option or tempfile.mkdtemp(prefix="fleet-rehearsal-")
+    explicit = state or _explicit_root_state()
+    temporary = explicit is None
+    location = explicit or tempfile.mkdtemp(prefix="fleet-rehearsal-")
     confirm = _teardown_answer(config, confirm_teardown)
     try:
         if simulated:
             _simulated(env, config, location, faults, target, report, output, confirm, temporary)
         else:
             _real(env, config, location, faults, target, report, output, confirm, temporary)
+    except LockedError as err:
+        raise with_state(err, location) from err
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; the state is saved, continue with: fleet resume {env} --state {location}"
+        ) from None
     except FleetError:
         if temporary and _empty(location, env):
             shutil.rmtree(location, ignore_errors=True)
@@ -92,7 +109,7 @@ def _empty(location: str, env: str) -> bool:
     from fleet.state import open_store
 
     try:
-        return open_store(location).load(env) is None
+        return open_store(location, rehearsal=True).load(env) is None
     except FleetError:
         return False
 
@@ -133,6 +150,27 @@ def _kept(notes: tuple[str, ...]) -> bool:
     return not any(note.startswith("removed the rehearsal's state dir") for note in notes)
 
 
+class Interrupted(FleetError):
+    """Ctrl-C or SIGTERM stopped a rehearsal; its parts were stopped in order (exit 1)."""
+
+
+def with_state(err: LockedError, location: str) -> LockedError:
+    """The same error, its suggested command naming the rehearsal's store."""
+    holder = re.sub(rf"`fleet (\w+) {re.escape(err.env)}\b", rf"`fleet \1 {err.env} --state {location}", err.holder)
+    return LockedError(err.env, holder, expired=err.expired)
+
+
+def _explicit_root_state() -> str | None:
+    """``fleet --state X rehearse``: given on the command line, not inherited from FLEET_STATE."""
+    from click.core import ParameterSource
+
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("state") is ParameterSource.COMMANDLINE:
+        value = root.params.get("state")
+        return str(value) if value else None
+    return None
+
+
 def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
                output: str, confirm: Any = None, temporary: bool = False) -> None:
     from fleet.cli import render
@@ -162,7 +200,7 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
     }
     timeline = render.timeline(records)
     notes = _tidy(env, location, temporary, final, confirm is None)
-    finish(final, output, notes=notes, extra={"timeline": timeline, "state_location": location,
+    finish(final, output, notes=notes, state_hint=location, extra={"timeline": timeline, "state_location": location,
                                               "state_kept": _kept(notes),
                                               "world": world, "mode": "simulated"})
 
@@ -213,7 +251,7 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
     )
     timeline = render.timeline(records, observed(run))
     notes = _tidy(env, run.location, temporary, final, answered_itself)
-    finish(final, output, notes=notes, extra={
+    finish(final, output, notes=notes, state_hint=run.location, extra={
         "timeline": timeline,
         "state_location": run.location,
         "state_kept": _kept(notes),
@@ -225,17 +263,19 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
 
 
 def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None) -> None:
-    """``fleet resume`` on a rehearsal's state dir: finish it the way it was started."""
+    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started."""
     from fleet.cli import render
     from fleet.rehearsal.real import rehearsal_mode
 
-    progress = render.Progress()
-    if rehearsal_mode(location) == "real":
+    if rehearsal_mode(location, env) == "real":
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
+        progress = render.Progress()
         try:
             final, run = resume_real(location, env, progress, force_unlock=force_unlock, confirm=confirm)
+        except LockedError as err:
+            raise with_state(err, location) from err
         finally:
             progress.close()
         _finish_real(env, final, run, None, output, answered_itself=confirm is None)
@@ -243,8 +283,12 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
     from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
     from fleet.state import open_store
 
+    progress = render.Progress()
     try:
         final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm)
+    except LockedError as err:
+        raise with_state(err, location) from err
     finally:
         progress.close()
-    finish(final, output, extra={"timeline": render.timeline(open_store(location).history(env))})
+    finish(final, output, state_hint=location,
+           extra={"timeline": render.timeline(open_store(location, rehearsal=True).history(env))})

@@ -7,7 +7,10 @@ a private temporary directory, every port is a free one on 127.0.0.1, the
 runtime API is exposed at admin level on a unix socket (and optionally on a
 TCP port), and the process runs in the foreground (``-db``) so that it can be
 killed reliably: the context manager terminates it on exit, kills it if it
-does not stop, and removes the directory, even when the body raised.
+does not stop, and removes the directory, even when the body raised. When the
+parent itself is killed (SIGKILL runs no cleanup), the kernel kills HAProxy
+with it and the next HAProxyProcess removes the directory
+(:mod:`fleet.rehearsal.procs`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.rehearsal.common import wait_or_kill
+from fleet.rehearsal.procs import owned_temp_dir, spawn
 
 HAPROXY_BINARY = "/usr/sbin/haproxy"
 
@@ -144,14 +147,14 @@ class HAProxyProcess:
     def start(self) -> HAProxyProcess:
         if self._proc is not None:
             return self
-        self._dir = Path(tempfile.mkdtemp(prefix="fleet-haproxy-"))
+        self._dir = owned_temp_dir("fleet-haproxy-")
         config = self._dir / "haproxy.cfg"
         config.write_text(self.config_text(self.socket_path))
         log = (self._dir / "haproxy.log").open("wb")
         try:
-            self._proc = subprocess.Popen(
+            self._proc = spawn(
                 [self.binary, "-db", "-f", str(config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                owner_dir=self._dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         finally:
             log.close()
@@ -175,9 +178,9 @@ class HAProxyProcess:
         old = self._proc
         log = (self._dir / "haproxy.log").open("ab")
         try:
-            self._proc = subprocess.Popen(
+            self._proc = spawn(
                 [self.binary, "-db", "-f", str(self._dir / "haproxy.cfg"), "-sf", str(old.pid)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                owner_dir=self._dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         finally:
             log.close()

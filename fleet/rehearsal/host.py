@@ -50,6 +50,7 @@ from fleet.domain.model import SlotName
 from fleet.rehearsal.backends import SlotBackend
 from fleet.rehearsal.common import wait_or_kill
 from fleet.rehearsal.load import LoadGenerator, RequestRecord
+from fleet.rehearsal.procs import spawn
 
 FLUX_ACTIONS = ("install", "start", "restore", "suspend", "stop")
 
@@ -81,7 +82,8 @@ class Host:
             stderr: Any = subprocess.DEVNULL
             if self.log is not None:
                 stderr = files.enter_context(self.log.open("ab"))
-            self._proc = subprocess.Popen(
+            # Killed by the kernel with the rehearsal, even on SIGKILL (procs.spawn).
+            self._proc = spawn(
                 [sys.executable, "-m", "fleet.rehearsal.host"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

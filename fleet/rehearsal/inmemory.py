@@ -6,18 +6,22 @@ configuration would do, in seconds and without a cloud account. Faults make
 the fakes fail the way real parts fail; each ends in the state the runbook
 documents.
 
-A rehearsal's state directory holds a marker (``rehearsal.json``) and the
-fakes' world (``world.json``), so that a rehearsal killed on purpose with
-``crash-after=PHASE`` is finished by ``fleet resume``, in another process,
-without provisioning anything twice.
+A rehearsal's state is marked as a rehearsal's (every state and record
+says so, and a store holding a real environment's state is refused), and
+beside it are a marker (``rehearsal.json``) and the fakes' world
+(``world.json``), in the directory or under the S3 prefix
+(:class:`~fleet.rehearsal.common.RehearsalFiles`), so that a rehearsal
+killed on purpose with ``crash-after=PHASE`` is finished by ``fleet resume``,
+in another process, without provisioning anything twice. The lock is taken
+before anything else: a contender leaves at once (exit 3) and touches
+nothing of the run that holds it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState, Phase
@@ -25,13 +29,24 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
-from fleet.ports import Confirm, Notice, Notifier, StateStore
+from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
+from fleet.rehearsal.files import (
+    MARKER,
+    WORLD,
+    HeldStore,
+    RehearsalFiles,
+    check_files,
+    check_readable,
+    load_marker,
+    load_world,
+    refuse_real_state,
+)
 from fleet.state import open_store
 
-MARKER = "rehearsal.json"
-WORLD = "world.json"
+__all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]
+LEASE_S = 300.0
 
 _ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
 
@@ -146,12 +161,21 @@ class Rehearsal:
 
 
 def build(
-    location: str, env: str, faults: Faults, notifier: Notifier, *, steps: tuple[int, ...], start: float | None = None,
+    location: str,
+    env: str,
+    faults: Faults,
+    notifier: Notifier,
+    *,
+    steps: tuple[int, ...],
+    start: float | None = None,
+    store: StateStore | None = None,
+    lease: Lease | None = None,
     confirm: Confirm | None = None,
 ) -> Rehearsal:
-    folder = Path(location)
-    folder.mkdir(parents=True, exist_ok=True)
-    world = World.load(folder / WORLD)
+    """The engine of a rehearsal at ``location``; with ``lease``, the engine uses that held lock."""
+    base = store or open_store(location, rehearsal=True)
+    files = RehearsalFiles(base)
+    world: World = load_world(files)
     clock = FakeClock() if start is None else FakeClock(start)
     fail_weight = None
     if faults.analysis_fails_at is not None:
@@ -180,24 +204,26 @@ def build(
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
     ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
-    store = open_store(location)
+    used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
-        store,
+        used,
         ports,
         retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
+        lease_s=LEASE_S,
         checkpoint=_crash_at(faults.crash_at, hint),
     )
-    return Rehearsal(engine, world, clock, store, location)
+    return Rehearsal(engine, world, clock, used, location)
 
 
-def _save_marker(location: str, env: str, faults: Faults) -> None:
-    marker = {"env": env, "faults": list(faults.persistent().specs)}
-    Path(location).mkdir(parents=True, exist_ok=True)
-    (Path(location) / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+def _save_marker(files: RehearsalFiles, env: str, faults: Faults) -> None:
+    files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs)})
 
 
-def is_rehearsal(location: str) -> bool:
-    return not location.startswith("s3://") and (Path(location) / MARKER).is_file()
+def is_rehearsal(location: str, env: str) -> bool:
+    """Whether ENV's state at ``location`` is a rehearsal's (its state says so, wherever it lives)."""
+    store = open_store(location)
+    kind = store.is_rehearsal(env)  # type: ignore[attr-defined]
+    return bool(kind)
 
 
 def rehearse(
@@ -210,42 +236,44 @@ def rehearse(
     confirm: Confirm | None = None,
 ) -> tuple[EnvironmentState, Rehearsal]:
     """Run a cutover of ``config`` on the in-memory fleet with a real store at ``location``."""
-    store = open_store(location)
-    existing = store.load(config.name)
-    if existing is not None and existing.in_flight:
-        raise UsageError(
-            f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
-        )
-    live = existing or EnvironmentState.seed(config.name, config.version)
-    active = live.active
-    current = live.slot(active).version if active is not None else config.version
-    assert current is not None
-    goal = target or Version(current.major, current.minor + 1)
-    _save_marker(location, config.name, faults)
-    r = build(location, config.name, faults, notifier, steps=config.rollout.steps, confirm=confirm)
-    if not r.world.clusters and active is not None:
-        r.world.clusters[active.value] = str(current)
-        r.world.bootstrapped.append(active.value)
-        r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
-        r.world.save()
-    if faults.lock_held:
-        with store.lock(config.name, lease_s=600):
-            return r.engine.cutover(config, goal), r
-    return r.engine.cutover(config, goal), r
+    store = open_store(location, rehearsal=True)
+    refuse_real_state(store)
+    check_readable(RehearsalFiles(store))
+    with ExitStack() as stack:
+        if faults.lock_held:  # a contender that got there first
+            stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))
+        lease = stack.enter_context(store.lock(config.name, lease_s=LEASE_S))
+        existing = store.load(config.name)
+        if existing is not None and existing.in_flight:
+            raise UsageError(
+                f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
+            )
+        live = existing or EnvironmentState.seed(config.name, config.version)
+        active = live.active
+        current = live.slot(active).version if active is not None else config.version
+        assert current is not None
+        goal = target or Version(current.major, current.minor + 1)
+        _save_marker(RehearsalFiles(store), config.name, faults)
+        r = build(location, config.name, faults, notifier, steps=config.rollout.steps, store=store, lease=lease,
+                  confirm=confirm)
+        if not r.world.clusters and active is not None:
+            r.world.clusters[active.value] = str(current)
+            r.world.bootstrapped.append(active.value)
+            r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
+            r.world.save()
+        return r.engine.cutover(config, goal), r
 
 
 def resume_rehearsal(
     location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None
 ) -> EnvironmentState:
-    marker = json.loads((Path(location) / MARKER).read_text())
-    if marker.get("env") != env:
-        raise UsageError(f"{location} is a rehearsal of {marker.get('env')!r}, not {env!r}")
-    faults = parse_faults(marker.get("faults", []))
-    store = open_store(location)
-    state = store.load(env)
-    if state is None or state.cutover is None:
-        raise UsageError(f"{location} holds no cutover of {env}")
-    r = build(
-        location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at, confirm=confirm
-    )
-    return r.engine.resume(env, force_unlock=force_unlock)
+    store = open_store(location, rehearsal=True)
+    check_files(RehearsalFiles(store), env)
+    with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
+        faults = parse_faults(load_marker(RehearsalFiles(store), env).get("faults", []))
+        state = store.load(env)
+        if state is None or state.cutover is None:
+            raise UsageError(f"{location} holds no cutover of {env}")
+        r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at,
+                  store=store, lease=lease, confirm=confirm)
+        return r.engine.resume(env)

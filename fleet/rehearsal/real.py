@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from fleet.config import EnvironmentConfig
@@ -48,18 +47,28 @@ from fleet.domain.model import AnalysisPolicy, RolloutPolicy, SlotName, Teardown
 from fleet.domain.reports import Secret, SlotOutputs
 from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
-from fleet.errors import ProvisioningFailed, UsageError
+from fleet.errors import ProvisioningFailed, StateError, UsageError
 from fleet.fakes import OLD_REVISION, REVISION, World
-from fleet.ports import Applied, Confirm, Layout, Notice, Notifier, Record, StateStore, Traffic
+from fleet.ports import Applied, Confirm, Layout, Lease, Notice, Notifier, Record, StateStore, Traffic
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import REAL_FAULTS
-from fleet.rehearsal.inmemory import MARKER, WORLD
+from fleet.rehearsal.files import (
+    MARKER,
+    HeldStore,
+    RehearsalFiles,
+    check_files,
+    check_readable,
+    load_marker,
+    load_world,
+    refuse_real_state,
+)
 from fleet.state import open_store
 
 FLUX = "flux.json"
 MODE = "real"
 LOAD_THREADS = 64
 """Enough workers that a green answering ``green-slow`` late still gets its share of arrivals."""
+LEASE_S = 300.0
 GREEN_SLOW_MAX_MS = 1500
 """Below the load generator's 2 s request timeout: slower answers would be failures, not latency."""
 
@@ -205,8 +214,9 @@ def _s(seconds: float) -> str:
 class Parts:
     """Every process, server and thread the rehearsal runs, started on demand and stopped together."""
 
-    def __init__(self, folder: Path, world: World, waits: Waits, faults: RealFaults, new: SlotName) -> None:
-        self.folder = folder
+    def __init__(self, files: RehearsalFiles, world: World, waits: Waits, faults: RealFaults, new: SlotName) -> None:
+        self.files = files
+        self.folder = files.work_dir()
         self.world = world
         self.waits = waits
         self.faults = faults
@@ -305,17 +315,16 @@ class Parts:
     def flux_specs(self) -> dict[str, Any]:
         from fleet.rehearsal.flux_sim import FluxSpec
 
-        path = self.folder / FLUX
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        return {slot: FluxSpec.from_json(spec) for slot, spec in data.items()}
+        data = self.files.load_json(FLUX) or {}
+        try:
+            return {slot: FluxSpec.from_json(spec) for slot, spec in data.items()}
+        except (KeyError, TypeError, ValueError) as err:
+            raise StateError(f"not a record of the clusters' Flux ({err})", file=self.files.where(FLUX)) from err
 
     def record_flux(self, slot: SlotName, spec: Any) -> None:
-        path = self.folder / FLUX
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        data = self.files.load_json(FLUX) or {}
         data[slot.value] = spec.to_json()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        tmp.replace(path)
+        self.files.save_json(FLUX, data)
 
 
 class SimulatedProvisioner:
@@ -500,14 +509,14 @@ def missing_parts() -> list[str]:
     return missing
 
 
-def _save_marker(location: str, env: str, faults: RealFaults, waits: Waits) -> None:
+def _save_marker(files: RehearsalFiles, env: str, faults: RealFaults, waits: Waits) -> None:
     marker = {"env": env, "mode": MODE, "faults": list(faults.persistent().specs), "waits": waits.to_json()}
-    Path(location).mkdir(parents=True, exist_ok=True)
-    (Path(location) / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    files.save_json(MARKER, marker)
 
 
-def rehearsal_mode(location: str) -> str:
-    marker = json.loads((Path(location) / MARKER).read_text())
+def rehearsal_mode(location: str, env: str) -> str:
+    """``real`` or ``simulated``: how the rehearsal at ``location`` ran (its marker says)."""
+    marker = load_marker(RehearsalFiles(open_store(location, rehearsal=True)), env)
     return str(marker.get("mode", "simulated"))
 
 
@@ -532,18 +541,18 @@ def _terminate_on_sigterm() -> Iterator[None]:
 @contextmanager
 def _parts(
     location: str, env: str, faults: RealFaults, waits: Waits, notifier: Notifier, new: SlotName,
-    confirm: Confirm | None = None,
+    store: StateStore, lease: Lease, confirm: Confirm | None = None,
 ) -> Iterator[tuple[Parts, Engine, RealRun]]:
     from fleet.adapters.analysis.haproxy import HAProxyAnalysis
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import Backoff, FluxHealthGate
     from fleet.adapters.traffic.haproxy import HAProxyTraffic
 
-    folder = Path(location)
-    world = World.load(folder / WORLD)
-    parts = Parts(folder, world, waits, faults, new)
-    store = open_store(location)
-    run = RealRun(store, location, world, waits, clock_offset=parts.clock_offset)
+    files = RehearsalFiles(store)
+    world = load_world(files)
+    parts = Parts(files, world, waits, faults, new)
+    held = HeldStore(store, lease)
+    run = RealRun(held, location, world, waits, clock_offset=parts.clock_offset)
     with _terminate_on_sigterm(), ExitStack() as stack:
         stack.callback(parts.close)
         parts.start_traffic()
@@ -570,7 +579,7 @@ def _parts(
             notifier=Fanout(*notifiers),
             confirm=confirm or (lambda question: True),
         )
-        engine = Engine(store, ports, retry=RetryPolicy(attempts=5, base_s=0.1, max_s=1.0, budget_s=5.0))
+        engine = Engine(held, ports, retry=RetryPolicy(attempts=5, base_s=0.1, max_s=1.0, budget_s=5.0))
         try:
             yield parts, engine, run
         finally:
@@ -589,39 +598,50 @@ def rehearse_real(
     waits: Waits | None = None,
     confirm: Confirm | None = None,
 ) -> tuple[EnvironmentState, RealRun]:
-    """Run a cutover of ``config`` on real traffic and real Kubernetes APIs, with a real store at ``location``."""
-    waits = waits or Waits()
-    store = open_store(location)
-    existing = store.load(config.name)
-    if existing is not None and existing.in_flight:
-        raise UsageError(
-            f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
-        )
-    live = existing or EnvironmentState.seed(config.name, config.version)
-    active = live.active
-    if active is None:
-        raise UsageError(f"{config.name} has no single active slot in {location}")
-    current = live.slot(active).version or config.version
-    goal = target or Version(current.major, current.minor + 1)
-    _save_marker(location, config.name, faults, waits)
-    folder = Path(location)
-    world = World.load(folder / WORLD)
-    if active.value not in world.clusters:
-        world.clusters[active.value] = str(current)
-        world.bootstrapped.append(active.value)
-        world.weights = {"blue": live.weights.blue, "green": live.weights.green}
-        world.save()
-        from fleet.rehearsal.flux_sim import FluxSpec
+    """Run a cutover of ``config`` on real traffic and real Kubernetes APIs, with a real store at ``location``.
 
-        Parts(folder, world, waits, faults, active.other).record_flux(active, FluxSpec(REVISION))
-    rollout = waits.rollout(config.rollout)
-    teardown = waits.teardown(config.teardown)
-    with _parts(location, config.name, faults, waits, notifier, active.other, confirm) as (parts, engine, run):
-        parts.cluster(active)
-        if faults.lock_held:
-            with store.lock(config.name, lease_s=600):
-                return engine.cutover(config, goal, rollout=rollout, teardown=teardown), run
-        return engine.cutover(config, goal, rollout=rollout, teardown=teardown), run
+    The lock comes first: a contender leaves (exit 3) before any process is
+    started or any file of the run that holds the lock is written.
+    """
+    waits = waits or Waits()
+    store = open_store(location, rehearsal=True)
+    refuse_real_state(store)
+    check_readable(RehearsalFiles(store))
+    with ExitStack() as stack:
+        if faults.lock_held:  # a contender that got there first
+            stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))
+        lease = stack.enter_context(store.lock(config.name, lease_s=LEASE_S))
+        existing = store.load(config.name)
+        if existing is not None and existing.in_flight:
+            raise UsageError(
+                f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
+            )
+        live = existing or EnvironmentState.seed(config.name, config.version)
+        active = live.active
+        if active is None:
+            raise UsageError(f"{config.name} has no single active slot in {location}")
+        current = live.slot(active).version or config.version
+        goal = target or Version(current.major, current.minor + 1)
+        files = RehearsalFiles(store)
+        _save_marker(files, config.name, faults, waits)
+        world = load_world(files)
+        if active.value not in world.clusters:
+            world.clusters[active.value] = str(current)
+            world.bootstrapped.append(active.value)
+            world.weights = {"blue": live.weights.blue, "green": live.weights.green}
+            world.save()
+            from fleet.rehearsal.flux_sim import FluxSpec
+
+            flux = files.load_json(FLUX) or {}
+            flux[active.value] = FluxSpec(REVISION).to_json()
+            files.save_json(FLUX, flux)
+        rollout = waits.rollout(config.rollout)
+        teardown = waits.teardown(config.teardown)
+        with _parts(location, config.name, faults, waits, notifier, active.other, store, lease, confirm) as (
+            parts, engine, run
+        ):
+            parts.cluster(active)
+            return engine.cutover(config, goal, rollout=rollout, teardown=teardown), run
 
 
 def resume_real(
@@ -631,19 +651,26 @@ def resume_real(
     missing = missing_parts()
     if missing:
         raise UsageError(f"{location} is a rehearsal on real parts; this machine lacks {', '.join(missing)}")
-    marker = json.loads((Path(location) / MARKER).read_text())
-    if marker.get("env") != env:
-        raise UsageError(f"{location} is a rehearsal of {marker.get('env')!r}, not {env!r}")
-    faults = parse_real_faults(marker.get("faults", []))
-    waits = Waits(**marker.get("waits", {}))
-    state = open_store(location).load(env)
-    if state is None or state.cutover is None:
-        raise UsageError(f"{location} holds no cutover of {env}")
-    with _parts(location, env, faults, waits, notifier, state.cutover.new, confirm) as (parts, engine, run):
-        for slot in SlotName:
-            if slot.value in run.world.clusters:
-                parts.cluster(slot)
-        return engine.resume(env, force_unlock=force_unlock), run
+    store = open_store(location, rehearsal=True)
+    check_files(RehearsalFiles(store), env)
+    with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
+        marker = load_marker(RehearsalFiles(store), env)
+        faults = parse_real_faults(marker.get("faults", []))
+        try:
+            waits = Waits(**marker.get("waits", {}))
+        except TypeError as err:
+            raise StateError(f"not a rehearsal's waits ({err})", file=RehearsalFiles(store).where(MARKER),
+                             key="waits") from err
+        state = store.load(env)
+        if state is None or state.cutover is None:
+            raise UsageError(f"{location} holds no cutover of {env}")
+        with _parts(location, env, faults, waits, notifier, state.cutover.new, store, lease, confirm) as (
+            parts, engine, run
+        ):
+            for slot in SlotName:
+                if slot.value in run.world.clusters:
+                    parts.cluster(slot)
+            return engine.resume(env), run
 
 
 # --- what the load generator saw ------------------------------------------------------------------

@@ -4,6 +4,11 @@
 default, ``.fleet/state``) or ``s3://bucket/prefix`` for pipelines that share
 state across runners. The S3 backend is imported only when asked for, so
 that the CLI never loads boto3 for a local store.
+
+A store is opened for production (``rehearsal=False``: a rehearsal's state
+is refused), for a rehearsal (``True``: a real environment's state is
+refused) or to read either (``None``); every state and history record says
+which kind it is.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ def default_location() -> str:
     return os.environ.get("FLEET_STATE") or DEFAULT_LOCATION
 
 
-def open_store(location: str | None = None) -> StateStore:
+def open_store(location: str | None = None, *, rehearsal: bool | None = None) -> StateStore:
+    """The store at ``location``; ``rehearsal`` True or False refuses the other kind's states, None reads both."""
     where = location or default_location()
     if where.startswith("s3://"):
         from fleet.state.s3 import S3StateStore
 
-        return S3StateStore.from_url(where)
+        return S3StateStore.from_url(where, rehearsal=rehearsal)
     from fleet.state.local import LocalStateStore
 
-    return LocalStateStore(where)
+    return LocalStateStore(where, rehearsal=rehearsal)
 
 
 def load_layout(env: str, location: str | None = None) -> Layout | None:

@@ -3,48 +3,89 @@
 Layout, one folder per environment::
 
     <root>/<env>/state.json      the current state (atomic: temp file, fsync, rename)
-    <root>/<env>/history.jsonl   one JSON record per line, appended and fsynced first
-    <root>/<env>/lock.json       the lock: owner, host, pid, lease expiry
+    <root>/<env>/history.jsonl   one framed JSON record per line, appended and fsynced first
+    <root>/<env>/lock.json       the lock: lease id, holder's identity, lease expiry
 
 History records are appended before the state that counts them is renamed
-into place, and ``state.seq`` says how many are committed: a crash between
-the two leaves a tail that readers ignore and the next commit supersedes.
+into place; the state carries the last record's sequence number and digest,
+and each record the digest of the one before it (:mod:`fleet.state.codec`).
+A crash between the two leaves a tail beyond the state's ``seq``: readers
+ignore it and the next commit cuts it off before appending, so a torn line
+never swallows the next record. Anything wrong within what the state counts
+(a torn or edited line, a missing record, a missing file) is refused before
+any command acts, naming the file and the last good record; ``fleet state
+repair ENV`` keeps the damaged file aside and re-anchors the history.
 Nothing here ever overwrites a file it could not read.
+
+Every byte this store writes goes through :class:`Files`, the seam where
+tests inject a full disk or a read-only directory at any write.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet import audit
 from fleet.domain.machine import EnvironmentState
 from fleet.errors import LockedError, StateError
 from fleet.ports import LockInfo, Record, Request
-from fleet.state.codec import decode_record, dump_state, encode_record, load_state
-from fleet.state.lease import KeepAlive, decode_lock, decode_request, encode_lock, encode_request
+from fleet.state.codec import (
+    GENESIS,
+    DamagedRecord,
+    Framed,
+    StateMeta,
+    dump_state,
+    frame_record,
+    load_state_meta,
+    record_line,
+    unframe_bytes,
+)
+from fleet.state.identity import Identity, holder_is_alive, holder_is_dead
+from fleet.state.lease import (
+    decode_holder,
+    decode_request,
+    encode_lock,
+    encode_request,
+    held,
+    locked,
+    own_identity,
+)
+
+REPAIRED = "HistoryRepaired"
+"""The event of the record ``fleet state repair`` writes: it names the records that were lost."""
 
 
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+class Files:
+    """How the store writes: append-with-truncate and atomic replace, each fsynced (the fault-injection seam)."""
+
+    def append(self, path: Path, data: bytes, *, keep: int) -> None:
+        """Cut ``path`` to its first ``keep`` bytes (a torn tail), then append ``data`` and fsync."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size != keep:
+                os.ftruncate(fd, keep)
+            os.lseek(fd, keep, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def atomic_write(self, path: Path, text: str) -> None:
+        atomic_write(path, text)
+
+    def link(self, source: Path, target: Path) -> None:
+        os.link(source, target)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -80,6 +121,116 @@ def _os_errors(path: Path, doing: str) -> Iterator[None]:
         raise StateError(f"cannot {doing} ({err.strerror or err})", file=str(path)) from err
 
 
+@dataclass(frozen=True)
+class Head:
+    """Where a validated history ends: the last counted record's seq and digest, and the byte after it."""
+
+    seq: int
+    digest: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a walk through a history found: the good prefix, and what stopped it (None: nothing)."""
+
+    records: list[Framed]
+    head: Head
+    damage: str | None
+    last_good: Framed | None
+
+
+def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
+    """Walk records 1..``counted``; stop at the first that is missing, torn, edited or out of the chain.
+
+    Records beyond ``counted`` are a torn tail and are not read. A record of a
+    format-1 history (no digest) may repeat a sequence number (the old store
+    superseded a torn tail by appending): the later one wins.
+    """
+    records: list[Framed] = []
+    ends: list[int] = []
+    digests: list[str] = []
+    offset = 0
+    expected = 1
+    prev = GENESIS
+    damage: str | None = None
+    number = 0
+    while expected <= counted:
+        if offset >= len(data):
+            damage = f"record {expected} is missing (the history ends at record {expected - 1})"
+            break
+        newline = data.find(b"\n", offset)
+        number += 1
+        if newline < 0:
+            damage = f"record {expected} (line {number}) is torn: no end of line"
+            break
+        line = data[offset:newline]
+        if not line.strip():
+            offset = newline + 1
+            continue
+        try:
+            framed = unframe_bytes(line, file=f"{file}:{number}")
+        except DamagedRecord as err:
+            damage = f"record {expected} (line {number}) is damaged: {err}"
+            break
+        seq = framed.seq
+        if framed.digest is None and seq < expected and records and seq >= records[0].seq:
+            keep = seq - records[0].seq
+            del records[keep:], ends[keep:], digests[keep:]
+            expected = seq
+            prev = digests[-1] if digests else GENESIS
+        if seq != expected and not explains_gap(framed, expected):
+            what = "missing" if seq > expected else "repeated"
+            damage = f"record {expected} is {what} (line {number} holds record {seq})"
+            break
+        if framed.digest is not None and framed.prev != prev:
+            damage = f"record {seq} (line {number}) does not follow record {expected - 1}: the chain of digests breaks"
+            break
+        records.append(framed)
+        offset = newline + 1
+        ends.append(offset)
+        prev = framed.digest if framed.digest is not None else GENESIS
+        digests.append(prev)
+        expected = seq + 1
+    head = Head(records[-1].seq if records else 0, digests[-1] if digests else GENESIS, ends[-1] if ends else 0)
+    return Scan(records, head, damage, records[-1] if records else None)
+
+
+def explains_gap(framed: Framed, expected: int) -> bool:
+    if framed.seq <= expected:
+        return False
+    record = framed.record
+    return (
+        record.event == REPAIRED
+        and record.detail.get("lost_from") == expected
+        and record.detail.get("lost_to") == framed.seq - 1
+    )
+
+
+def describe_damage(scan: Scan, counted: int, env: str) -> str:
+    last = scan.last_good
+    good = "no record is good" if last is None else f"the last good record is {last.seq} ({last.record.event})"
+    return (
+        f"history is damaged: {scan.damage}; {good}, the state counts {counted}. Nothing was done; "
+        f"keep the damaged file aside and go on from the last good record with: fleet state repair {env}"
+    )
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
 class LocalLease:
     def __init__(self, env: str, path: Path, info: LockInfo, lease_s: float, token: str) -> None:
         self.env = env
@@ -100,58 +251,62 @@ class LocalLease:
         """
         with _guard(self.path), _os_errors(self.path, "renew the lock"):
             current = _read_lock(self.path)
-            if current is None or current.run_id != self.token:
-                holder = "nobody" if current is None else current.describe()
+            if current is None or current[0].run_id != self.token:
+                holder = "nobody" if current is None else locked(self.env, current[0]).holder
                 raise LockedError(self.env, f"{holder} (our lease was lost)")
             now = time.time()
             if self.info.expires_at - now > self.lease_s * 5 / 6:
                 return
-            self.info = LockInfo(
-                self.info.owner, self.info.host, self.info.pid, self.info.acquired_at, now + self.lease_s, self.token
-            )
-            atomic_write(self.path, encode_lock(self.info))
+            self.info = replace(self.info, expires_at=now + self.lease_s)
+            atomic_write(self.path, encode_lock(self.info, lease_s=self.lease_s, identity=own_identity()))
 
     def release(self) -> None:
         with _guard(self.path), _os_errors(self.path, "release the lock"):
             current = _read_lock(self.path)
-            if current is not None and current.run_id == self.token:
+            if current is not None and current[0].run_id == self.token:
                 self.path.unlink(missing_ok=True)
 
 
-def _read_lock(path: Path) -> LockInfo | None:
+def _read_lock(path: Path) -> tuple[LockInfo, Identity | None, float | None] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except OSError as err:
-        raise StateError(f"cannot read lock ({err.strerror})", file=str(path)) from err
-    return decode_lock(text, file=str(path))
+    except (OSError, UnicodeDecodeError) as err:
+        raise StateError(f"cannot read lock ({err})", file=str(path)) from err
+    return decode_holder(text, file=str(path))
 
 
-def _holder_is_dead(holder: LockInfo) -> bool:
-    """A holder on this host whose process is gone can never renew or release its lock."""
-    if holder.host != audit.host() or holder.pid <= 0:
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+@dataclass
+class _Valid:
+    key: tuple[int, int, int, int, str | None]
+    head: Head
+    records: list[Framed]
 
 
 class LocalStateStore:
-    """State, history and locks in a directory (default ``.fleet/state``)."""
+    """State, history and locks in a directory (default ``.fleet/state``).
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    ``rehearsal`` says whose states this store may act on: True for a
+    rehearsal (a real environment's state is refused), False for production
+    commands (a rehearsal's state is refused), None to inspect either.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, rehearsal: bool | None = None, files: Files | None = None
+    ) -> None:
         self.root = Path(root)
         self.location = str(self.root)
+        self.rehearsal = rehearsal
+        self.files = files or Files()
+        self._valid: dict[str, _Valid] = {}
 
     def _dir(self, env: str) -> Path:
         return self.root / env
 
-    def load(self, env: str) -> EnvironmentState | None:
+    # --- state and history -----------------------------------------------------------------------
+
+    def _read_state(self, env: str) -> tuple[EnvironmentState, StateMeta] | None:
         path = self._dir(env) / "state.json"
         try:
             text = path.read_text(encoding="utf-8")
@@ -159,59 +314,204 @@ class LocalStateStore:
             return None
         except (OSError, UnicodeDecodeError) as err:
             raise StateError(f"cannot read state ({err})", file=str(path)) from err
-        state = load_state(text, file=str(path))
+        state, meta = load_state_meta(text, file=str(path))
         if state.env != env:
             raise StateError(f"holds environment {state.env!r}, not {env!r}", file=str(path), key="env")
+        if meta.rehearsal is None:  # format 1: a rehearsal was known by its marker file
+            meta = replace(meta, rehearsal=(self.root / "rehearsal.json").is_file())
+        return state, meta
+
+    def is_rehearsal(self, env: str) -> bool | None:
+        """Whether ENV's state belongs to a rehearsal; None when there is no state."""
+        found = self._read_state(env)
+        return None if found is None else bool(found[1].rehearsal)
+
+    def _check_owner(self, env: str, meta: StateMeta) -> None:
+        path = str(self._dir(env) / "state.json")
+        if self.rehearsal is True and not meta.rehearsal:
+            raise StateError(
+                "holds a real environment's state, not a rehearsal's; a rehearsal never writes there: "
+                "give --state a directory of its own", file=path,
+            )
+        if self.rehearsal is False and meta.rehearsal:
+            raise StateError(
+                f"holds a rehearsal's state, not a real environment's; finish it with "
+                f"fleet resume {env} --state {self.location}, and keep production state elsewhere", file=path,
+            )
+
+    def load(self, env: str) -> EnvironmentState | None:
+        found = self._read_state(env)
+        if found is None:
+            self._check_no_orphan_history(env)
+            return None
+        state, meta = found
+        self._check_owner(env, meta)
+        self._validate(env, state, meta)
         return state
+
+    def _history_path(self, env: str) -> Path:
+        return self._dir(env) / "history.jsonl"
+
+    def _read_history(self, env: str) -> tuple[bytes, tuple[int, int, int]]:
+        path = self._history_path(env)
+        try:
+            with open(path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                return handle.read(), (st.st_size, st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            return b"", (0, 0, 0)
+        except OSError as err:
+            raise StateError(f"cannot read the history ({err.strerror})", file=str(path)) from err
+
+    def _check_no_orphan_history(self, env: str) -> None:
+        """A history without a state is the torn tail of a first commit, or a state that was lost."""
+        data, _ = self._read_history(env)
+        scan = scan_history(data, 2, file=str(self._history_path(env)))
+        if scan.records and (len(scan.records) > 1 or scan.records[0].seq > 1):
+            raise StateError(
+                f"the history holds {len(scan.records)} records but there is no state.json; "
+                "restore the state, or move the history aside to start afresh",
+                file=str(self._history_path(env)),
+            )
+
+    def _validate(self, env: str, state: EnvironmentState, meta: StateMeta) -> _Valid:
+        path = self._history_path(env)
+        if not path.exists() and state.seq == 0:
+            valid = _Valid((0, 0, 0, 0, meta.head), Head(0, GENESIS, 0), [])
+            self._valid[env] = valid
+            return valid
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            st = None
+        except OSError as err:
+            raise StateError(f"cannot read the history ({err.strerror})", file=str(path)) from err
+        key = (st.st_size, st.st_mtime_ns, st.st_ino, state.seq, meta.head) if st else (0, 0, 0, state.seq, meta.head)
+        cached = self._valid.get(env)
+        if cached is not None and cached.key == key:
+            return cached
+        data, _ = self._read_history(env)
+        scan = scan_history(data, state.seq, file=str(path))
+        if scan.damage is None and meta.head is not None and scan.head.digest != meta.head:
+            scan = replace(scan, damage=f"record {state.seq} is not the one the state counts (its digest differs)")
+        if scan.damage is not None:
+            raise StateError(describe_damage(scan, state.seq, env), file=str(path))
+        valid = _Valid(key, scan.head, scan.records)
+        self._valid[env] = valid
+        return valid
 
     def commit(self, env: str, state: EnvironmentState, records: Sequence[Record]) -> None:
         folder = self._dir(env)
         with _os_errors(folder, "save the state"):
-            self._commit(folder, state, records)
+            folder.mkdir(parents=True, exist_ok=True)
+            head, rehearsal, known = self._head_before(env, state, records)
+            self._valid.pop(env, None)
+            digest = head.digest if head.seq == state.seq else GENESIS
+            end = head.offset
+            counted = list(known)
+            if records:
+                prev = head.digest
+                data = b""
+                for record in records:
+                    framed, prev = frame_record(record, prev=prev, rehearsal=rehearsal)
+                    data += record_line(framed).encode("utf-8")
+                    if record.seq <= state.seq:
+                        counted.append(Framed(framed, prev, str(self._history_path(env)), record))
+                        end = head.offset + len(data)
+                    if record.seq == state.seq:
+                        digest = prev
+                self.files.append(self._history_path(env), data, keep=head.offset)
+            self.files.atomic_write(folder / "state.json", dump_state(state, rehearsal=rehearsal, head=digest))
+        # What was just written is known to be whole: the next commit or load need not read the history again.
+        try:
+            st = self._history_path(env).stat()
+        except OSError:
+            return
+        key = (st.st_size, st.st_mtime_ns, st.st_ino, state.seq, digest)
+        self._valid[env] = _Valid(key, Head(state.seq, digest, end), counted)
 
-    def _commit(self, folder: Path, state: EnvironmentState, records: Sequence[Record]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if records:
-            lines = "".join(json.dumps(encode_record(r), sort_keys=True) + "\n" for r in records)
-            with open(folder / "history.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-        atomic_write(folder / "state.json", dump_state(state))
+    def _head_before(
+        self, env: str, state: EnvironmentState, records: Sequence[Record]
+    ) -> tuple[Head, bool, list[Framed]]:
+        """Where the history the commit follows ends (validated), whose state this is, and its records."""
+        before = records[0].seq - 1 if records else state.seq
+        found = self._read_state(env)
+        if found is None:
+            if before != 0:
+                raise StateError(f"no state to follow (this commit follows record {before})",
+                                 file=str(self._dir(env) / "state.json"))
+            return Head(0, GENESIS, 0), bool(self.rehearsal), []
+        current, meta = found
+        self._check_owner(env, meta)
+        if current.seq != before:
+            raise LockedError(env, f"another writer (the state is at record {current.seq}, not {before})")
+        rehearsal = bool(meta.rehearsal) if self.rehearsal is None else self.rehearsal
+        valid = self._validate(env, current, meta)
+        return valid.head, rehearsal, valid.records
 
     def history(self, env: str) -> list[Record]:
-        state = self.load(env)
-        if state is None:
+        found = self._read_state(env)
+        if found is None:
+            self._check_no_orphan_history(env)
             return []
-        path = self._dir(env) / "history.jsonl"
-        by_seq: dict[int, Record] = {}
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    continue  # a torn last line from a crash mid-append; the state never counted it
-                raise StateError(f"line {number} is not valid JSON", file=str(path)) from None
-            record = decode_record(raw, file=f"{path}:{number}")
-            if record.seq <= state.seq:
-                by_seq[record.seq] = record
-        return [by_seq[k] for k in sorted(by_seq)]
+        state, meta = found
+        return [framed.record for framed in self._validate(env, state, meta).records]
+
+    def repair(self, env: str, actor: dict[str, str]) -> dict[str, object]:
+        """Keep a damaged history aside and go on from its last good record (call with the lock held)."""
+        found = self._read_state(env)
+        path = self._history_path(env)
+        if found is None:
+            raise StateError("there is no state to repair the history against", file=str(self._dir(env) / "state.json"))
+        state, meta = found
+        data, _ = self._read_history(env)
+        scan = scan_history(data, state.seq, file=str(path))
+        if scan.damage is None and meta.head is not None and scan.head.digest != meta.head:
+            scan = replace(scan, damage=f"record {state.seq} is not the one the state counts")
+        if scan.damage is None:
+            return {"repaired": False, "file": str(path), "records": len(scan.records)}
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = path.with_name(f"history.jsonl.damaged-{stamp}")
+        kept = scan.head.seq
+        record = Record(
+            seq=state.seq + 1,
+            at=time.time(),
+            event=REPAIRED,
+            phase=None if state.cutover is None else state.cutover.phase.value,
+            weights=state.weights,
+            detail={"lost_from": kept + 1, "lost_to": state.seq, "damage": scan.damage, "aside": aside.name},
+            actor=actor,
+        )
+        framed, digest = frame_record(record, prev=scan.head.digest, rehearsal=bool(meta.rehearsal))
+        with _os_errors(path, "repair the history"):
+            if path.exists():
+                self.files.link(path, aside)
+            self.files.atomic_write(path, data[: scan.head.offset].decode("utf-8") + record_line(framed))
+            repaired = replace(state, seq=record.seq)
+            self.files.atomic_write(
+                self._dir(env) / "state.json", dump_state(repaired, rehearsal=bool(meta.rehearsal), head=digest)
+            )
+        self._valid.pop(env, None)
+        return {
+            "repaired": True, "file": str(path), "aside": str(aside), "damage": scan.damage,
+            "kept": kept, "lost": max(0, state.seq - kept),
+        }
 
     def environments(self) -> list[str]:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if (p / "state.json").is_file())
 
+    # --- requests --------------------------------------------------------------------------------
+
     def post_request(self, env: str, request: Request) -> None:
         path = self._dir(env) / "request.json"
+        # Under the lock file's guard, like take_request: a request written between the holder's read
+        # and its unlink would otherwise be removed unread.
         with _os_errors(path, "leave the request"):
-            atomic_write(path, encode_request(request))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _guard(self._dir(env) / "lock.json"):
+                self.files.atomic_write(path, encode_request(request))
 
     def has_request(self, env: str) -> bool:
         return (self._dir(env) / "request.json").exists()
@@ -221,13 +521,21 @@ class LocalStateStore:
         lock_path = self._dir(env) / "lock.json"
         if not path.exists():
             return None
+        claimed = path.with_name(f".request.{uuid.uuid4().hex}.taken")
         with _guard(lock_path), _os_errors(path, "take the request"):
+            # Claimed by an atomic rename: a request posted after this moment is a new request.json, never
+            # removed unread (and posts wait for the guard anyway).
             try:
-                text = path.read_text(encoding="utf-8")
+                os.replace(path, claimed)
             except FileNotFoundError:
                 return None
-            path.unlink()
+            try:
+                text = claimed.read_text(encoding="utf-8")
+            finally:
+                claimed.unlink(missing_ok=True)
         return decode_request(text, file=str(path))
+
+    # --- the lock --------------------------------------------------------------------------------
 
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[LocalLease]:
@@ -235,11 +543,8 @@ class LocalStateStore:
         with _os_errors(path.parent, "create the state directory"):
             path.parent.mkdir(parents=True, exist_ok=True)
         lease = self._acquire(env, path, lease_s, force)
-        try:
-            with KeepAlive(lease, interval_s=max(lease_s / 3, 0.05)):
-                yield lease
-        finally:
-            lease.release()
+        with held(lease, max(lease_s / 3, 0.05)):
+            yield lease
 
     def _acquire(self, env: str, path: Path, lease_s: float, force: bool) -> LocalLease:
         now = time.time()
@@ -247,11 +552,13 @@ class LocalStateStore:
         who = audit.actor()
         info = LockInfo(who["user"], who["host"], os.getpid(), now, now + lease_s, token)
         with _guard(path), _os_errors(path, "take the lock"):
-            holder = _read_lock(path)
-            if holder is not None:
-                dead = _holder_is_dead(holder)
-                expired = dead or holder.expires_at < now
-                if not (expired and (force or dead)):
-                    raise LockedError(env, holder.describe(), expired=expired)
-            atomic_write(path, encode_lock(info))
+            found = _read_lock(path)
+            if found is not None:
+                holder, identity, _ = found
+                dead = holder_is_dead(identity, own_identity())
+                alive = holder_is_alive(identity, own_identity())  # a live holder is never displaced
+                expired = holder.expires_at < now
+                if not (dead or (expired and force and not alive)):
+                    raise locked(env, holder, now=now, alive=alive)
+            self.files.atomic_write(path, encode_lock(info, lease_s=lease_s, identity=own_identity()))
         return LocalLease(env, path, info, lease_s, token)

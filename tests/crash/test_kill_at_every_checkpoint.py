@@ -36,7 +36,8 @@ config:
   fleet:cluster: {driver: kind, version: "1.29"}
   fleet:traffic: {provider: haproxy}
 """
-IGNORED_EVENTS = {"Resumed", "Refreshed"}
+IGNORED_EVENTS = {"Resumed", "Refreshed", "WeightsIntended"}
+"""Records a resume repeats by design: WeightsIntended is journalled again before the weight change it re-does."""
 VOLATILE_CUTOVER_KEYS = {"id", "started_at", "phase_since", "updated_at", "drained_at"}
 
 
@@ -105,6 +106,10 @@ def _outcome(state_dir: Path) -> dict[str, Any]:
         for r in committed
         if r["event"] not in IGNORED_EVENTS
     ]
+    for index, r in enumerate(committed):
+        if r["event"] == "WeightsApplied":
+            intents = [x for x in committed[:index] if x["event"] == "WeightsIntended"]
+            assert intents and intents[-1]["detail"]["weights"] == r["weights"], f"unjournalled weights at {r['seq']}"
     world = json.loads((state_dir / "world.json").read_text())
     distinct_weights = [
         w for i, w in enumerate(world["weight_changes"]) if i == 0 or w != world["weight_changes"][i - 1]

@@ -130,9 +130,9 @@ def test_a_held_lock_on_real_parts_exits_3_and_moves_nothing(tmp_path: Path) -> 
     assert result.code == 3, result.err
     assert "is locked by" in result.err
     assert "Traceback" not in result.err
-    world = json.loads((tmp_path / "s" / "world.json").read_text())
-    assert world.get("weight_changes", []) == []
-    assert world.get("created", {}) == {}
+    # The lock is taken before anything else: the loser writes no world, starts no process.
+    assert not (tmp_path / "s" / "world.json").exists()
+    assert not (tmp_path / "s" / "rehearsal.json").exists()
 
 
 def test_a_rehearsal_killed_during_the_shift_is_finished_by_resume_on_restarted_parts(tmp_path: Path) -> None:

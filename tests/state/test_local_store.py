@@ -159,3 +159,34 @@ def test_the_store_holds_only_its_own_files(tmp_path: Path) -> None:
     Fleet().engine(store).cutover(environment(), NEW_VERSION)
     # No temporary files and no lock are left behind; the empty guard file serialises lock changes.
     assert sorted(os.listdir(tmp_path / "local")) == [".lock.guard", "history.jsonl", "state.json"]
+
+
+def test_no_request_is_lost_between_the_holders_read_and_its_removal(tmp_path: Path) -> None:
+    """A stress test: every request posted after the last one was taken is itself taken, never removed unread."""
+    import threading
+
+    from fleet.ports import Request
+
+    store = LocalStateStore(tmp_path)
+    (tmp_path / "local").mkdir()
+    taken: list[str] = []
+    done = threading.Event()
+
+    def holder() -> None:
+        while not done.is_set():
+            request = store.take_request("local")
+            if request is not None:
+                taken.append(request.reason)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        for n in range(200):
+            store.post_request("local", Request("rollback", f"r{n}", "t", time.time()))
+            deadline = time.monotonic() + 5
+            while len(taken) <= n and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            assert taken and taken[-1] == f"r{n}", f"request r{n} was lost"
+    finally:
+        done.set()
+        thread.join(timeout=30)

@@ -210,13 +210,10 @@ def test_two_processes_racing_for_the_lock_one_wins(bucket: str, s3_env: dict[st
         assert outputs == ["locked", "won"]
 
 
-def test_a_killed_holder_blocks_until_its_lease_expires_then_force_takes_over(
-    bucket: str, s3_env: dict[str, str]
-) -> None:
+def test_a_killed_holder_on_this_machine_is_taken_over_at_once(bucket: str, s3_env: dict[str, str]) -> None:
     env = {**os.environ, **s3_env, "PYTHONPATH": str(REPO)}
-    lease_s = 2.0
     holder = subprocess.Popen(
-        _python(_HOLDER, f"s3://{bucket}/fleet", str(lease_s)), stdout=subprocess.PIPE, text=True, env=env
+        _python(_HOLDER, f"s3://{bucket}/fleet", "300"), stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         assert holder.stdout is not None
@@ -224,14 +221,35 @@ def test_a_killed_holder_blocks_until_its_lease_expires_then_force_takes_over(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
-    killed_at = time.time()
+
+    with _store(bucket).lock("local", lease_s=30) as lease:  # no --force-unlock needed: its process is gone
+        assert lease.info.pid == os.getpid()
+
+
+def _foreign_holder(bucket: str, *, lease_s: float, expires_at: float) -> None:
+    """A lock of a run on another machine, whose clock says ``expires_at``."""
+    body = {
+        "owner": "ci", "host": "runner-7", "pid": 4242, "acquired_at": 0.0, "expires_at": expires_at,
+        "token": "theirs", "lease_s": lease_s,
+        "identity": {"machine_id": "another-machine", "boot_id": "b", "pidns": "1", "pid": 4242, "pid_start": 1},
+    }
+    _store(bucket).client.put_object(Bucket=bucket, Key="fleet/local/lock.json", Body=json.dumps(body).encode())
+
+
+def test_a_holder_elsewhere_blocks_until_its_lease_expires_on_s3s_clock(bucket: str) -> None:
+    lease_s = 2.0
+    # Its writer's clock is an hour behind: by that clock the lease expired long ago. S3's LastModified says
+    # it was written just now, and that is what counts.
+    _foreign_holder(bucket, lease_s=lease_s, expires_at=time.time() - 3600)
+    written = time.time()
     store = _store(bucket)
 
     with pytest.raises(LockedError) as caught, store.lock("local", lease_s=30, force=True):
         pass
-    assert not caught.value.expired, "a dead holder's lease still runs; only its expiry frees the lock"
+    assert not caught.value.expired
+    assert "expires at" in str(caught.value) and "--force-unlock" in str(caught.value)
 
-    time.sleep(max(0.0, killed_at + lease_s + 0.2 - time.time()))
+    time.sleep(max(0.0, written + lease_s + 1.2 - time.time()))  # LastModified has a resolution of 1 s
     with pytest.raises(LockedError) as caught, store.lock("local", lease_s=30):
         pass
     assert caught.value.expired
