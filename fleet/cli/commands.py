@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fleet.errors import ConfigError, UsageError
+from fleet.errors import ConfigError, FleetError, UsageError
 
 if TYPE_CHECKING:
     from fleet.cli.context import Context
@@ -145,6 +145,12 @@ def validate(envs: tuple[str, ...], output: str) -> None:
         sys.exit(2)
 
 
+def _rehearsal_state(store: Any, env: str) -> bool:
+    """A rehearsal's state: its weights live in the rehearsal's world, so the real provider is not asked."""
+    check = getattr(store, "is_rehearsal", None)
+    return bool(check(env)) if check is not None else False
+
+
 @click.command()
 @click.argument("envs", nargs=-1, metavar="[ENV]...")
 @click.option("--health", is_flag=True, help="Also ask each slot's Flux health gate, tenant by tenant.")
@@ -162,7 +168,10 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
         name: (ctx.store_for(name) if name in configured else ctx.store(rehearsal=None)).load(name) for name in names
     }
     readback: dict[str, dict[str, Any]] = {}
-    recorded = {name: ctx.config(name) for name in names if name in configured and states[name] is not None}
+    recorded = {
+        name: ctx.config(name) for name in names
+        if name in configured and states[name] is not None and not _rehearsal_state(ctx.store_for(name), name)
+    }
     if recorded:
         from fleet.wiring import traffic_readbacks
 
@@ -501,12 +510,16 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
         from fleet.cli.rehearse import resume_rehearsal
         from fleet.state import open_store
 
-        state = open_store(location, rehearsal=True).load(env)
-        if state is None or not state.in_flight:  # before anything starts: a rehearsal's HAProxy and APIs
-            last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
-            raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
+        try:
+            state = open_store(location, rehearsal=True).load(env)
+        except FleetError:  # resume_rehearsal names the damaged file, in its own order (the lock first)
+            state = None
+        else:
+            if state is None or not state.in_flight:  # before anything starts: a rehearsal's HAProxy and APIs
+                last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
+                raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
         # A rehearsal answers its own teardown question, unless it was rehearsing the question (then --yes).
-        asked = state.cutover is not None and state.cutover.awaiting_confirmation
+        asked = state is not None and state.cutover is not None and state.cutover.awaiting_confirmation
         resume_rehearsal(location, env, output, force_unlock=force_unlock, confirm=_confirm(yes) if asked else None)
         return
     config = ctx.config(env)

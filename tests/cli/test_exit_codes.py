@@ -16,6 +16,7 @@ from typing import Any
 
 from fleet.cli import EXIT_CODES
 from fleet.state.local import LocalStateStore
+from tests.fleetkit import NEW_VERSION, Fleet, environment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,8 +68,8 @@ def test_waiting_for_a_person_to_confirm_the_teardown_is_4_and_resume_yes_finish
 
 
 def test_rollback_and_abort_with_nothing_in_flight_exit_0_with_a_note(fleet: Any, tmp_path: Path) -> None:
-    state = str(tmp_path / "s")
-    assert fleet("rehearse", "local", "--simulated", "--state", state).code == 0
+    state = str(tmp_path / "s")  # a real environment's finished cutover (a rehearsal's state is refused here)
+    Fleet().engine(LocalStateStore(Path(state), rehearsal=False)).cutover(environment(), NEW_VERSION)
 
     for command, verb in (("rollback", "roll back"), ("abort", "abort")):
         result = fleet(command, "local", "--state", state)

@@ -6,6 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fleet.state.local import LocalStateStore
+from tests.fleetkit import NEW_VERSION, Fleet, environment
+
 KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -23,14 +26,16 @@ def keys(value: object, path: str = "") -> list[tuple[str, str]]:
 
 def test_every_command_speaks_snake_case_json(fleet: Any, tmp_path: Path) -> None:
     state = str(tmp_path / "s")
+    real = str(tmp_path / "real")  # plan and rollback refuse a rehearsal's state: a real environment's for them
+    Fleet().engine(LocalStateStore(Path(real), rehearsal=False)).cutover(environment(), NEW_VERSION)
     outputs = {
         "rehearse": fleet("rehearse", "local", "--simulated", "--state", state, "--fault", "analysis-fails-at=2",
                           "--output", "json"),
         "status": fleet("status", "--state", state, "--output", "json"),
-        "plan": fleet("plan", "local", "--to", "1.31", "--state", state, "--output", "json"),
+        "plan": fleet("plan", "local", "--to", "1.31", "--state", real, "--output", "json"),
         "validate": fleet("validate", "--output", "json"),
         "history": fleet("history", "local", "--state", state, "--output", "json"),
-        "rollback": fleet("rollback", "local", "--state", state, "--output", "json"),
+        "rollback": fleet("rollback", "local", "--state", real, "--output", "json"),
     }
 
     for name, result in outputs.items():

@@ -7,7 +7,9 @@ from typing import Any
 
 from fleet.rehearsal.backends import slot_backends
 from fleet.rehearsal.haproxy_process import HAProxyProcess
+from fleet.state.local import LocalStateStore
 from tests.cli.test_commands import copy_project
+from tests.fleetkit import NEW_VERSION, Fleet, environment
 from tests.traffic.support import needs_haproxy
 
 pytestmark = needs_haproxy
@@ -16,7 +18,8 @@ pytestmark = needs_haproxy
 def test_status_reports_drift_with_both_values_and_agreement(fleet: Any, tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     state = str(tmp_path / "s")
-    assert fleet("rehearse", "local", "--simulated", "--state", state).code == 0  # records blue 0 / green 100
+    # A real environment's finished cutover records blue 0 / green 100 (a rehearsal's state is not read back).
+    Fleet().engine(LocalStateStore(Path(state), rehearsal=False)).cutover(environment(), NEW_VERSION)
     with slot_backends("blue", "green") as backends, HAProxyProcess(
         {name: b.address for name, b in backends.items()}, weights={"blue": 100, "green": 0}
     ) as haproxy:
