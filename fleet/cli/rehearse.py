@@ -11,6 +11,12 @@ A rehearsal's state is never real state: ``FLEET_STATE`` and the project's
 configured store are ignored, only an explicit ``--state`` is used (else a
 fresh temporary directory), and a store that holds a real environment's
 state is refused (exit 2) before anything is written.
+
+``--world`` chooses what serves the clusters on real parts: ``kmock`` (the
+default, quick: kmock APIs whose Flux statuses are simulated) or ``real``
+(kube-apiservers over etcd with real Flux controllers reconciling a real Git
+repository, built once by ``python3 tools/peers/build.py``). The first lines
+of the output say which world runs and how to choose the other.
 """
 
 from __future__ import annotations
@@ -50,13 +56,18 @@ def _fault_help() -> str:
     help="Where the configuration asks to confirm destroying the old slot (teardown.confirm): answer yes, or ask "
     "as a real cutover does (no terminal: exit 4, then fleet resume ENV --state DIR --yes).",
 )
+@click.option(
+    "--world", "kube", type=click.Choice(["kmock", "real"]), default="kmock", show_default=True,
+    help="What serves the clusters: kmock with a simulated Flux, or real kube-apiservers with real Flux "
+    "(build them first: python3 tools/peers/build.py).",
+)
 @output_option
 @click.option(
     "--state", "state", metavar="LOCATION",
     help="Where the rehearsal's state goes (a directory or s3://bucket/prefix); never FLEET_STATE's store.",
 )
 def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | None, simulated: bool,
-             confirm_teardown: str, output: str, state: str | None) -> None:
+             confirm_teardown: str, kube: str, output: str, state: str | None) -> None:
     """Rehearse a full cutover of ENV's real configuration.
 
     The engine and the state store are always the real ones. By default the
@@ -77,6 +88,16 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     ctx = _ctx()
     config = ctx.config(env)
     target = parse_version(to) if to else None
+    if kube == "real":
+        from fleet.errors import UsageError
+        from fleet.rehearsal.peers import Binaries, PeersNotBuilt
+
+        if simulated:
+            raise UsageError("--world real needs real parts; it cannot be combined with --simulated")
+        try:
+            Binaries.find()
+        except PeersNotBuilt as err:
+            raise UsageError(f"--world real: {err}") from None
     if not simulated:
         from fleet.rehearsal.real import missing_parts
 
@@ -92,7 +113,7 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
         if simulated:
             _simulated(env, config, location, faults, target, report, output, confirm, temporary)
         else:
-            _real(env, config, location, faults, target, report, output, confirm, temporary)
+            _real(env, config, location, faults, target, report, output, confirm, temporary, kube)
     except LockedError as err:
         raise with_state(err, location) from err
     except KeyboardInterrupt:
@@ -205,18 +226,27 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
                                               "world": world, "mode": "simulated"})
 
 
+WORLDS = {
+    "kmock": "kmock APIs with a simulated Flux (quick)",
+    "real": "real kube-apiservers over etcd, real Flux controllers reconciling a real Git repository",
+}
+
+
 def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
-          output: str, confirm: Any = None, temporary: bool = False) -> None:
+          output: str, confirm: Any = None, temporary: bool = False, kube: str = "kmock") -> None:
     from fleet.cli import render
-    from fleet.rehearsal.real import Waits, parse_real_faults, rehearse_real
+    from fleet.rehearsal.real import REAL_WORLD_WAITS, Waits, parse_real_faults, rehearse_real
 
     parsed = parse_real_faults(faults)
-    waits = Waits()
+    waits = REAL_WORLD_WAITS if kube == "real" else Waits()
+    other = "real" if kube == "kmock" else "kmock"
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
+    click.echo(f"world: {kube}: {WORLDS[kube]}; the other is --world {other}: {WORLDS[other]}", err=True)
     click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
     progress = render.Progress()
     try:
-        final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm)
+        final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm,
+                                   kube=kube)
     finally:
         progress.close()
     _finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version))
@@ -244,6 +274,10 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
         "weight_changes": run.world.weight_changes,
     }
     traffic = traffic_summary(run, records)
+    if run.kube == "real":
+        for slot, revisions in sorted(run.revisions.items()):
+            applied = ", ".join(f"{source} {rev}" for source, rev in sorted(revisions.items()))
+            click.echo(f"Flux applied on {slot}: {applied}", err=True)
     click.echo(
         f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through HAProxy, "
         f"{traffic['failed']} failed",
@@ -259,6 +293,8 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
         "waits": run.waits.to_json(),
         "traffic": traffic,
         "mode": "real",
+        "cluster_world": run.kube,
+        "revisions": run.revisions,
     })
 
 

@@ -26,10 +26,22 @@ Requests (``slot`` and ``name`` are slot names):
   runs one of FluxSim's ``install``, ``start``, ``restore``, ``suspend``, ``stop``;
 * ``{"op": "backend", "name": ..., "error_rate": ..., "latency_s": ...}``
   starts the slot's ingress and answers its ``address``;
+* ``{"op": "converge", "slot": ..., "timeout_s": ...}`` waits until every
+  Kustomization of the slot is Ready at the repository's HEAD and answers
+  that revision (the real world only: the rehearsal's existing slot is
+  healthy before the cutover starts);
+* ``{"op": "revision", "slot": ...}`` answers the Git revision Flux last
+  applied on that slot (``main@sha1:...``; the real world only);
 * ``{"op": "load_start", "url": ..., "rate": ..., "total": ..., "time_limit_s": ...,
   "threads": ...}`` and ``{"op": "load_stop"}``, which answers every request
   the load generator sent as ``[at, status, slot, latency_s, error]`` (``at``
   on the system-wide monotonic clock, which the parent shares).
+
+The host runs one of two worlds (``python -m fleet.rehearsal.host --world``):
+``kmock`` (the default: KubeSims with a simulated Flux, quick) or ``real``
+(:class:`fleet.rehearsal.peers.RealClusters`: a kube-apiserver per cluster
+over one etcd, and real Flux controllers reconciling a real Git repository;
+the Flux spec's revision and faults are then ignored, Git decides).
 """
 
 from __future__ import annotations
@@ -68,8 +80,9 @@ class Host:
     does not answer within ``timeout_s`` is killed, and every later call fails.
     """
 
-    def __init__(self, *, timeout_s: float = 30.0, log: Path | None = None) -> None:
-        self.timeout_s = timeout_s
+    def __init__(self, *, timeout_s: float = 30.0, log: Path | None = None, world: str = "kmock") -> None:
+        self.world = world
+        self.timeout_s = timeout_s if world == "kmock" else max(timeout_s, 300.0)
         self.log = log
         """Where the host's stderr goes (its tracebacks); nowhere when None."""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -84,7 +97,7 @@ class Host:
                 stderr = files.enter_context(self.log.open("ab"))
             # Killed by the kernel with the rehearsal, even on SIGKILL (procs.spawn).
             self._proc = spawn(
-                [sys.executable, "-m", "fleet.rehearsal.host"],
+                [sys.executable, "-m", "fleet.rehearsal.host", "--world", self.world],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -143,6 +156,11 @@ class Host:
     def flux(self, slot: SlotName, spec: Any, *, reconcile_s: float) -> RemoteFlux:
         return RemoteFlux(self, slot, spec, reconcile_s)
 
+    def revision(self, slot: SlotName) -> str | None:
+        """The revision Flux last applied on the slot (real world; None on kmock)."""
+        answer = self.call("revision", slot=slot.value)
+        return None if answer is None else str(answer)
+
     def backend(self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0) -> RemoteBackend:
         started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s)
         host, port = started["address"]
@@ -168,7 +186,7 @@ class Host:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        wait_or_kill(proc, 15)
+        wait_or_kill(proc, 15 if self.world == "kmock" else 60)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -241,7 +259,10 @@ class RemoteFlux:
 class _Host:
     """The child's side: clusters, Fluxes and backends by slot, and the load, started on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: str = "kmock") -> None:
+        self.world = world
+        self.real: Any = None
+        """The real world's clusters (:class:`fleet.rehearsal.peers.RealClusters`), started on demand."""
         self.sims: dict[str, Any] = {}
         self.retired: list[Any] = []
         """Servers of destroyed clusters, stopped with the others."""
@@ -259,6 +280,10 @@ class _Host:
         if op == "load_stop":
             records = self.load.stop() if self.load is not None else []
             return [[r.at, r.status, r.slot, r.latency_s, r.error] for r in records]
+        if self.world == "real":
+            return self._handle_real(op, slot, request)
+        if op == "revision":
+            return None
         if op == "cluster":
             sim = self.sims.get(slot)
             if sim is None:
@@ -278,6 +303,34 @@ class _Host:
             return self._destroy(slot)
         if op == "flux":
             return self._flux(slot, request)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _handle_real(self, op: Any, slot: str, request: dict[str, Any]) -> Any:
+        if self.real is None:
+            from fleet.rehearsal.peers import RealClusters
+
+            self.real = RealClusters()
+        if op == "cluster":
+            api = self.real.cluster(slot).api
+            return {"url": api.url, "kubeconfig": api.kubeconfig()}
+        if op == "install_flux":
+            self.real.flux(slot, "install")
+            return None
+        if op == "uninstall_flux":
+            return None
+        if op == "destroy":
+            self.real.destroy(slot)
+            return None
+        if op == "flux":
+            action = str(request.get("action"))
+            if action not in FLUX_ACTIONS:
+                raise ValueError(f"unknown Flux action {action!r}; one of {', '.join(FLUX_ACTIONS)}")
+            self.real.flux(slot, action)
+            return None
+        if op == "revision":
+            return self.real.revision(slot)
+        if op == "converge":
+            return self.real.wait_converged(slot, float(request.get("timeout_s", 180)))
         raise ValueError(f"unknown request {op!r}")
 
     def _backend(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -346,11 +399,13 @@ class _Host:
         # kmock chains a process-wide DNS interceptor per server: unwind in reverse order of starting.
         for sim in reversed(self.started):
             sim.stop()
+        if self.real is not None:
+            self.real.close()
 
 
-def serve(lines: IO[str], out: IO[str]) -> None:
+def serve(lines: IO[str], out: IO[str], world: str = "kmock") -> None:
     """Answer requests until ``lines`` ends, then stop every cluster."""
-    host = _Host()
+    host = _Host(world)
     try:
         for line in lines:
             request: dict[str, Any] = {}
@@ -371,4 +426,5 @@ if __name__ == "__main__":
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    serve(sys.stdin, answers)
+    chosen = sys.argv[sys.argv.index("--world") + 1] if "--world" in sys.argv else "kmock"
+    serve(sys.stdin, answers, chosen)

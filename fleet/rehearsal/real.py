@@ -14,6 +14,15 @@ the adapters a production cutover uses actually carry it out. It starts, on
   by the real ``FluxHealthGate`` with the slot's own kubeconfig;
 * the real engine and state store, and the system clock.
 
+With ``kube="real"`` (``fleet rehearse ENV --world real``) each cluster is
+instead a real kube-apiserver (over one etcd) with real Flux controllers
+reconciling a real Git repository on 127.0.0.1
+(:class:`fleet.rehearsal.peers.RealClusters`, built by
+``tools/peers/build.py``): the revisions the gate compares are the ones Flux
+applied. Faults that script the simulated Flux (``flux-stuck``,
+``stale-revision``) and ``crash-after`` (a killed host takes its clusters'
+data with it) are refused there, and such a rehearsal cannot be resumed.
+
 Only provisioning is simulated (:class:`SimulatedProvisioner`: a delay, then
 that slot's KubeSim, its kubeconfig returned as a ``Secret``). The
 configured waits (60 s per step, a 30 min teardown bake) are replaced by
@@ -204,6 +213,10 @@ class Waits:
         return dict(self.__dict__)
 
 
+REAL_WORLD_WAITS = Waits(health_timeout_s=240.0, reconcile_s=0.0)
+"""Real Flux reconciles a fresh cluster in tens of seconds on a small machine; the gate waits for it."""
+
+
 def _s(seconds: float) -> str:
     return f"{seconds:g}s"
 
@@ -214,7 +227,12 @@ def _s(seconds: float) -> str:
 class Parts:
     """Every process, server and thread the rehearsal runs, started on demand and stopped together."""
 
-    def __init__(self, files: RehearsalFiles, world: World, waits: Waits, faults: RealFaults, new: SlotName) -> None:
+    def __init__(
+        self, files: RehearsalFiles, world: World, waits: Waits, faults: RealFaults, new: SlotName,
+        kube: str = "kmock",
+    ) -> None:
+        self.kube = kube
+        """Which world serves the clusters: ``kmock`` (simulated Flux) or ``real`` (real API servers and Flux)."""
         self.files = files
         self.folder = files.work_dir()
         self.world = world
@@ -278,7 +296,7 @@ class Parts:
         from fleet.rehearsal.host import Host
 
         if self.host is None:
-            self.host = Host(log=self.folder / "host.log").start()
+            self.host = Host(log=self.folder / "host.log", world=self.kube).start()
             self._stack.callback(self.host.stop)
         return self.host
 
@@ -492,6 +510,28 @@ class RealRun:
     clock_offset: float = 0.0
     load_started_at: float | None = None
     load_stopped_at: float | None = None
+    kube: str = "kmock"
+    revisions: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The revisions the health gate last saw applied on each slot (slot -> source -> ``main@sha1:...``)."""
+
+
+class RevisionsSeen:
+    """The health gate, noting the revisions each report carries: what the rehearsal prints per slot."""
+
+    def __init__(self, inner: Any, seen: dict[str, dict[str, str]]) -> None:
+        self.inner = inner
+        self.seen = seen
+
+    def _note(self, report: Any) -> Any:
+        if report.revisions:
+            self.seen[report.slot.value] = dict(report.revisions)
+        return report
+
+    def report(self, env: str, slot: SlotName, outputs: SlotOutputs) -> Any:
+        return self._note(self.inner.report(env, slot, outputs))
+
+    def wait_reconciled(self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float) -> Any:
+        return self._note(self.inner.wait_reconciled(env, slot, outputs, timeout_s))
 
 
 def missing_parts() -> list[str]:
@@ -509,8 +549,9 @@ def missing_parts() -> list[str]:
     return missing
 
 
-def _save_marker(files: RehearsalFiles, env: str, faults: RealFaults, waits: Waits) -> None:
-    marker = {"env": env, "mode": MODE, "faults": list(faults.persistent().specs), "waits": waits.to_json()}
+def _save_marker(files: RehearsalFiles, env: str, faults: RealFaults, waits: Waits, kube: str = "kmock") -> None:
+    marker = {"env": env, "mode": MODE, "faults": list(faults.persistent().specs), "waits": waits.to_json(),
+              "world": kube}
     files.save_json(MARKER, marker)
 
 
@@ -541,7 +582,7 @@ def _terminate_on_sigterm() -> Iterator[None]:
 @contextmanager
 def _parts(
     location: str, env: str, faults: RealFaults, waits: Waits, notifier: Notifier, new: SlotName,
-    store: StateStore, lease: Lease, confirm: Confirm | None = None,
+    store: StateStore, lease: Lease, confirm: Confirm | None = None, kube: str = "kmock",
 ) -> Iterator[tuple[Parts, Engine, RealRun]]:
     from fleet.adapters.analysis.haproxy import HAProxyAnalysis
     from fleet.adapters.analysis.window import attach_progress
@@ -550,9 +591,9 @@ def _parts(
 
     files = RehearsalFiles(store)
     world = load_world(files)
-    parts = Parts(files, world, waits, faults, new)
+    parts = Parts(files, world, waits, faults, new, kube)
     held = HeldStore(store, lease)
-    run = RealRun(held, location, world, waits, clock_offset=parts.clock_offset)
+    run = RealRun(held, location, world, waits, clock_offset=parts.clock_offset, kube=kube)
     with _terminate_on_sigterm(), ExitStack() as stack:
         stack.callback(parts.close)
         parts.start_traffic()
@@ -572,7 +613,7 @@ def _parts(
         attach_progress(analysis, notifier, env)
         ports = Ports(
             provisioner=SimulatedProvisioner(parts),
-            health=gate,
+            health=RevisionsSeen(gate, run.revisions),
             traffic=RecordingTraffic(HAProxyTraffic(parts.haproxy.socket_path), world),
             analysis=analysis,
             clock=WallClock(),
@@ -597,13 +638,21 @@ def rehearse_real(
     target: Version | None = None,
     waits: Waits | None = None,
     confirm: Confirm | None = None,
+    kube: str = "kmock",
 ) -> tuple[EnvironmentState, RealRun]:
     """Run a cutover of ``config`` on real traffic and real Kubernetes APIs, with a real store at ``location``.
 
     The lock comes first: a contender leaves (exit 3) before any process is
-    started or any file of the run that holds the lock is written.
+    started or any file of the run that holds the lock is written. ``kube``
+    chooses the clusters: ``kmock`` (simulated Flux) or ``real`` (real API
+    servers and Flux).
     """
-    waits = waits or Waits()
+    if kube == "real":
+        refused = [name for name, on in (("flux-stuck", faults.flux_stuck), ("stale-revision", faults.stale_revision),
+                                         ("crash-after", faults.crash_after is not None)) if on]
+        if refused:
+            raise UsageError(f"--world real does not offer the fault(s) {', '.join(refused)}; use --world kmock")
+    waits = waits or (REAL_WORLD_WAITS if kube == "real" else Waits())
     store = open_store(location, rehearsal=True)
     refuse_real_state(store)
     check_readable(RehearsalFiles(store))
@@ -623,7 +672,7 @@ def rehearse_real(
         current = live.slot(active).version or config.version
         goal = target or Version(current.major, current.minor + 1)
         files = RehearsalFiles(store)
-        _save_marker(files, config.name, faults, waits)
+        _save_marker(files, config.name, faults, waits, kube)
         world = load_world(files)
         if active.value not in world.clusters:
             world.clusters[active.value] = str(current)
@@ -637,10 +686,12 @@ def rehearse_real(
             files.save_json(FLUX, flux)
         rollout = waits.rollout(config.rollout)
         teardown = waits.teardown(config.teardown)
-        with _parts(location, config.name, faults, waits, notifier, active.other, store, lease, confirm) as (
+        with _parts(location, config.name, faults, waits, notifier, active.other, store, lease, confirm, kube) as (
             parts, engine, run
         ):
             parts.cluster(active)
+            if kube == "real":
+                parts.host.call("converge", slot=active.value, timeout_s=waits.health_timeout_s)
             return engine.cutover(config, goal, rollout=rollout, teardown=teardown), run
 
 
@@ -655,6 +706,8 @@ def resume_real(
     check_files(RehearsalFiles(store), env)
     with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
         marker = load_marker(RehearsalFiles(store), env)
+        if marker.get("world", "kmock") == "real":
+            raise UsageError(f"{location} is a rehearsal on the real world, whose clusters ended with it: start anew")
         faults = parse_real_faults(marker.get("faults", []))
         try:
             waits = Waits(**marker.get("waits", {}))

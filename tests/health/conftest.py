@@ -3,6 +3,12 @@
 The gate is synchronous and blocks while it watches, so tests that change
 objects *during* a wait run the gate in a worker thread (:func:`waiting`)
 while the test coroutine drives kmock in the event loop that serves it.
+
+Tests that need nothing kmock-specific (no injected errors) take
+``any_api`` instead of ``api``: they run once on kmock and once on a real
+kube-apiserver with Flux's CRDs (:class:`fleet.testing.real_kube.RealKube`,
+marked ``realpeers``; skipped with the build command when the peers are not
+built). One real server serves the session and is emptied after each test.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from fleet.domain.model import SlotName, Version
 from fleet.domain.reports import HealthReport, Secret, SlotOutputs
 from fleet.testing.kube_sim import KubeApi, KubeSim
 
+WORLDS = ["kmock", pytest.param("real", marks=pytest.mark.realpeers)]
+
 FAST = Backoff(initial_s=0.02, factor=2.0, max_s=0.2, attempts=3)
 
 
@@ -43,6 +51,31 @@ async def api(kmock: kmock.KubernetesEmulator) -> AsyncIterator[KubeApi]:
     cluster = KubeApi(kmock)
     cluster.install()
     yield cluster
+
+
+@pytest.fixture(scope="session")
+def real_kube_session() -> Iterator[object]:
+    from fleet.testing.real_kube import real_kube
+    from tests.realpeers.conftest import binaries_or_skip
+
+    binaries = binaries_or_skip()
+    with real_kube(binaries=binaries) as kube:
+        yield kube
+
+
+@pytest_asyncio.fixture(params=WORLDS)
+async def any_api(request: pytest.FixtureRequest, kmock: kmock.KubernetesEmulator) -> AsyncIterator[object]:
+    """Flux's CRDs and nothing else, on kmock or on a real kube-apiserver: ``put``, ``put_all``, ``delete``."""
+    if request.param == "kmock":
+        cluster = KubeApi(kmock)
+        cluster.install()
+        yield cluster
+        return
+    from fleet.testing.real_kube import AsyncRealKube
+
+    kube = request.getfixturevalue("real_kube_session")
+    yield AsyncRealKube(kube)
+    await asyncio.to_thread(kube.reset)
 
 
 @pytest_asyncio.fixture()

@@ -34,20 +34,20 @@ async def report_of(gate: FluxHealthGate, api: KubeApi, slot: SlotName = SlotNam
 
 class TestReportingASlot:
     async def test_a_reconciled_cluster_reports_reconciled_with_its_revision(
-        self, api: KubeApi, gate: FluxHealthGate
+        self, any_api: KubeApi, gate: FluxHealthGate
     ) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        report = await report_of(gate, api)
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        report = await report_of(gate, any_api)
         assert report.reconciled
         assert report.revisions == {"flux-system/flux-system": R1}
         assert len(report.ready) == 4
 
     async def test_a_stale_ready_from_the_previous_revision_does_not_pass(
-        self, api: KubeApi, gate: FluxHealthGate
+        self, any_api: KubeApi, gate: FluxHealthGate
     ) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.git_repository(rev=R2))
-        report = await report_of(gate, api)
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.git_repository(rev=R2))
+        report = await report_of(gate, any_api)
         assert not report.reconciled
         assert {f.reason for f in report.failures} == {"StaleRevision"}
 
@@ -59,11 +59,13 @@ class TestReportingASlot:
         assert {f.reason for f in report.failures} == {"FluxNotInstalled"}
         assert any("not installed" in f.message for f in report.failures)
 
-    async def test_tenants_appear_in_the_report(self, api: KubeApi, make_gate: Callable[..., FluxHealthGate]) -> None:
+    async def test_tenants_appear_in_the_report(
+        self, any_api: KubeApi, make_gate: Callable[..., FluxHealthGate]
+    ) -> None:
         gate = make_gate(HealthSettings(tenants=(TenantSpec("web", namespaces=frozenset({"podinfo"})),)))
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.helm_release("podinfo", "podinfo", ready=False, released=False, reason="InstallFailed"))
-        report = await report_of(gate, api)
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.helm_release("podinfo", "podinfo", ready=False, released=False, reason="InstallFailed"))
+        report = await report_of(gate, any_api)
         assert report.blocking_tenants == ("web",)
 
     async def test_objects_are_read_with_the_slots_own_credentials(

@@ -40,63 +40,65 @@ async def apply_revision(api: KubeApi, rev: str) -> float:
 
 
 class TestReturningAsSoonAsReconciled:
-    async def test_an_already_reconciled_slot_returns_at_once(self, api: KubeApi, waiting: Start) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        report = await (await waiting(api, settle_s=0)).result(2)
+    async def test_an_already_reconciled_slot_returns_at_once(self, any_api: KubeApi, waiting: Start) -> None:
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        report = await (await waiting(any_api, settle_s=0)).result(2)
         assert report.reconciled
 
     async def test_the_gate_returns_within_a_fraction_of_a_second_of_the_last_change(
-        self, api: KubeApi, waiting: Start
+        self, any_api: KubeApi, waiting: Start
     ) -> None:
-        await new_revision_pending(api)
-        wait = await waiting(api)
+        await new_revision_pending(any_api)
+        wait = await waiting(any_api)
         assert not wait.done()
-        changed_at = await apply_revision(api, R2)
+        changed_at = await apply_revision(any_api, R2)
         report = await wait.result()
         assert report.reconciled
         assert report.revisions == {"flux-system/flux-system": R2}
         assert wait.returned_at[0] - changed_at < 0.5
 
-    async def test_a_stale_ready_from_the_previous_revision_does_not_pass(self, api: KubeApi, waiting: Start) -> None:
-        await new_revision_pending(api)
-        wait = await waiting(api)
-        await api.put(fo.kustomization("apps", applied=R1, generation=2))  # touched, still stale
+    async def test_a_stale_ready_from_the_previous_revision_does_not_pass(
+        self, any_api: KubeApi, waiting: Start
+    ) -> None:
+        await new_revision_pending(any_api)
+        wait = await waiting(any_api)
+        await any_api.put(fo.kustomization("apps", applied=R1, generation=2))  # touched, still stale
         await asyncio.sleep(0.3)
         assert not wait.done()
-        await apply_revision(api, R2)
+        await apply_revision(any_api, R2)
         assert (await wait.result()).reconciled
 
-    async def test_a_suspended_kustomization_blocks_until_resumed(self, api: KubeApi, waiting: Start) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.kustomization("apps", applied=R1, suspend=True))
-        wait = await waiting(api)
+    async def test_a_suspended_kustomization_blocks_until_resumed(self, any_api: KubeApi, waiting: Start) -> None:
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.kustomization("apps", applied=R1, suspend=True))
+        wait = await waiting(any_api)
         assert not wait.done()
-        await api.put(fo.kustomization("apps", applied=R1))
+        await any_api.put(fo.kustomization("apps", applied=R1))
         assert (await wait.result()).reconciled
 
     async def test_a_stalled_helm_release_blocks_until_a_later_upgrade_succeeds(
-        self, api: KubeApi, waiting: Start
+        self, any_api: KubeApi, waiting: Start
     ) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.helm_release("podinfo", "podinfo", ready=False, released=False, stalled=True))
-        wait = await waiting(api)
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.helm_release("podinfo", "podinfo", ready=False, released=False, stalled=True))
+        wait = await waiting(any_api)
         assert not wait.done()
-        await api.put(fo.helm_release("podinfo", "podinfo", generation=2))
+        await any_api.put(fo.helm_release("podinfo", "podinfo", generation=2))
         assert (await wait.result()).reconciled
 
-    async def test_a_deleted_broken_object_no_longer_blocks(self, api: KubeApi, waiting: Start) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.helm_release("legacy", "podinfo", ready=False, released=False))
-        wait = await waiting(api)
-        await api.delete("HelmRelease", "podinfo", "legacy")
+    async def test_a_deleted_broken_object_no_longer_blocks(self, any_api: KubeApi, waiting: Start) -> None:
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.helm_release("legacy", "podinfo", ready=False, released=False))
+        wait = await waiting(any_api)
+        await any_api.delete("HelmRelease", "podinfo", "legacy")
         assert (await wait.result()).reconciled
 
-    async def test_a_controller_coming_back_unblocks_the_slot(self, api: KubeApi, waiting: Start) -> None:
-        await api.put_all(fo.reconciled_cluster(R1))
-        await api.put(fo.deployment("kustomize-controller", available=0))
-        wait = await waiting(api)
+    async def test_a_controller_coming_back_unblocks_the_slot(self, any_api: KubeApi, waiting: Start) -> None:
+        await any_api.put_all(fo.reconciled_cluster(R1))
+        await any_api.put(fo.deployment("kustomize-controller", available=0))
+        wait = await waiting(any_api)
         assert not wait.done()
-        await api.put(fo.deployment("kustomize-controller"))
+        await any_api.put(fo.deployment("kustomize-controller"))
         assert (await wait.result()).reconciled
 
     async def test_flux_installed_during_the_wait_is_noticed(self, bare_api: KubeApi, waiting: Start) -> None:
@@ -109,20 +111,22 @@ class TestReturningAsSoonAsReconciled:
 
 
 class TestTimingOut:
-    async def test_the_last_failing_report_is_returned_when_time_runs_out(self, api: KubeApi, waiting: Start) -> None:
-        await new_revision_pending(api)
+    async def test_the_last_failing_report_is_returned_when_time_runs_out(
+        self, any_api: KubeApi, waiting: Start
+    ) -> None:
+        await new_revision_pending(any_api)
         started = time.monotonic()
-        report = await (await waiting(api, timeout_s=1.0, settle_s=0)).result()
+        report = await (await waiting(any_api, timeout_s=1.0, settle_s=0)).result()
         assert 1.0 <= time.monotonic() - started < 2.0
         assert not report.reconciled
         assert {f.reason for f in report.failures} == {"StaleRevision"}
 
-    async def test_no_watch_thread_outlives_the_call(self, api: KubeApi, waiting: Start) -> None:
-        await new_revision_pending(api)
-        await (await waiting(api, timeout_s=0.5, settle_s=0)).result()
+    async def test_no_watch_thread_outlives_the_call(self, any_api: KubeApi, waiting: Start) -> None:
+        await new_revision_pending(any_api)
+        await (await waiting(any_api, timeout_s=0.5, settle_s=0)).result()
         assert watching_threads() == []
-        wait = await waiting(api)
-        await apply_revision(api, R2)
+        wait = await waiting(any_api)
+        await apply_revision(any_api, R2)
         await wait.result()
         assert watching_threads() == []
 

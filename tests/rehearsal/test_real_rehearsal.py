@@ -73,6 +73,7 @@ def test_a_healthy_rehearsal_moves_real_traffic_step_by_step_and_fails_no_reques
         assert abs(seen - row["weights"]["green"]) <= 3, row
     assert data["traffic"]["after_end"]["split"] == {"green": 100.0}
     assert "analysis window per step" in result.err
+    assert "world: kmock" in result.err and "--world real" in result.err
 
 
 def rolled_back_by(tmp_path: Path, fault: str) -> tuple[str, dict[str, Any]]:
