@@ -280,3 +280,7 @@ class EksDriver:
             flux_cluster_type="aws",
             substitutions=substitutions,
         )
+
+
+# The `local` driver lives in its own module (it needs the real-peers binaries, not Docker or AWS).
+from fleet.infra import local_driver as _local_driver  # noqa: E402,F401 - registers "local"

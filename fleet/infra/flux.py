@@ -45,6 +45,9 @@ SOPS_SECRET = "sops-age"
 SLOT_CONFIGMAP = "fleet-slot"
 BASE_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 IMAGE_COMPONENTS = ("image-reflector-controller", "image-automation-controller")
+LOCAL_CLUSTER_TYPE = "local"
+"""The ``local`` driver's cluster type: Flux is bootstrapped without the operator (fleet.infra.local_driver)."""
+LOCAL_COMPONENTS = ("source-controller", "kustomize-controller")
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,15 @@ class FluxBootstrap(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_slot = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": NAMESPACE}, opts=on_slot)
+        metadata: dict[str, object] = {"name": NAMESPACE}
+        if args.cluster_type == LOCAL_CLUSTER_TYPE:
+            # No kube-controller-manager finalizes namespaces there: deleting one would wait forever.
+            metadata["annotations"] = {"pulumi.com/skipAwait": "true"}
+        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=metadata, opts=on_slot)
         in_namespace = pulumi.ResourceOptions.merge(on_slot, pulumi.ResourceOptions(depends_on=[namespace]))
+        if args.cluster_type == LOCAL_CLUSTER_TYPE:
+            self._local(name, args, namespace, in_namespace)
+            return
         operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",
@@ -116,22 +126,7 @@ class FluxBootstrap(pulumi.ComponentResource):
                     opts=in_namespace,
                 )
             )
-        self.slot_config = k8s.core.v1.ConfigMap(
-            f"{name}-slot",
-            metadata={
-                "name": SLOT_CONFIGMAP,
-                "namespace": NAMESPACE,
-                "labels": {"app.kubernetes.io/managed-by": "fleet"},
-            },
-            data={
-                "fleet_env": args.env,
-                "fleet_slot": args.slot.value,
-                "external_dns_owner_id": args.external_dns_owner_id,
-                "cluster_version": str(args.version),
-                **args.substitutions,
-            },
-            opts=in_namespace,
-        )
+        self.slot_config = _slot_config(name, args, in_namespace)
         before_sync.append(self.slot_config)
         self.instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -144,6 +139,61 @@ class FluxBootstrap(pulumi.ComponentResource):
         self.components = args.components
         self.external_dns_owner_id = args.external_dns_owner_id
         self.register_outputs({"components": self.components, "externalDnsOwnerId": self.external_dns_owner_id})
+
+
+    def _local(
+        self, name: str, args: FluxBootstrapArgs, namespace: k8s.core.v1.Namespace, in_namespace: pulumi.ResourceOptions
+    ) -> None:
+        """The ``local`` driver's slot: what ``flux bootstrap`` applies, no operator (see fleet.infra.local_driver)."""
+        from fleet.infra.local_driver import local_flux
+
+        secrets = (("git_token", GIT_SECRET, "password"), ("sops_age_key", SOPS_SECRET, "age.agekey"))
+        for key, secret_name, field_name in secrets:
+            value = getattr(args, key)
+            if value is not None:
+                k8s.core.v1.Secret(
+                    f"{name}-{'git' if key == 'git_token' else 'sops'}",
+                    metadata={"name": secret_name, "namespace": NAMESPACE},
+                    type="Opaque",
+                    string_data={field_name: pulumi.Output.secret(value)},
+                    opts=in_namespace,
+                )
+        self.slot_config = _slot_config(name, args, in_namespace)
+        self.instance = local_flux(
+            name,
+            provider=self.provider,
+            parent=self,
+            namespace=namespace,
+            slot_config=self.slot_config,
+            url=args.gitops.url,
+            branch=args.gitops.branch,
+            path=args.gitops.path,
+            git_server=args.substitutions.get("local_git_server", ""),
+            namespace_name=NAMESPACE,
+            slot_configmap=SLOT_CONFIGMAP,
+        )
+        self.components = list(LOCAL_COMPONENTS)
+        self.external_dns_owner_id = args.external_dns_owner_id
+        self.register_outputs({"components": self.components, "externalDnsOwnerId": self.external_dns_owner_id})
+
+
+def _slot_config(name: str, args: FluxBootstrapArgs, in_namespace: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
+    return k8s.core.v1.ConfigMap(
+        f"{name}-slot",
+        metadata={
+            "name": SLOT_CONFIGMAP,
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "fleet"},
+        },
+        data={
+            "fleet_env": args.env,
+            "fleet_slot": args.slot.value,
+            "external_dns_owner_id": args.external_dns_owner_id,
+            "cluster_version": str(args.version),
+            **args.substitutions,
+        },
+        opts=in_namespace,
+    )
 
 
 def flux_instance_spec(args: FluxBootstrapArgs) -> dict[str, object]:

@@ -27,6 +27,7 @@ from fleet.errors import ConfigError
 DRIVER_REQUIREMENTS: Mapping[str, tuple[str, ...]] = {
     "kind": (),
     "eks": ("region", "vpcId", "subnetIds"),
+    "local": (),
 }
 """Cluster drivers fleet knows, with the ``fleet:cluster`` keys each one needs.
 
@@ -156,7 +157,7 @@ def infra_settings_from_config(raw: Mapping[str, Any], *, file: str) -> InfraSet
     """
     parser = _Parser(file)
     cluster = parser.cluster(raw.get("cluster"))
-    gitops = parser.gitops(raw.get("gitops"))
+    gitops = parser.gitops(raw.get("gitops"), local_repository=cluster.driver == "local")
     hostnames = parser.hostnames(raw.get("hostnames"))
     dns = parser.dns(raw.get("dns"))
     if dns is not None and not hostnames:
@@ -279,10 +280,12 @@ class _Parser:
                 raise self.error("cluster.nodeImages", err.detail) from None
         return settings
 
-    def gitops(self, value: object) -> GitOpsSettings:
+    def gitops(self, value: object, *, local_repository: bool = False) -> GitOpsSettings:
         section = self.section("gitops", value, _GITOPS_KEYS, required=True)
         url = self.text(section, "gitops", "url")
-        if not re.match(r"^(https://|ssh://|git@)", url):
+        if local_repository and url.startswith("file://"):
+            pass  # the local driver serves a local bare repository to its slots' Flux over HTTP
+        elif not re.match(r"^(https://|ssh://|git@)", url):
             raise self.error("gitops.url", f"{url!r} is not an https:// or ssh:// Git URL")
         automation = section.get("imageAutomation", False)
         if not isinstance(automation, bool):

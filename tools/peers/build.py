@@ -114,6 +114,38 @@ def wrapper_gomod(name: str, comp: dict[str, Any], dep_gomod: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def module_main(src: Path, binary: str, spec: dict[str, Any], module_dir: Path) -> str:
+    """A main package of the module whose `go generate` output is not in the module zip.
+
+    Its Go files are copied into the wrapper; each `json` file is what the package's generator
+    writes (the module's JSON file re-serialised, with "version" set where `set_version` says),
+    e.g. pulumi-kubernetes' schema-embed.json, which its main package embeds.
+    """
+    dest = src / "cmd" / binary
+    dest.mkdir(parents=True)
+    for go_file in (module_dir / spec["dir"]).glob("*.go"):
+        if not go_file.name.endswith("_test.go"):
+            shutil.copyfile(go_file, dest / go_file.name)
+    for target, source in spec.get("json", {}).items():
+        doc = json.loads((module_dir / spec["dir"] / source).read_text())
+        if target in spec.get("set_version", []):
+            doc["version"] = spec["version"]
+        (dest / target).write_text(json.dumps(doc, separators=(",", ":")))
+    return f"./cmd/{binary}"
+
+
+def copy_module_file(where: str, dest: Path, src: Path, env: dict[str, str]) -> None:
+    """Copy `module@version:path` (a file of another module's zip) to `dest`, executable."""
+    module, _, path = where.partition(":")
+    dl = subprocess.run(["go", "mod", "download", "-json", module], cwd=src, env=env, capture_output=True, text=True)
+    meta = json.loads(dl.stdout or "{}")
+    if dl.returncode != 0 or "Error" in meta:
+        raise SystemExit(f"go mod download -json {module}: {meta.get('Error', dl.stderr)}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(meta["Dir"]) / path, dest)
+    dest.chmod(0o755)
+
+
 def build(name: str, comp: dict[str, Any], cache: Path) -> dict[str, Any]:
     out = cache / f"{name}-{comp['version']}"
     stamp = out / "build.json"
@@ -144,6 +176,11 @@ def build(name: str, comp: dict[str, Any], cache: Path) -> dict[str, Any]:
         (src / "cmd" / binary).mkdir(parents=True)
         (src / "cmd" / binary / "main.go").write_text(source.lstrip())
         mains[binary] = f"./cmd/{binary}"
+    for binary, rel in comp.get("main_dir", {}).items():
+        shutil.copytree(HERE / rel, src / "cmd" / binary)
+        mains[binary] = f"./cmd/{binary}"
+    for binary, spec in comp.get("module_main", {}).items():
+        mains[binary] = module_main(src, binary, spec, Path(meta["Dir"]))
     binaries: dict[str, str] = dict(comp.get("binaries", {}))
     imports = "\n".join(f'\t_ "{pkg}"' for pkg in binaries.values())
     (src / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
@@ -151,9 +188,12 @@ def build(name: str, comp: dict[str, Any], cache: Path) -> dict[str, Any]:
     # build needs and cannot get still fails the build below.
     run(["go", "mod", "tidy", "-e"], src, env, log)
     ldflags = comp.get("ldflags", "-s -w")
+    tags = [f"-tags={comp['tags']}"] if comp.get("tags") else []
     for binary, pkg in {**binaries, **mains}.items():
-        run(["nice", "-n", "10", "go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(out / "bin" / binary), pkg],
-            src, env, log)
+        run(["nice", "-n", "10", "go", "build", "-trimpath", *tags, f"-ldflags={ldflags}", "-o", str(out / "bin" / binary),
+             pkg], src, env, log)
+    for dest, where in comp.get("files", {}).items():
+        copy_module_file(where, out / dest, src, env)
     for dest, inside in comp.get("copy", {}).items():
         shutil.copytree(Path(meta["Dir"]) / inside, out / dest)
         for p in (out / dest).rglob("*"):
