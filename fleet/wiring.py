@@ -57,9 +57,12 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     from fleet.adapters.analysis import analysis_from_settings
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.pulumi_engine import use_built_engine
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.adapters.traffic import traffic_from_settings
     from fleet.engine import Ports
+
+    use_built_engine(project)
 
     def show(line: str) -> None:
         notifier.notify(Notice(config.name, "output", line.rstrip()))
@@ -106,9 +109,11 @@ def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentStat
     error is not an unhealthy cluster.
     """
     from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.pulumi_engine import use_built_engine
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.domain.health import tenant_rows
 
+    use_built_engine(project)
     state = state or EnvironmentState.seed(config.name, config.version)
     provisioner = PulumiProvisioner(project, lambda line: None)
     rows: list[dict[str, Any]] = []

@@ -88,3 +88,25 @@ def engine_environment(
         backend_dir.mkdir(parents=True, exist_ok=True)
         env["PULUMI_BACKEND_URL"] = backend_dir.resolve().as_uri()
     return env
+
+
+def use_built_engine(project: Path, environ: dict[str, str] | None = None) -> bool:
+    """Put the built engine on this process's PATH when no ``pulumi`` is installed; True if it did.
+
+    A ``pulumi`` already on PATH is the user's choice and is left alone. With
+    the built engine, a user who never logged in gets a file backend in the
+    project (``.fleet/pulumi``) instead of Pulumi Cloud's interactive login.
+    """
+    import shutil
+
+    env = os.environ if environ is None else environ
+    if shutil.which("pulumi", path=env.get("PATH")) is not None:
+        return False
+    try:
+        dirs = engine_bin_dirs()
+    except EngineNotBuilt:
+        return False
+    credentials = Path(env.get("PULUMI_HOME", str(Path.home() / ".pulumi"))) / "credentials.json"
+    backend = None if credentials.exists() else project / ".fleet" / "pulumi"
+    env.update(engine_environment(dirs, backend_dir=backend, base=env))
+    return True

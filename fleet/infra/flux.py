@@ -88,11 +88,11 @@ class FluxBootstrap(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_slot = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        metadata: dict[str, object] = {"name": NAMESPACE}
-        if args.cluster_type == LOCAL_CLUSTER_TYPE:
-            # No kube-controller-manager finalizes namespaces there: deleting one would wait forever.
-            metadata["annotations"] = {"pulumi.com/skipAwait": "true"}
-        namespace = k8s.core.v1.Namespace(f"{name}-ns", metadata=metadata, opts=on_slot)
+        # No kube-controller-manager finalizes namespaces on a local slot: deleting one would wait forever.
+        skip_await = {"pulumi.com/skipAwait": "true"} if args.cluster_type == LOCAL_CLUSTER_TYPE else None
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": NAMESPACE, "annotations": skip_await}, opts=on_slot
+        )
         in_namespace = pulumi.ResourceOptions.merge(on_slot, pulumi.ResourceOptions(depends_on=[namespace]))
         if args.cluster_type == LOCAL_CLUSTER_TYPE:
             self._local(name, args, namespace, in_namespace)
