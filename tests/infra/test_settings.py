@@ -53,6 +53,21 @@ def test_the_sample_staging_stack_is_an_eks_environment_with_route53() -> None:
     assert settings.owner_id("staging", "green") == "staging-green"
 
 
+def test_the_sample_demo_stack_runs_local_slots_from_a_local_repository() -> None:
+    settings = infra_settings_from_config(stack_file("demo"), file="stacks/Pulumi.demo.yaml")
+    assert settings.cluster.driver == "local"
+    assert settings.gitops.url == "file://.fleet/gitops/demo.git"
+    assert settings.gitops.path == "clusters/demo"
+
+
+def test_only_the_local_driver_takes_a_local_repository() -> None:
+    raw = minimal()
+    raw["gitops"] = {"url": "file:///srv/gitops.git"}
+    assert "fleet:gitops.url" in str(error_for(raw))
+    raw["cluster"]["driver"] = "local"
+    assert infra_settings_from_config(raw, file="stacks/Pulumi.test.yaml").gitops.url == "file:///srv/gitops.git"
+
+
 def test_sample_stack_files_hold_no_secrets() -> None:
     for env in ("local", "staging"):
         raw = stack_file(env)
