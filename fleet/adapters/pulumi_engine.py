@@ -52,13 +52,13 @@ def _pinned(cache: Path) -> dict[str, str]:
     return pinned
 
 
-def engine_bin_dirs(cache: Path | None = None) -> list[Path]:
+def engine_bin_dirs(cache: Path | None = None, components: tuple[str, ...] = COMPONENTS) -> list[Path]:
     """The bin/ directories of the built engine, or :class:`EngineNotBuilt` naming what is missing."""
     cache = cache or cache_dir()
     pinned = _pinned(cache)
     dirs: list[Path] = []
     missing: list[str] = []
-    for name in COMPONENTS:
+    for name in components:
         out = cache / f"{name}-{pinned.get(name, '?')}"
         absent = [b for b in REQUIRED_BINARIES[name] if not (out / "bin" / b).exists()]
         if not (out / "build.json").exists() or absent:

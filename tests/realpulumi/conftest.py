@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.adapters.pulumi_engine import EngineNotBuilt, engine_bin_dirs, engine_environment
+from fleet.adapters.pulumi_engine import COMPONENTS, EngineNotBuilt, engine_bin_dirs, engine_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "fleet-tests-only"
@@ -21,10 +21,16 @@ PASSPHRASE = "fleet-tests-only"
 Pulumi = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def bin_dirs() -> list[Path]:
+@pytest.fixture
+def engine_components() -> tuple[str, ...]:
+    """What a test module needs of the engine; a module overrides it to need less."""
+    return COMPONENTS
+
+
+@pytest.fixture
+def bin_dirs(engine_components: tuple[str, ...]) -> list[Path]:
     try:
-        return engine_bin_dirs()
+        return engine_bin_dirs(components=engine_components)
     except EngineNotBuilt as err:
         pytest.skip(str(err))
 

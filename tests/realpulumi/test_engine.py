@@ -45,6 +45,11 @@ pulumi.export("stack", pulumi.get_stack())
 
 
 @pytest.fixture
+def engine_components() -> tuple[str, ...]:
+    return ("pulumi",)  # the CLI, the language host and the dynamic-provider plugin; no Kubernetes
+
+
+@pytest.fixture
 def project(tmp_path: Path) -> Path:
     work = tmp_path / "small"
     work.mkdir()

@@ -193,9 +193,7 @@ func main() {
 	flag.String("toolchain", "pip", "Python toolchain (only pip with a virtualenv is supported)")
 	flag.String("typechecker", "", "ignored")
 	flag.String("tracing", "", "ignored")
-	flag.Bool("logtostderr", false, "ignored")
-	flag.Int("v", 0, "ignored")
-	flag.Parse()
+	flag.Parse() // -v and -logtostderr are glog's, registered by the SDK's logging package
 
 	h := &host{root: *root, virtualenv: *virtualenv}
 	if flag.NArg() > 0 {
