@@ -7,6 +7,8 @@ build's bin/ directories on PATH and the backend is a directory under tmp_path.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -64,3 +66,57 @@ def pulumi(pulumi_env: dict[str, str]) -> Pulumi:
         return run_pulumi(pulumi_env, cwd, *args, **options)  # type: ignore[arg-type]
 
     return call
+
+
+APP = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo-app
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: slot-info
+  namespace: demo-app
+data:
+  slot: ${fleet_slot}
+  env: ${fleet_env}
+"""
+
+
+@pytest.fixture
+def peers_built() -> None:
+    from fleet.rehearsal.peers import Binaries, PeersNotBuilt
+
+    try:
+        Binaries.find()
+    except PeersNotBuilt as err:
+        pytest.skip(str(err))
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="fleet", GIT_AUTHOR_EMAIL="fleet@example.invalid",
+               GIT_COMMITTER_NAME="fleet", GIT_COMMITTER_EMAIL="fleet@example.invalid", GIT_CONFIG_NOSYSTEM="1")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def demo_project(tmp_path: Path, peers_built: None) -> Path:
+    """A copy of the project whose `demo` stack has a local GitOps repository with one app."""
+    work = tmp_path / "project"
+    work.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", work / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", work / "stacks")
+    (work / "fleet").symlink_to(ROOT / "fleet")
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    bare = work / ".fleet" / "gitops" / "demo.git"
+    git("init", "--bare", "-q", "-b", "main", str(bare))
+    tree = tmp_path / "gitops-tree"
+    git("clone", "-q", str(bare), str(tree))
+    (tree / "clusters" / "demo").mkdir(parents=True)
+    (tree / "clusters" / "demo" / "app.yaml").write_text(APP)
+    git("add", "-A", cwd=tree)
+    git("commit", "-q", "-m", "demo app", cwd=tree)
+    git("push", "-q", "origin", "HEAD:main", cwd=tree)
+    return work

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,62 +25,9 @@ import pytest
 
 from fleet.adapters.kube_teardown import drain_cluster
 from fleet.domain.reports import Secret
-from tests.realpulumi.conftest import ROOT, Pulumi
+from tests.realpulumi.conftest import Pulumi
 
 pytestmark = [pytest.mark.realpulumi, pytest.mark.slow, pytest.mark.timeout(900)]
-
-APP = """\
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: demo-app
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: slot-info
-  namespace: demo-app
-data:
-  slot: ${fleet_slot}
-  env: ${fleet_env}
-"""
-
-
-@pytest.fixture
-def peers_built() -> None:
-    from fleet.rehearsal.peers import Binaries, PeersNotBuilt
-
-    try:
-        Binaries.find()
-    except PeersNotBuilt as err:
-        pytest.skip(str(err))
-
-
-def git(*args: str, cwd: Path | None = None) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="fleet", GIT_AUTHOR_EMAIL="fleet@example.invalid",
-               GIT_COMMITTER_NAME="fleet", GIT_COMMITTER_EMAIL="fleet@example.invalid", GIT_CONFIG_NOSYSTEM="1")
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
-@pytest.fixture
-def project(tmp_path: Path, peers_built: None) -> Path:
-    work = tmp_path / "project"
-    work.mkdir()
-    shutil.copy(ROOT / "Pulumi.yaml", work / "Pulumi.yaml")
-    shutil.copytree(ROOT / "stacks", work / "stacks")
-    (work / "fleet").symlink_to(ROOT / "fleet")
-    (work / ".venv").symlink_to(ROOT / ".venv")
-    bare = work / ".fleet" / "gitops" / "demo.git"
-    git("init", "--bare", "-q", "-b", "main", str(bare))
-    tree = tmp_path / "gitops-tree"
-    git("clone", "-q", str(bare), str(tree))
-    (tree / "clusters" / "demo").mkdir(parents=True)
-    (tree / "clusters" / "demo" / "app.yaml").write_text(APP)
-    git("add", "-A", cwd=tree)
-    git("commit", "-q", "-m", "demo app", cwd=tree)
-    git("push", "-q", "origin", "HEAD:main", cwd=tree)
-    return work
-
 
 def kube_get(kubeconfig: dict[str, Any], path: str) -> dict[str, Any] | None:
     import ssl
@@ -116,8 +61,9 @@ def wait_for(what: str, check: Any, timeout_s: float = 240.0) -> Any:
 
 
 def test_a_local_slot_is_created_synced_by_real_flux_drained_and_destroyed(
-    project: Path, tmp_path: Path, pulumi: Pulumi
+    demo_project: Path, tmp_path: Path, pulumi: Pulumi
 ) -> None:
+    project = demo_project
     pulumi(project, "stack", "init", "demo")
     # The store is elsewhere and empty: a hand-run up seeds blue as the active slot.
     os.environ.pop("FLEET_LAYOUT", None)
