@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fleet.adapters.pulumi_engine import COMPONENTS, EngineNotBuilt, engine_bin_dirs, engine_environment
+from fleet.rehearsal.peers import REQUIRE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "fleet-tests-only"
@@ -34,6 +35,8 @@ def bin_dirs(engine_components: tuple[str, ...]) -> list[Path]:
     try:
         return engine_bin_dirs(components=engine_components)
     except EngineNotBuilt as err:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{REQUIRE_ENV} is set: {err}")
         pytest.skip(str(err))
 
 
@@ -92,6 +95,8 @@ def peers_built() -> None:
     try:
         Binaries.find()
     except PeersNotBuilt as err:
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{REQUIRE_ENV} is set: {err}")
         pytest.skip(str(err))
 
 
