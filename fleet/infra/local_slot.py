@@ -113,7 +113,12 @@ def serve(workdir: Path, name: str, git_root: Path | None) -> int:
             except Exception:  # "not yet": a 404 before the bootstrap applied them
                 installed = False
             if installed:
-                flux.start()
+                try:
+                    flux.start()
+                except Exception as err:  # a controller that did not come up: try again on the next round
+                    print(f"{name}: Flux did not start: {err}", file=sys.stderr, flush=True)
+                    flux.stop()
+                    continue
                 print(f"{name}: Flux CRDs are installed, controllers started", file=sys.stderr, flush=True)
     return 0
 
