@@ -83,3 +83,11 @@ def test_preview_up_noop_and_destroy_of_a_python_program(project: Path, tmp_path
     assert not target.exists()
     state = json.loads(pulumi(project, "stack", "export").stdout)
     assert [r["type"] for r in state["deployment"].get("resources") or []] == []
+
+
+def test_a_program_without_any_config_runs(project: Path, pulumi: Pulumi) -> None:
+    """The engine sends no config map at all then; the launcher must still get a JSON object."""
+    (project / "__main__.py").write_text('import pulumi\npulumi.export("stack", pulumi.get_stack())\n')
+    pulumi(project, "stack", "init", "bare")
+    pulumi(project, "up", "--yes", "--skip-preview")
+    assert json.loads(pulumi(project, "stack", "output", "--json").stdout) == {"stack": "bare"}
