@@ -194,6 +194,9 @@ def build(name: str, comp: dict[str, Any], cache: Path) -> dict[str, Any]:
              pkg], src, env, log)
     for dest, where in comp.get("files", {}).items():
         copy_module_file(where, out / dest, src, env)
+    for dest, rel in comp.get("local_files", {}).items():
+        shutil.copyfile(HERE / rel, out / dest)
+        (out / dest).chmod(0o755)
     for dest, inside in comp.get("copy", {}).items():
         shutil.copytree(Path(meta["Dir"]) / inside, out / dest)
         for p in (out / dest).rglob("*"):
