@@ -14,10 +14,11 @@ layout":
   resources and nothing else. ``stack.destroy()`` would take the serving slot
   with it, so it is never called;
 - ``refresh`` reconciles the stack's state with reality after an interrupted
-  run, clearing pending creates (see docs/infrastructure.md). ``pulumi cancel``
-  is not used: it exists only for the Pulumi Cloud backend; with a local or
-  object-store backend an interrupted run leaves no server-side update to
-  cancel, only a lock file, which surfaces as :class:`LockedError`;
+  run, clearing pending creates (see docs/infrastructure.md). With a local or
+  object-store backend an interrupted run leaves a lock file; when its holder
+  was a process of this host that is gone, ``refresh`` clears it with ``pulumi
+  cancel`` (which deletes those lock files) and goes on (``pulumi_locks``); any
+  other lock surfaces as :class:`LockedError`;
 - ``drain`` releases what in-cluster controllers created in the cloud (load
   balancers) before ``destroy``, through ``fleet.adapters.kube_teardown``.
 
@@ -55,7 +56,7 @@ from typing import Any, Protocol
 
 from pulumi import automation as auto
 
-from fleet.adapters import kube_teardown
+from fleet.adapters import kube_teardown, pulumi_locks
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.domain.reports import Secret, SlotOutputs
 from fleet.errors import ConfigError, FleetError, LockedError, ProvisioningFailed
@@ -186,6 +187,17 @@ class PulumiProvisioner:
         tail = _Tail(self.on_output)
         try:
             stack.refresh(on_output=tail.feed, clear_pending_creates=True)
+        except auto.errors.ConcurrentUpdateError as err:
+            # A run killed mid-update (what `fleet resume` follows) leaves its lock; see pulumi_locks.
+            cancel = getattr(stack, "cancel", None)
+            if cancel is None or not pulumi_locks.all_stale(str(err)):
+                raise _translate(err, layout.env, "refresh", tail) from err
+            self.on_output(f"{layout.env}: removing the Pulumi lock left by a killed run (pulumi cancel)")
+            try:
+                cancel()
+                stack.refresh(on_output=tail.feed, clear_pending_creates=True)
+            except Exception as again:
+                raise _translate(again, layout.env, "refresh", tail) from again
         except Exception as err:
             self._raise_if_cancelled(err)
             raise _translate(err, layout.env, "refresh", tail) from err
