@@ -88,6 +88,10 @@ class FluxBootstrap(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         on_slot = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        if args.cluster_type == LOCAL_CLUSTER_TYPE:
+            # A local slot's objects go with its API server (the slot host removes etcd's data); deleting
+            # them one by one waits on Flux's finalizers, which a drained, suspended Flux never clears.
+            on_slot = pulumi.ResourceOptions.merge(on_slot, pulumi.ResourceOptions(retain_on_delete=True))
         # No kube-controller-manager finalizes namespaces on a local slot: deleting one would wait forever.
         skip_await = {"pulumi.com/skipAwait": "true"} if args.cluster_type == LOCAL_CLUSTER_TYPE else None
         namespace = k8s.core.v1.Namespace(

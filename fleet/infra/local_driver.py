@@ -149,7 +149,7 @@ def local_flux(
     slot_configmap: str,
 ) -> k8s.apiextensions.CustomResource:
     """CRDs, then the flux-system GitRepository and Kustomization; returns the Kustomization."""
-    on_slot = pulumi.ResourceOptions(parent=parent, provider=provider)
+    on_slot = pulumi.ResourceOptions(parent=parent, provider=provider, retain_on_delete=True)
     crds = [
         k8s.apiextensions.CustomResource(
             f"{name}-crd-{doc['metadata']['name'].split('.')[0]}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.adapters.pulumi_engine import COMPONENTS, EngineNotBuilt, engine_bin_dirs, engine_environment
+from fleet.adapters.pulumi_engine import COMPONENTS, EngineNotBuilt, cache_dir, engine_bin_dirs, engine_environment
 from fleet.rehearsal.peers import REQUIRE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,7 @@ def bin_dirs(engine_components: tuple[str, ...]) -> list[Path]:
 def pulumi_env(bin_dirs: list[Path], tmp_path: Path) -> dict[str, str]:
     env = engine_environment(bin_dirs, backend_dir=tmp_path / "backend", base={"PATH": "/usr/bin:/bin"})
     env.update(
+        FLEET_PEERS_CACHE=str(cache_dir()),  # before HOME moves: the local driver's slot hosts need the peers
         HOME=str(tmp_path / "home"),
         PULUMI_HOME=str(tmp_path / "pulumi-home"),
         PULUMI_CONFIG_PASSPHRASE=PASSPHRASE,

@@ -25,6 +25,7 @@ import pytest
 
 from fleet.adapters.kube_teardown import drain_cluster
 from fleet.domain.reports import Secret
+from fleet.infra.local_slot import process_alive
 from tests.realpulumi.conftest import Pulumi
 
 pytestmark = [pytest.mark.realpulumi, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -75,7 +76,7 @@ def test_a_local_slot_is_created_synced_by_real_flux_drained_and_destroyed(
         kubeconfig = json.loads(outputs["blue_kubeconfig"])
         assert outputs["blue_endpoint"].startswith("https://127.0.0.1:")
         ready = json.loads((project / ".fleet" / "local" / "demo-blue" / "ready.json").read_text())
-        assert Path(f"/proc/{ready['pid']}").exists()
+        assert process_alive(ready["pid"])
 
         synced = wait_for(
             "the demo app applied by real Flux",
@@ -99,6 +100,6 @@ def test_a_local_slot_is_created_synced_by_real_flux_drained_and_destroyed(
     finally:
         pulumi(project, "destroy", "--yes", "--skip-preview", "-s", "demo", timeout_s=600)
     assert not (project / ".fleet" / "local" / "demo-blue").exists()
-    assert not Path(f"/proc/{ready['pid']}").exists()
+    assert not process_alive(ready["pid"])
     state = json.loads(pulumi(project, "stack", "export", "-s", "demo").stdout)
     assert (state["deployment"].get("resources") or []) == []
