@@ -159,7 +159,8 @@ class PulumiProvisioner:
         if self._needs_cli and shutil.which("pulumi") is None:
             raise ConfigError(
                 "fleet cutover provisions slots with the Pulumi CLI, and `pulumi` is not on PATH "
-                "(install it: https://www.pulumi.com/docs/install/); `fleet rehearse` works without it"
+                "(install it: https://www.pulumi.com/docs/install/, or build it: "
+                "`python3 tools/peers/build.py --only pulumi pulumi-kubernetes`); `fleet rehearse` works without it"
             )
 
     def provision(self, layout: Layout, slot: SlotName, version: Version) -> SlotOutputs:

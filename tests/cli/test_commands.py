@@ -107,7 +107,9 @@ def test_a_cutover_without_the_pulumi_cli_is_refused_before_anything_is_recorded
         p for p in os.environ.get("PATH", "").split(os.pathsep) if not shutil.which("pulumi", path=p)
     )
 
-    result = fleet("cutover", "local", "--to", "1.30", "--state", str(tmp_path / "s"), extra_env={"PATH": no_pulumi})
+    # Neither installed nor built: fleet would otherwise use the engine tools/peers/build.py built.
+    no_engine = {"PATH": no_pulumi, "FLEET_PEERS_CACHE": str(tmp_path / "no-peers")}
+    result = fleet("cutover", "local", "--to", "1.30", "--state", str(tmp_path / "s"), extra_env=no_engine)
 
     assert result.code == 2
     assert "`pulumi` is not on PATH" in result.err and "fleet rehearse" in result.err
