@@ -21,7 +21,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fleet.domain.model import AnalysisPolicy, RolloutPolicy, TeardownPolicy, Version, validate_steps
+from fleet.domain.model import (
+    AnalysisPolicy,
+    HealthPolicy,
+    ParityMode,
+    RolloutPolicy,
+    TeardownPolicy,
+    Version,
+    validate_steps,
+)
 from fleet.errors import ConfigError
 
 NAMESPACE = "fleet"
@@ -189,7 +197,7 @@ def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[Confi
 
     p = _Parser(rel, problems)
     version = p.cluster_version(raw.get("cluster"))
-    rollout = p.rollout(raw.get("rollout"), raw.get("analysis"))
+    rollout = p.rollout(raw.get("rollout"), raw.get("analysis"), raw.get("health"))
     teardown = p.teardown(raw.get("teardown"))
     hostnames = p.hostnames(raw.get("hostnames"))
     traffic = p.mapping(raw.get("traffic"), "traffic", required=True)
@@ -335,7 +343,7 @@ class _Parser:
             if name not in allowed:
                 self.fail(f"{prefix}.{name}", f"unknown key (known: {', '.join(sorted(allowed))})")
 
-    def rollout(self, value: object, analysis_value: object) -> RolloutPolicy | None:
+    def rollout(self, value: object, analysis_value: object, health_value: object = None) -> RolloutPolicy | None:
         section = self.mapping(value, "rollout")
         self.unknown(section, {"steps", "stepBake", "healthTimeout"}, "rollout")
         default = RolloutPolicy()
@@ -366,7 +374,28 @@ class _Parser:
             steps=steps,
             health_timeout_s=self.duration(section, "healthTimeout", "rollout.healthTimeout", default.health_timeout_s),
             analysis=analysis,
+            health=self.health(health_value),
         )
+
+    def health(self, value: object) -> HealthPolicy:
+        """The judgement settings of ``fleet:health``; its scope and tenants are read by the health gate."""
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None  # reported with its key by fleet.domain.health.health_settings_from_config
+        section = self.mapping(value, "health") if isinstance(value, dict) or value is None else {}
+        d = HealthPolicy()
+        grace = self.duration(section, "regressionGrace", "health.regressionGrace", d.regression_grace_s)
+        parity = section.get("parity", d.parity.value)
+        try:
+            mode = ParityMode(parity)
+        except ValueError:
+            self.fail("health.parity", f"{parity!r} is not one of strict, warn")
+            mode = d.parity
+        return HealthPolicy(regression_grace_s=grace, parity=mode)
 
     def analysis(self, value: object) -> AnalysisPolicy:
         section = self.mapping(value, "analysis")

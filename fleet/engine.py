@@ -38,6 +38,7 @@ from fleet.domain.machine import (
     AnalysisCompleted,
     AwaitHealthy,
     BootstrapFlux,
+    CheckHealth,
     CheckParity,
     Command,
     ConfirmTeardown,
@@ -48,7 +49,6 @@ from fleet.domain.machine import (
     EnvironmentState,
     Event,
     FluxBootstrapped,
-    HealthChanged,
     HealthReported,
     InvalidTransition,
     ParityObserved,
@@ -69,13 +69,12 @@ from fleet.domain.machine import (
     TimerFired,
     WaitUntil,
     WeightsApplied,
-    health_reason,
     layout_slots,
     pending,
     transition,
 )
 from fleet.domain.model import ABSENT_SLOT, RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
-from fleet.domain.reports import Outcome, SlotOutputs
+from fleet.domain.reports import HealthReport, Outcome, SlotOutputs
 from fleet.domain.traffic import address_drift, still_serving, weight_drift
 from fleet.errors import FleetError, LockedError, ProviderError, TransientError, UsageError
 from fleet.lease_watch import LeaseWatch
@@ -478,6 +477,29 @@ class Engine:
             bound_calls=bound_calls,
         )
 
+    def _sleep_until(self, env: str, due: float) -> bool:
+        """Sleep until ``due``, woken every few seconds to look for an operator's request; True when one waits."""
+        clock = self.ports.clock
+        while (remaining := due - clock.now()) > 0:
+            clock.sleep(min(remaining, REQUEST_POLL_S))
+            if self._has_request(env):
+                return True
+        return False
+
+    def _watch(self, state: EnvironmentState, slot: SlotName, *, until: float) -> HealthReport:
+        """The health gate's watch of the verified ``slot`` until ``until`` (0: a check now)."""
+        c = state.cutover
+        assert c is not None
+        return self.ports.health.watch(
+            state.env,
+            slot,
+            self._outputs(state.env, slot),
+            verified=c.verified,
+            grace_s=c.rollout.health.regression_grace_s,
+            until_s=max(0.0, until - self.ports.clock.now()),
+            interrupted=self._request_waiting(state.env),
+        )
+
     def _request_waiting(self, env: str) -> _RequestPoll:
         return _RequestPoll(lambda: self._has_request(env), self.ports.clock)
 
@@ -554,7 +576,9 @@ class Engine:
             case AwaitHealthy(slot=slot, timeout_s=timeout):
                 report = p.health.wait_reconciled(env, slot, self._outputs(env, slot), timeout)
                 return HealthReported(at=p.clock.now(), report=report)
-            case CheckParity(old=old, new=new):
+            case CheckParity(old=old, new=new, not_before=not_before):
+                if self._sleep_until(env, not_before):
+                    return None  # gave way to an operator's request
                 old_report = p.health.report(env, old, self._outputs(env, old))
                 new_report = p.health.report(env, new, self._outputs(env, new))
                 return ParityObserved(at=p.clock.now(), old=old_report, new=new_report)
@@ -567,11 +591,6 @@ class Engine:
                     drift = self._drift(state, new_outputs, also=weights)
                     if drift is not None:
                         return DriftObserved(at=p.clock.now(), detail=drift)
-                if c.phase is Phase.SHIFT and weights.of(c.new) > state.weights.of(c.new):
-                    assert new_outputs is not None
-                    report = p.health.report(env, c.new, new_outputs)
-                    if not report.reconciled:
-                        return HealthChanged(at=p.clock.now(), slot=c.new, healthy=False, reason=health_reason(report))
                 applied = p.traffic.set_weights(env, weights)
                 if applied.weights != weights:
                     raise ProviderError(f"asked the traffic provider for {weights}, it applied {applied.weights}")
@@ -584,13 +603,16 @@ class Engine:
                 if verdict.outcome is not Outcome.FAIL and (poll.fired or self._has_request(env)):
                     return None  # the window was given up for the request: nothing to record
                 return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
-            case WaitUntil(at=due):
-                # Woken every few seconds so that an operator's rollback request is not kept waiting a bake.
-                while (remaining := due - p.clock.now()) > 0:
-                    p.clock.sleep(min(remaining, REQUEST_POLL_S))
-                    if self._has_request(env):
-                        break
+            case CheckHealth(slot=slot):
+                return HealthReported(at=p.clock.now(), report=self._watch(state, slot, until=0.0))
+            case WaitUntil(at=due, watch=None):
+                self._sleep_until(env, due)
                 return TimerFired(at=p.clock.now())
+            case WaitUntil(at=due, watch=SlotName() as slot):
+                report = self._watch(state, slot, until=due)
+                if p.clock.now() < due:  # a regression, or an operator's request, ended the watch early
+                    return HealthReported(at=p.clock.now(), report=report)
+                return TimerFired(at=p.clock.now(), report=report)
             case ConfirmTeardown(slot=slot):
                 question = f"Destroy the old slot {slot} of {env} ({state.slot(slot).version})?"
                 if not c.teardown.confirm or p.confirm(question):

@@ -20,11 +20,13 @@ import json
 import math
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fleet.adapters.analysis.window import Reading, judge_window
+from fleet.domain.health import ProgressWatch, judge_live
 from fleet.domain.model import AnalysisPolicy, SlotName, Version, Weights
 from fleet.domain.reports import (
     HealthReport,
@@ -207,6 +209,32 @@ class FakeHealth:
     """How many of the live slot's objects the new slot fails to reconcile."""
     lose_health_at: int | None = None
     """Once the new slot holds at least this percentage, a HelmRelease on it starts failing."""
+    fail_in_bake: bool = False
+    """Once the new slot holds all traffic, a HelmRelease on it fails (Ready=False) for good."""
+    flap: tuple[float, float] | None = None
+    """(period, duration): the new slot's Kustomizations reconcile for ``duration`` every ``period`` seconds."""
+    tick_s: float = 1.0
+    """How often ``wait_reconciled`` looks at a slot that is not reconciled yet."""
+    poll_s: float = 5.0
+    """How long a watch sleeps at most while nothing changes (it asks ``interrupted`` in between)."""
+
+    def _is_new(self, slot: SlotName) -> bool:
+        bootstrapped = self.world.bootstrapped
+        return len(bootstrapped) == 2 and bootstrapped[-1] == slot.value
+
+    def _flapping(self, slot: SlotName) -> bool:
+        if self.flap is None or not self._is_new(slot):
+            return False
+        period, duration = self.flap
+        return self.clock.now() % period < duration
+
+    def _next_change(self, now: float) -> float:
+        """When the simulated slot may look different without anyone acting: the next flap edge."""
+        if self.flap is None:
+            return math.inf
+        period, duration = self.flap
+        phase = now % period
+        return now + (duration - phase if phase < duration else period - phase)
 
     def _report(self, slot: SlotName, ready_now: bool) -> HealthReport:
         if slot.value not in self.world.bootstrapped:
@@ -231,14 +259,24 @@ class FakeHealth:
             )
         if not live and self.stale_revision:
             revision = OLD_REVISION
+        moved = any(change.get(slot.value, 0) < 100 for change in self.world.weight_changes)
+        if share == 100 and moved and self.fail_in_bake:
+            failures = (ObjectFailure(_OBJECTS[3], "UpgradeFailed", "Helm upgrade failed: context deadline exceeded"),)
         if not live and self.missing_objects:
             objects = objects[: len(objects) - self.missing_objects]
+        if self._flapping(slot):
+            failures += tuple(
+                ObjectFailure(ref, "Progressing", "Reconciliation in progress", transient=True)
+                for ref in objects
+                if ref.kind == "Kustomization" and ref not in {f.ref for f in failures}
+            )
         ready = frozenset(objects) - {f.ref for f in failures}
         tenants = (
             TenantHealth("platform", True, 2),
             TenantHealth("payments", not failures, 2, failures),
             TenantHealth("search", True, 1),
         )
+        failures = tuple(sorted(failures, key=lambda f: f.ref))
         return HealthReport(
             slot=slot,
             reconciled=not failures,
@@ -255,8 +293,39 @@ class FakeHealth:
         if self.never_healthy:
             self.clock.sleep(timeout_s)
             return self._report(slot, ready_now=False)
+        deadline = self.clock.now() + timeout_s
         self.clock.sleep(min(self.reconcile_s, timeout_s))
-        return self._report(slot, ready_now=self.reconcile_s <= timeout_s)
+        report = self._report(slot, ready_now=self.reconcile_s <= timeout_s)
+        while not report.reconciled and self.clock.now() < deadline and self.reconcile_s <= timeout_s:
+            self.clock.sleep(min(self.tick_s, deadline - self.clock.now()))
+            report = self._report(slot, ready_now=True)
+        return report
+
+    def watch(
+        self,
+        env: str,
+        slot: SlotName,
+        outputs: SlotOutputs,
+        *,
+        verified: Mapping[str, str],
+        grace_s: float,
+        until_s: float,
+        interrupted: Interrupted | None = None,
+    ) -> HealthReport:
+        progress = ProgressWatch()
+        until = self.clock.now() + until_s
+        while True:
+            now = self.clock.now()
+            report = progress.observe(self._report(slot, ready_now=True), now)
+            if progress.done(judge_live(report, verified, grace_s), now, until):
+                return report
+            if interrupted is not None and interrupted():
+                return report
+            wake = min(self._next_change(now), now + self.poll_s, until if now < until else math.inf)
+            expiry = progress.next_expiry(grace_s)
+            if expiry is not None and expiry > now:
+                wake = min(wake, expiry)
+            self.clock.sleep(max(wake - now, 1e-3))
 
 
 @dataclass

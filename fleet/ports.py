@@ -71,6 +71,10 @@ class Provisioner(Protocol):
         ...
 
 
+Interrupted = Callable[[], bool]
+"""Asked between readings whether to give up a wait (an analysis window, a watch): an operator's request waits."""
+
+
 class GitOpsHealth(Protocol):
     """Tells whether a slot's Flux has reconciled, at which revision, and if not why."""
 
@@ -78,6 +82,27 @@ class GitOpsHealth(Protocol):
 
     def wait_reconciled(self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float) -> HealthReport:
         """Block until the slot is reconciled or ``timeout_s`` passes; return the last report."""
+        ...
+
+    def watch(
+        self,
+        env: str,
+        slot: SlotName,
+        outputs: SlotOutputs,
+        *,
+        verified: Mapping[str, str],
+        grace_s: float,
+        until_s: float,
+        interrupted: Interrupted | None = None,
+    ) -> HealthReport:
+        """Watch a verified slot for ``until_s`` seconds (0: a check now); return the last report.
+
+        Returns early with the first report ``fleet.domain.health.judge_live``
+        calls a regression, or when ``interrupted()`` answers True. Reconciles
+        in progress when the watch began are waited for (each at most
+        ``grace_s``), and every failure in progress carries how long the
+        watch saw it so (``ObjectFailure.for_s``).
+        """
         ...
 
 
@@ -113,10 +138,6 @@ class Traffic(Protocol):
     def point(self, env: str, slot: SlotName, ingress: str) -> None:
         """Send ``slot``'s share to ``ingress`` (its weight unchanged); a no-op where ``address_of`` is None."""
         ...
-
-
-Interrupted = Callable[[], bool]
-"""Asked between readings whether to give up an analysis window (an operator's request waits)."""
 
 
 class Analysis(Protocol):

@@ -30,17 +30,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from fleet.domain.model import SlotName
-from fleet.domain.reports import HealthReport, ObjectFailure, ObjectRef, TenantHealth
+from fleet.domain.reports import HealthReport, ObjectFailure, ObjectRef, Running, TenantHealth
 from fleet.errors import ConfigError
 
 KUSTOMIZATION = "Kustomization"
 HELM_RELEASE = "HelmRelease"
 GIT_REPOSITORY = "GitRepository"
 OCI_REPOSITORY = "OCIRepository"
+HELM_REPOSITORY = "HelmRepository"
+HELM_CHART = "HelmChart"
+BUCKET = "Bucket"
 DEPLOYMENT = "Deployment"
 FLUX_INSTANCE = "FluxInstance"
 FLUX_REPORT = "FluxReport"
@@ -73,6 +77,9 @@ KINDS: Mapping[str, KindInfo] = {
         KindInfo(HELM_RELEASE, "helm.toolkit.fluxcd.io", "v2", "helmreleases"),
         KindInfo(GIT_REPOSITORY, "source.toolkit.fluxcd.io", "v1", "gitrepositories", required=True),
         KindInfo(OCI_REPOSITORY, "source.toolkit.fluxcd.io", "v1", "ocirepositories"),
+        KindInfo(HELM_REPOSITORY, "source.toolkit.fluxcd.io", "v1", "helmrepositories"),
+        KindInfo(HELM_CHART, "source.toolkit.fluxcd.io", "v1", "helmcharts"),
+        KindInfo(BUCKET, "source.toolkit.fluxcd.io", "v1", "buckets"),
         KindInfo(DEPLOYMENT, "apps", "v1", "deployments"),
         KindInfo(FLUX_INSTANCE, "fluxcd.controlplane.io", "v1", "fluxinstances"),
         KindInfo(FLUX_REPORT, "fluxcd.controlplane.io", "v1", "fluxreports"),
@@ -80,7 +87,9 @@ KINDS: Mapping[str, KindInfo] = {
 }
 """Every kind the gate reads; the adapter lists and watches exactly these."""
 
-SOURCE_KINDS = frozenset({GIT_REPOSITORY, OCI_REPOSITORY})
+KUSTOMIZATION_SOURCE_KINDS = frozenset({GIT_REPOSITORY, OCI_REPOSITORY, BUCKET})
+"""What a Kustomization's ``spec.sourceRef`` may name."""
+SOURCE_KINDS = frozenset({GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, HELM_CHART, BUCKET})
 FLUX_CONTROLLERS = frozenset(
     {
         "source-controller",
@@ -177,7 +186,12 @@ def health_settings_from_config(raw: Mapping[str, Any], *, file: str) -> HealthS
     Values may be structured or, as ``pulumi config set`` stores them, JSON text.
     """
     health = _mapping(raw.get(HEALTH_KEY), file=file, key=HEALTH_KEY)
-    _only_keys(health, {"namespaces", "kustomizations", "helmReleases", "fluxNamespace"}, file, HEALTH_KEY)
+    _only_keys(
+        health,
+        {"namespaces", "kustomizations", "helmReleases", "fluxNamespace", "regressionGrace", "parity"},
+        file,
+        HEALTH_KEY,
+    )
     flux_ns = health.get("fluxNamespace", "flux-system")
     if not isinstance(flux_ns, str) or not flux_ns:
         raise ConfigError("must be a namespace name", file=file, key=f"{HEALTH_KEY}.fluxNamespace")
@@ -284,35 +298,49 @@ def _message(cond: Mapping[str, Any]) -> str:
     return str(cond.get("message") or cond.get("reason") or "")
 
 
-def _generation_failure(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+Problem = tuple[str, str, bool]
+"""A failure's reason, message, and whether it is merely in progress (transient)."""
+
+IN_PROGRESS_READY_FALSE = frozenset({"DependencyNotReady"})
+"""Ready=False reasons that only mean another object is reconciling right now."""
+
+
+def _generation_failure(obj: Mapping[str, Any]) -> Problem | None:
     generation = (obj.get("metadata") or {}).get("generation")
     observed = (obj.get("status") or {}).get("observedGeneration")
     if generation is not None and observed != generation:
         return (
             "GenerationNotObserved",
             f"generation {generation} not yet observed by the controller (observedGeneration {observed})",
+            True,
         )
     return None
 
 
-def _flux_object_failure(obj: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The rules every reconciled Flux object obeys: not suspended, not stalled, current, Ready."""
+def _flux_object_failure(obj: Mapping[str, Any], *, source: bool = False) -> Problem | None:
+    """The rules every reconciled Flux object obeys: not suspended, not stalled, current, Ready.
+
+    Ready=Unknown (a reconcile under way), a generation not yet observed and
+    DependencyNotReady are in progress; so is a source's failed fetch, which
+    keeps the artifact the cluster runs. Suspended, Stalled and Ready=False are not.
+    """
     if (obj.get("spec") or {}).get("suspend") is True:
-        return "Suspended", "reconciliation is suspended (spec.suspend: true); its Ready condition is stale"
+        return "Suspended", "reconciliation is suspended (spec.suspend: true); its Ready condition is stale", False
     stalled = condition(obj, "Stalled")
     if _is_true(stalled):
         assert stalled is not None
-        return "Stalled", f"{stalled.get('reason', 'Stalled')}: {_message(stalled)}"
+        return "Stalled", f"{stalled.get('reason', 'Stalled')}: {_message(stalled)}", False
     ready = condition(obj, "Ready")
     if ready is not None and ready.get("status") == "False":
-        return str(ready.get("reason") or "NotReady"), _message(ready)
+        reason = str(ready.get("reason") or "NotReady")
+        return reason, _message(ready), source or reason in IN_PROGRESS_READY_FALSE
     generation = _generation_failure(obj)
     if generation is not None:
         return generation
     if ready is None:
-        return "NotReady", "no Ready condition yet"
+        return "NotReady", "no Ready condition yet", True
     if ready.get("status") != "True":
-        return str(ready.get("reason") or "Progressing"), _message(ready) or "reconciliation in progress"
+        return str(ready.get("reason") or "Progressing"), _message(ready) or "reconciliation in progress", True
     return None
 
 
@@ -322,6 +350,24 @@ def _source_ref(obj: Mapping[str, Any]) -> ObjectRef | None:
         return None
     namespace = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
     return ObjectRef(str(ref["kind"]), str(namespace), str(ref["name"]))
+
+
+def _chart_sources(obj: Mapping[str, Any]) -> list[ObjectRef]:
+    """The sources a HelmRelease installs from: ``spec.chartRef``, or its chart template's source and HelmChart."""
+    spec = obj.get("spec") or {}
+    namespace = str((obj.get("metadata") or {}).get("namespace") or "")
+    found: list[ObjectRef] = []
+    chart_ref = spec.get("chartRef") or {}
+    if chart_ref.get("kind") and chart_ref.get("name"):
+        found.append(ObjectRef(str(chart_ref["kind"]), str(chart_ref.get("namespace") or namespace), chart_ref["name"]))
+    template = ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+    if template.get("kind") and template.get("name"):
+        found.append(ObjectRef(str(template["kind"]), str(template.get("namespace") or namespace), template["name"]))
+    helm_chart = str((obj.get("status") or {}).get("helmChart") or "")
+    if "/" in helm_chart:
+        chart_namespace, chart_name = helm_chart.split("/", 1)
+        found.append(ObjectRef(HELM_CHART, chart_namespace, chart_name))
+    return found
 
 
 def _source_key(ref: ObjectRef) -> str:
@@ -334,6 +380,38 @@ def _artifact_revision(source: Mapping[str, Any]) -> str | None:
     return str(revision) if revision else None
 
 
+def running_of(kind: str, obj: Mapping[str, Any]) -> Running:
+    """What ``obj`` runs, read from the fields each Flux version reports.
+
+    HelmRelease (helm-controller v2): ``status.history[0]`` holds the chart
+    name, version and values digest of the release Helm last installed;
+    older versions (v2beta1) report ``lastAppliedRevision`` (the chart
+    version) and ``lastAttemptedValuesChecksum``; ``lastAttemptedRevision``
+    and ``lastAttemptedConfigDigest`` are the last resort.
+    """
+    status = obj.get("status") or {}
+    if kind == KUSTOMIZATION:
+        applied = status.get("lastAppliedRevision")
+        return Running(revision=str(applied) if applied else None)
+    if kind == HELM_RELEASE:
+        history = status.get("history") or []
+        latest = history[0] if history and isinstance(history[0], Mapping) else {}
+        template = ((obj.get("spec") or {}).get("chart") or {}).get("spec") or {}
+        chart = latest.get("chartName") or template.get("chart")
+        version = latest.get("chartVersion") or status.get("lastAppliedRevision") or status.get("lastAttemptedRevision")
+        digest = (
+            latest.get("configDigest")
+            or status.get("lastAttemptedConfigDigest")
+            or status.get("lastAttemptedValuesChecksum")
+        )
+        return Running(
+            chart=str(chart) if chart else None,
+            chart_version=str(version) if version else None,
+            config_digest=str(digest) if digest else None,
+        )
+    return Running(revision=_artifact_revision(obj))
+
+
 # --- the rule ----------------------------------------------------------------------------------
 
 
@@ -344,9 +422,10 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
     ready: set[ObjectRef] = set()
     checked: set[ObjectRef] = set()
     revisions: dict[str, str] = {}
+    running: dict[ObjectRef, Running] = {}
 
-    def fail(ref: ObjectRef, reason: str, message: str) -> None:
-        failures.append(ObjectFailure(ref, reason, message))
+    def fail(ref: ObjectRef, reason: str, message: str, transient: bool = False) -> None:
+        failures.append(ObjectFailure(ref, reason, message, transient))
 
     failures.extend(_platform_failures(snapshot, settings, checked))
     missing_required = [KINDS[k] for k in KINDS if KINDS[k].required and k in snapshot.missing]
@@ -364,12 +443,16 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
         kustomizations = _in_scope(snapshot.of(KUSTOMIZATION), KUSTOMIZATION, settings)
         for ref, obj in kustomizations:
             checked.add(ref)
-            problem = _flux_object_failure(obj)
+            running[ref] = running_of(KUSTOMIZATION, obj)
             source_ref = _source_ref(obj)
             if source_ref is not None:
                 used_sources.add(source_ref)
+                applied_revision = (obj.get("status") or {}).get("lastAppliedRevision")
+                if applied_revision and source_ref in sources:
+                    applied.setdefault(_source_key(source_ref), set()).add(str(applied_revision))
+            problem = _flux_object_failure(obj)
             if problem is None:
-                problem = _kustomization_source_failure(obj, source_ref, sources, applied)
+                problem = _kustomization_source_failure(obj, source_ref, sources)
             if problem is None:
                 ready.add(ref)
             else:
@@ -377,6 +460,8 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
 
         for ref, obj in _in_scope(snapshot.of(HELM_RELEASE), HELM_RELEASE, settings):
             checked.add(ref)
+            running[ref] = running_of(HELM_RELEASE, obj)
+            used_sources.update(_chart_sources(obj))
             problem = _flux_object_failure(obj) or _helm_release_failure(obj)
             if problem is None:
                 ready.add(ref)
@@ -385,7 +470,8 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
 
         for ref in sorted(used_sources & sources.keys()):
             checked.add(ref)
-            problem = _flux_object_failure(sources[ref])
+            running[ref] = running_of(ref.kind, sources[ref])
+            problem = _flux_object_failure(sources[ref], source=True)
             if problem is None:
                 ready.add(ref)
             else:
@@ -420,6 +506,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
         ready=frozenset(ready),
         failures=tuple(failures),
         tenants=tenants,
+        running=running,
     )
 
 
@@ -438,43 +525,41 @@ def _kustomization_source_failure(
     obj: Mapping[str, Any],
     source_ref: ObjectRef | None,
     sources: Mapping[ObjectRef, Mapping[str, Any]],
-    applied: dict[str, set[str]],
-) -> tuple[str, str] | None:
+) -> Problem | None:
     if source_ref is None:
-        return "SourceNotFound", "spec.sourceRef is missing"
-    if source_ref.kind not in SOURCE_KINDS:
-        return "SourceNotFound", f"source kind {source_ref.kind} is not one the gate reads"
+        return "SourceNotFound", "spec.sourceRef is missing", False
+    if source_ref.kind not in KUSTOMIZATION_SOURCE_KINDS:
+        return "SourceNotFound", f"source kind {source_ref.kind} is not one the gate reads", False
     source = sources.get(source_ref)
     if source is None:
-        return "SourceNotFound", f"source {source_ref} does not exist"
+        return "SourceNotFound", f"source {source_ref} does not exist", False
     offered = _artifact_revision(source)
     if offered is None:
         cond = condition(source, "Ready")
         detail = _message(cond) if cond is not None else "no artifact yet"
-        return "ArtifactFailed", f"source {source_ref} has no artifact: {detail}"
+        return "ArtifactFailed", f"source {source_ref} has no artifact: {detail}", False
     applied_revision = (obj.get("status") or {}).get("lastAppliedRevision")
-    if applied_revision:
-        applied.setdefault(_source_key(source_ref), set()).add(str(applied_revision))
     if applied_revision != offered:
         return (
             "StaleRevision",
             f"applied {applied_revision or 'nothing'} but source {source_ref} offers {offered}",
+            True,
         )
     return None
 
 
-def _helm_release_failure(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+def _helm_release_failure(obj: Mapping[str, Any]) -> Problem | None:
     released = condition(obj, "Released")
     if not _is_true(released):
         if released is None:
-            return "NotReleased", "no Released condition yet"
-        return str(released.get("reason") or "NotReleased"), _message(released)
+            return "NotReleased", "no Released condition yet", True
+        return str(released.get("reason") or "NotReleased"), _message(released), False
     if ((obj.get("spec") or {}).get("test") or {}).get("enable") is True:
         tested = condition(obj, "TestSuccess")
         if not _is_true(tested):
             if tested is None:
-                return "TestsPending", "spec.test.enable is true but no TestSuccess condition yet"
-            return str(tested.get("reason") or "TestFailed"), _message(tested)
+                return "TestsPending", "spec.test.enable is true but no TestSuccess condition yet", True
+            return str(tested.get("reason") or "TestFailed"), _message(tested), False
     return None
 
 
@@ -501,7 +586,8 @@ def _platform_failures(snapshot: Snapshot, settings: HealthSettings, checked: se
         checked.add(ref)
         unavailable = _deployment_failure(obj)
         if unavailable is not None:
-            failures.append(ObjectFailure(ref, "ControllerUnavailable", unavailable))
+            # What runs keeps running while a controller restarts; only a lasting outage is a regression.
+            failures.append(ObjectFailure(ref, "ControllerUnavailable", unavailable, transient=True))
     for kind in (FLUX_INSTANCE, FLUX_REPORT):
         for obj in snapshot.of(kind):
             ref = ref_of(obj, kind)
@@ -566,3 +652,94 @@ def summary(report: HealthReport, *, limit: int = 3) -> str:
     shown = "; ".join(f"{f.ref} {f.reason}: {f.message}" for f in report.failures[:limit])
     more = f"; and {len(report.failures) - limit} more" if len(report.failures) > limit else ""
     return f"{report.slot} is not reconciled: {shown}{more}"
+
+
+# --- a verified slot under watch ---------------------------------------------------------------
+
+
+class Live(StrEnum):
+    """The state of a slot that passed the gate and parity, once traffic moves to it."""
+
+    HEALTHY = "healthy"
+    IN_PROGRESS = "in progress"
+    """Only routine reconciles at the verified revision, each shorter than the grace."""
+    REGRESSED = "regressed"
+
+
+@dataclass(frozen=True)
+class LiveJudgement:
+    state: Live
+    reason: str = ""
+
+    @property
+    def regressed(self) -> bool:
+        return self.state is Live.REGRESSED
+
+
+def judge_live(report: HealthReport, verified: Mapping[str, str], grace_s: float) -> LiveJudgement:
+    """Whether a verified slot has regressed, or is only going through Flux's routine reconciles.
+
+    Flux marks every Kustomization and HelmRelease Ready=Unknown,
+    Reconciling=True at the start of each reconcile, every interval, at the
+    same revision: that is not a regression. A regression is a failure that
+    is not merely in progress (Ready=False, Stalled, a failed release or
+    test, a suspended object), an object in progress for ``grace_s`` or
+    longer without a break (``ObjectFailure.for_s``, measured by a watch), or
+    a source whose applied revision moved away from the one verified.
+    """
+    moved = [
+        f"{source} moved from {revision} to {report.revisions[source]}"
+        for source, revision in sorted(verified.items())
+        if report.revisions.get(source, revision) != revision
+    ]
+    hard = [f for f in report.failures if not f.transient]
+    lasting = [f for f in report.failures if f.transient and f.for_s is not None and f.for_s >= grace_s]
+    if moved or hard or lasting:
+        parts = [*moved, *(f"{f.ref}: {f.reason}: {f.message}" for f in hard)]
+        parts += [f"{f.ref}: {f.reason} for {f.for_s:.0f}s (grace {grace_s:g}s): {f.message}" for f in lasting]
+        more = f" (+{len(parts) - 3} more)" if len(parts) > 3 else ""
+        return LiveJudgement(Live.REGRESSED, "; ".join(parts[:3]) + more)
+    if report.failures:
+        first = report.failures[0]
+        more = f" (+{len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
+        return LiveJudgement(Live.IN_PROGRESS, f"{first.ref}: {first.reason}{more}")
+    return LiveJudgement(Live.HEALTHY)
+
+
+class ProgressWatch:
+    """How long each object has been in progress without a break, across the reports of one watch.
+
+    A watch sees every status change, so the durations are exact to one
+    event, and measured on fleet's own clock (the cluster's
+    ``lastTransitionTime`` has a second's resolution and the cluster's clock
+    skew). The objects in progress when the watch began are awaited: a
+    check before a weight increase returns once each of them has finished a
+    reconcile or run out of grace.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[ObjectRef, float] = {}
+        self._awaited: set[ObjectRef] | None = None
+
+    def observe(self, report: HealthReport, now: float) -> HealthReport:
+        """``report`` with ``for_s`` set on each failure in progress."""
+        current = {f.ref for f in report.failures if f.transient}
+        self._since = {ref: self._since.get(ref, now) for ref in current}
+        self._awaited = set(current) if self._awaited is None else self._awaited & current
+        failures = tuple(
+            replace(f, for_s=now - self._since[f.ref]) if f.transient else f for f in report.failures
+        )
+        return replace(report, failures=failures)
+
+    @property
+    def settled(self) -> bool:
+        """Every object in progress when the watch began has since been seen settled."""
+        return not self._awaited
+
+    def next_expiry(self, grace_s: float) -> float | None:
+        """When the longest-running reconcile reaches the grace (None: nothing in progress)."""
+        return min(self._since.values()) + grace_s if self._since else None
+
+    def done(self, judgement: LiveJudgement, now: float, until: float) -> bool:
+        """Whether a watch ``until`` a time may return: on a regression, or once over and settled."""
+        return judgement.regressed or (now >= until and self.settled)

@@ -23,8 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from fleet.domain.health import judge_live
 from fleet.domain.model import (
     ABSENT_SLOT,
+    ParityMode,
     Role,
     RolloutPolicy,
     SlotName,
@@ -33,7 +35,7 @@ from fleet.domain.model import (
     Version,
     Weights,
 )
-from fleet.domain.reports import HealthReport, Outcome, Verdict, check_parity
+from fleet.domain.reports import HealthReport, Outcome, Verdict, compare_parity
 
 
 class Phase(StrEnum):
@@ -97,6 +99,12 @@ class Cutover:
     old slot still serves); ``fleet resume`` continues, re-applying the recorded weights first."""
     reapply: bool = False
     """Set the recorded weights (and the new slot's address) again before anything else: resumed after drift."""
+    verified: dict[str, str] = field(default_factory=dict)
+    """The source revisions the new slot had applied when parity passed; moving away from them is a regression."""
+    health_checked: bool = False
+    """The new slot's health was checked for this step's weight increase."""
+    parity_retry_at: float | None = None
+    """When to compare the slots again while they settle on one revision."""
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -228,7 +236,8 @@ class HealthChanged(Event):
 
 @dataclass(frozen=True)
 class TimerFired(Event):
-    pass
+    report: HealthReport | None = None
+    """The new slot's health at the end of a watched wait (a bake)."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +327,15 @@ class AwaitHealthy(Command):
 class CheckParity(Command):
     old: SlotName
     new: SlotName
+    not_before: float = 0.0
+    """While the slots settle on one revision, the next comparison waits until then."""
+
+
+@dataclass(frozen=True)
+class CheckHealth(Command):
+    """Report ``slot``'s health before its weight increases, once reconciles in progress settled."""
+
+    slot: SlotName
 
 
 @dataclass(frozen=True)
@@ -335,6 +353,8 @@ class Analyse(Command):
 @dataclass(frozen=True)
 class WaitUntil(Command):
     at: float
+    watch: SlotName | None = None
+    """A slot whose health is watched while waiting; a regression ends the wait (HealthReported)."""
 
 
 @dataclass(frozen=True)
@@ -388,15 +408,17 @@ def pending(state: EnvironmentState) -> Command | None:
             remaining = max(0.0, c.phase_since + c.rollout.health_timeout_s - c.updated_at)
             return AwaitHealthy(c.new, remaining)
         case Phase.VERIFY_PARITY:
-            return CheckParity(c.old, c.new)
+            return CheckParity(c.old, c.new, c.parity_retry_at or 0.0)
         case Phase.SHIFT:
             target = Weights.split(c.new, c.steps[c.step])
             if state.weights != target:
+                if target.of(c.new) > state.weights.of(c.new) and not c.health_checked:
+                    return CheckHealth(c.new)
                 return SetWeights(target)
             return Analyse(c.new)
         case Phase.BAKE:
             assert c.teardown_due is not None
-            return WaitUntil(c.teardown_due)
+            return WaitUntil(c.teardown_due, watch=c.new)
         case Phase.TEARDOWN_OLD:
             if not c.confirmed:
                 return ConfirmTeardown(c.old)
@@ -541,11 +563,9 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
                 return _fail(state, c, at, f"{c.new} not healthy after {c.rollout.health_timeout_s:g}s: {why}")
             return replace(state, cutover=replace(c, reason=why))
         case (Phase.VERIFY_PARITY, ParityObserved(old=old, new=new_report)):
-            problems = check_parity(old, new_report)
-            if problems:
-                return _fail(state, c, at, "parity: " + "; ".join(problems))
-            state = state.with_slot(c.new, healthy=True)
-            return replace(state, cutover=_enter(c, Phase.SHIFT, at, step=0, failed_checks=0, extensions=0))
+            return _parity(state, c, old, new_report, at)
+        case (Phase.SHIFT | Phase.BAKE, HealthReported(report=report)) if report.slot is c.new:
+            return _live_health(state, c, report, at)
         case (Phase.SHIFT, WeightsApplied(weights=weights)):
             return replace(state, weights=weights, cutover=replace(c, reapply=False))
         case (Phase.BAKE | Phase.TEARDOWN_OLD, WeightsApplied(weights=weights)) if c.reapply and weights == (
@@ -560,7 +580,11 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return _finish(state, c, outcome, at, c.reason)
         case (Phase.SHIFT, AnalysisCompleted(verdict=verdict)):
             return _judge(state, c, verdict, at)
-        case (Phase.BAKE, TimerFired()):
+        case (Phase.BAKE, TimerFired(report=report)):
+            if report is not None and report.slot is c.new:
+                state = _live_health(state, c, report, at)
+                if state.cutover is not c:
+                    return state
             due = c.teardown_due
             if due is not None and at >= due:
                 return replace(state, cutover=_enter(c, Phase.TEARDOWN_OLD, at))
@@ -609,9 +633,10 @@ def _judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> 
     step = f"step {c.step + 1}/{len(c.steps)} ({c.steps[c.step]}%)"
     if verdict.outcome is Outcome.PASS:
         if c.step + 1 < len(c.steps):
-            return replace(state, cutover=replace(c, step=c.step + 1, failed_checks=0, extensions=0))
+            advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False)
+            return replace(state, cutover=advanced)
         state = state.with_slot(c.new, role=Role.ACTIVE).with_slot(c.old, role=Role.STANDBY)
-        return replace(state, cutover=_enter(c, Phase.BAKE, at, drained_at=at, failed_checks=0))
+        return replace(state, cutover=_enter(c, Phase.BAKE, at, drained_at=at, failed_checks=0, health_checked=False))
     if verdict.outcome is Outcome.FAIL:
         failed = c.failed_checks + 1
         if failed >= policy.failed_checks:
@@ -623,6 +648,54 @@ def _judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> 
         why = f"too little traffic to judge {step} after {extensions} windows: {verdict.reason}"
         return _roll_back(state, replace(c, extensions=extensions), at, why)
     return replace(state, cutover=replace(c, extensions=extensions, reason=verdict.reason))
+
+
+PARITY_RETRY_S = 5.0
+"""How often slots that are still settling on one revision are compared again (at most)."""
+
+
+def _parity(
+    state: EnvironmentState, c: Cutover, old: HealthReport, new: HealthReport, at: float
+) -> EnvironmentState:
+    """Directional parity: ok moves to SHIFT; still settling waits (within the health timeout); else FAILED."""
+    parity = compare_parity(old, new, strict=c.rollout.health.parity is ParityMode.STRICT)
+    if parity.ok:
+        accepted = "; ".join(parity.accepted)
+        state = state.with_slot(c.new, healthy=True)
+        shifted = _enter(
+            c,
+            Phase.SHIFT,
+            at,
+            step=0,
+            failed_checks=0,
+            extensions=0,
+            verified=dict(new.revisions),
+            health_checked=False,
+            parity_retry_at=None,
+            reason=f"parity accepted drift: {accepted}" if accepted else None,
+        )
+        return replace(state, cutover=shifted)
+    timeout = c.rollout.health_timeout_s
+    if parity.waiting and at < c.phase_since + timeout:
+        retry = at + min(PARITY_RETRY_S, timeout / 10)
+        why = "waiting for both slots to settle: " + "; ".join(parity.waiting)
+        return replace(state, cutover=replace(c, reason=why, parity_retry_at=retry))
+    problems = parity.blocking + parity.waiting
+    prefix = "parity: " if not parity.waiting else f"parity: not settled after {timeout:g}s: "
+    return _fail(state, c, at, prefix + "; ".join(problems))
+
+
+def _live_health(state: EnvironmentState, c: Cutover, report: HealthReport, at: float) -> EnvironmentState:
+    """The new slot's health once traffic moves: a regression rolls back, a routine reconcile does not."""
+    judgement = judge_live(report, c.verified, c.rollout.health.regression_grace_s)
+    if judgement.regressed:
+        return _roll_back(state, c, at, f"{c.new} became unhealthy: {judgement.reason}")
+    if c.phase is Phase.SHIFT:
+        return replace(state, cutover=replace(c, health_checked=True))
+    due = c.teardown_due
+    if due is not None and at >= due:
+        return replace(state, cutover=_enter(c, Phase.TEARDOWN_OLD, at))
+    return state
 
 
 def health_reason(report: HealthReport) -> str:

@@ -102,11 +102,28 @@ class AnalysisPolicy:
     it is the slowest one or two of them, and the window is INCONCLUSIVE instead."""
 
 
+class ParityMode(StrEnum):
+    STRICT = "strict"
+    """Chart or values drift between the slots stops the cutover."""
+    WARN = "warn"
+    """Chart or values drift is reported and accepted."""
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    """How the new slot's Flux health is judged once traffic moves (``fleet:health``)."""
+
+    regression_grace_s: float = 180.0
+    """How long an object may stay merely in progress (reconciling at the verified revision)."""
+    parity: ParityMode = ParityMode.STRICT
+
+
 @dataclass(frozen=True)
 class RolloutPolicy:
     steps: tuple[int, ...] = (10, 25, 50, 100)
     health_timeout_s: float = 1200.0
     analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
 
     def with_steps(self, steps: tuple[int, ...]) -> RolloutPolicy:
         return replace(self, steps=steps)

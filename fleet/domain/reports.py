@@ -63,6 +63,33 @@ class ObjectFailure:
     ref: ObjectRef
     reason: str
     message: str
+    transient: bool = False
+    """Merely in progress (a routine reconcile, a dependency reconciling): not a regression by itself."""
+    for_s: float | None = None
+    """How long a watch has seen this object in progress without a break (None: not measured)."""
+
+
+@dataclass(frozen=True)
+class Running:
+    """What one Flux object runs, as far as Flux reports it; None where Flux does not say."""
+
+    revision: str | None = None
+    """Kustomization: ``lastAppliedRevision``; sources: ``artifact.revision``; HelmRelease: the chart revision."""
+    chart: str | None = None
+    chart_version: str | None = None
+    config_digest: str | None = None
+    """The digest of the values Helm installed (``status.history[0].configDigest``)."""
+
+    def describe(self) -> str:
+        if self.chart is not None or self.chart_version is not None:
+            text = f"chart {self.chart or '?'}@{self.chart_version or '?'}"
+            return text + (f" values {_short(self.config_digest)}" if self.config_digest else "")
+        return self.revision or "nothing"
+
+
+def _short(digest: str) -> str:
+    algo, _, hexdigest = digest.partition(":")
+    return f"{algo}:{hexdigest[:12]}" if hexdigest else digest[:19]
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,14 @@ class HealthReport:
     ready: frozenset[ObjectRef] = frozenset()
     failures: tuple[ObjectFailure, ...] = ()
     tenants: tuple[TenantHealth, ...] = ()
+    running: dict[ObjectRef, Running] = field(default_factory=dict)
+    """What each Kustomization, HelmRelease and source runs (Ready or not)."""
+
+    def failure(self, ref: ObjectRef) -> ObjectFailure | None:
+        for failure in self.failures:
+            if failure.ref == ref:
+                return failure
+        return None
 
     @property
     def blocking_tenants(self) -> tuple[str, ...]:
@@ -118,30 +153,79 @@ class Verdict:
     reason: str = ""
 
 
-def check_parity(old: HealthReport, new: HealthReport) -> tuple[str, ...]:
-    """Why traffic must not move from ``old`` to ``new`` yet; empty when they match.
+@dataclass(frozen=True)
+class Parity:
+    """How the new slot compares with the live one, difference by difference.
 
-    The new slot must be reconciled, must have applied the same revision of
-    every source the old slot applied, and must have the same set of Flux
-    objects Ready: a green that reconciled a subset passes a naive check.
+    ``blocking``: traffic must not move (a Ready object broken or missing on
+    the new slot, chart drift under ``parity: strict``). ``waiting``: the slots
+    are still moving (a commit landed between the two reports, objects are
+    mid-reconcile) and should settle if asked again. ``accepted``: drift that
+    ``parity: warn`` reports without blocking.
     """
-    problems: list[str] = []
-    if not new.reconciled:
-        problems.append(f"{new.slot} is not reconciled")
+
+    blocking: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+    accepted: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking and not self.waiting
+
+
+_CHART_KINDS = frozenset({"HelmRelease"})
+
+
+def compare_parity(old: HealthReport, new: HealthReport, *, strict: bool = True) -> Parity:
+    """Whether traffic may move from ``old`` (live) to ``new``: directional, object by object.
+
+    Everything Ready on the live slot must be Ready on the new one and run the
+    same thing there: the same applied revision (Kustomizations), artifact
+    revision (sources), chart name, version and values digest (HelmReleases).
+    Objects only the new slot has, or has fixed, are fine. A difference in
+    revision means a commit is still reaching one of the slots: it waits.
+    """
+    blocking: list[str] = []
+    waiting: list[str] = []
+    accepted: list[str] = []
     for source, revision in sorted(old.revisions.items()):
         theirs = new.revisions.get(source)
-        if theirs is None:
-            problems.append(f"{new.slot} has no source {source} (at {revision} on {old.slot})")
-        elif theirs != revision:
-            problems.append(f"{source} is at {theirs} on {new.slot} but {revision} on {old.slot}")
-    missing = sorted(old.ready - new.ready)
-    if missing:
-        names = ", ".join(str(ref) for ref in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        problems.append(f"Ready on {old.slot} but not on {new.slot}: {names}{more}")
-    extra = sorted(new.ready - old.ready)
-    if extra:
-        names = ", ".join(str(ref) for ref in extra[:5])
-        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
-        problems.append(f"Ready on {new.slot} but not on {old.slot}: {names}{more}")
-    return tuple(problems)
+        if theirs is not None and theirs != revision:
+            waiting.append(f"{source} is at {theirs} on {new.slot} but {revision} on {old.slot}")
+    for ref in sorted(old.ready):
+        failure = new.failure(ref)
+        if ref not in new.ready:
+            if failure is None:
+                blocking.append(f"{ref}: Ready on {old.slot}, missing on {new.slot}")
+            elif failure.transient:
+                waiting.append(f"{ref}: Ready on {old.slot}, {failure.reason} on {new.slot}: {failure.message}")
+            else:
+                blocking.append(f"{ref}: Ready on {old.slot}, {failure.reason} on {new.slot}: {failure.message}")
+            continue
+        mine, theirs_running = old.running.get(ref), new.running.get(ref)
+        if mine is None or theirs_running is None or mine == theirs_running:
+            continue
+        line = f"{ref}: {mine.describe()} on {old.slot}, {theirs_running.describe()} on {new.slot}"
+        if ref.kind in _CHART_KINDS and (mine.chart, mine.chart_version, mine.config_digest) != (
+            theirs_running.chart,
+            theirs_running.chart_version,
+            theirs_running.config_digest,
+        ):
+            (blocking if strict else accepted).append(line + ("" if strict else " (accepted: health.parity warn)"))
+        elif mine.revision != theirs_running.revision:
+            waiting.append(line)
+    for failure in new.failures:
+        if failure.ref in old.ready:
+            continue
+        before = old.failure(failure.ref)
+        if failure.transient:
+            waiting.append(f"{failure.ref}: {failure.reason} on {new.slot}: {failure.message}")
+        elif before is None or before.transient:
+            blocking.append(f"{failure.ref}: {failure.reason} on {new.slot}: {failure.message}")
+    return Parity(tuple(blocking), tuple(dict.fromkeys(waiting)), tuple(accepted))
+
+
+def check_parity(old: HealthReport, new: HealthReport) -> tuple[str, ...]:
+    """Every reason traffic must not move from ``old`` to ``new`` now; empty when it may."""
+    parity = compare_parity(old, new)
+    return parity.blocking + parity.waiting

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 from fleet.domain.machine import Cutover, EnvironmentState, Event, LastResult, Phase
 from fleet.domain.model import (
     AnalysisPolicy,
+    HealthPolicy,
+    ParityMode,
     Role,
     RolloutPolicy,
     SlotName,
@@ -183,10 +185,16 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
     td = r.mapping(c.get("teardown"), "cutover.teardown")
     try:
         analysis = AnalysisPolicy(**{k: an[k] for k in _fields(AnalysisPolicy) if k in an})
+        he = r.mapping(ro.get("health") or {}, "cutover.rollout.health")
+        health = HealthPolicy(
+            regression_grace_s=float(he.get("regression_grace_s", HealthPolicy.regression_grace_s)),
+            parity=ParityMode(he.get("parity", HealthPolicy.parity.value)),
+        )
         rollout = RolloutPolicy(
             steps=tuple(ro["steps"]),
             health_timeout_s=ro["health_timeout_s"],
             analysis=analysis,
+            health=health,
         )
         teardown = TeardownPolicy(**{k: td[k] for k in _fields(TeardownPolicy) if k in td})
         resume = c.get("resume_phase")
@@ -214,6 +222,7 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             updated_at=float(c.get("updated_at", 0.0)),
             held=None if c.get("held") is None else str(c["held"]),
             reapply=bool(c.get("reapply", False)),
+            verified={str(k): str(v) for k, v in r.mapping(c.get("verified") or {}, "cutover.verified").items()},
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err

@@ -20,6 +20,7 @@ from fleet.domain.machine import (
     AnalysisCompleted,
     AwaitHealthy,
     BootstrapFlux,
+    CheckHealth,
     CheckParity,
     Command,
     ConfirmTeardown,
@@ -102,6 +103,8 @@ def _ok(state: EnvironmentState, at: float) -> Event:
             return HealthReported(at=at, report=report(slot.value))
         case CheckParity(old=old, new=new):
             return ParityObserved(at=at, old=report(old.value), new=report(new.value))
+        case CheckHealth(slot=slot):
+            return HealthReported(at=at, report=report(slot.value))
         case SetWeights(weights=weights):
             return WeightsApplied(at=at, weights=weights)
         case Analyse():
@@ -132,7 +135,8 @@ def reach(
         assert c is not None
         at_weight = weight is None or state.weights.green == weight
         far_enough = (not drained or c.old_drained) and (not confirmed or c.confirmed)
-        if c.phase is phase and at_weight and far_enough:
+        checking = isinstance(pending(state), CheckHealth)  # reached once the check before the increase passed
+        if c.phase is phase and at_weight and far_enough and not checking:
             return state
         at = max(at, c.updated_at) + 10
         state = step(state, _ok(state, at))
@@ -173,8 +177,16 @@ ROWS: list[Row] = [
         CheckParity,
     ),
     (
-        "parity -> first weight",
+        "parity -> health checked before the first weight",
         lambda: reach(Phase.VERIFY_PARITY),
+        lambda s: _ok(s, now(s)),
+        Phase.SHIFT,
+        0,
+        CheckHealth,
+    ),
+    (
+        "health checked -> first weight",
+        lambda: step(reach(Phase.VERIFY_PARITY), _ok(reach(Phase.VERIFY_PARITY), T0 + 100)),
         lambda s: _ok(s, now(s)),
         Phase.SHIFT,
         0,
@@ -182,12 +194,12 @@ ROWS: list[Row] = [
     ),
     ("weights applied -> analyse", lambda: reach(Phase.SHIFT), lambda s: _ok(s, now(s)), Phase.SHIFT, 10, Analyse),
     (
-        "analysis passes -> next weight",
+        "analysis passes -> health checked before the next weight",
         lambda: reach(Phase.SHIFT, weight=10),
         lambda s: _ok(s, now(s)),
         Phase.SHIFT,
         10,
-        SetWeights,
+        CheckHealth,
     ),
     (
         "last step passes -> bake",
@@ -263,9 +275,17 @@ ROWS: list[Row] = [
         None,
     ),
     (
-        "stale revision -> failed",
+        "slots at different revisions -> compare again (a commit may be landing)",
         lambda: reach(Phase.VERIFY_PARITY),
         lambda s: ParityObserved(at=now(s), old=report(B), new=report(G, revision="main@sha1:old")),
+        Phase.VERIFY_PARITY,
+        0,
+        CheckParity,
+    ),
+    (
+        "stale revision after the health timeout -> failed",
+        lambda: reach(Phase.VERIFY_PARITY),
+        lambda s: ParityObserved(at=now(s) + 600, old=report(B), new=report(G, revision="main@sha1:old")),
         Phase.FAILED,
         0,
         None,
@@ -618,7 +638,7 @@ def test_the_teardown_bake_counts_from_the_moment_the_old_slot_lost_its_traffic(
     state = reach(Phase.BAKE)
     assert state.cutover is not None and state.cutover.drained_at is not None
     due = state.cutover.drained_at + BAKE
-    assert pending(state) == WaitUntil(due)
+    assert pending(state) == WaitUntil(due, watch=state.cutover.new)
     early = step(state, TimerFired(at=due - 1))
     assert early.cutover is not None and early.cutover.phase is Phase.BAKE
     late = step(state, TimerFired(at=due))

@@ -32,6 +32,12 @@ def test_the_health_check_before_each_increase_is_recorded_in_the_history(tmp_pa
 
     fleet.engine(store).cutover(environment(), NEW_VERSION)
 
-    events = [r.event for r in store.history("local")]
-    assert "HealthChanged" in events
-    assert events.index("HealthChanged") < events.index("WeightsApplied", events.index("HealthChanged"))
+    records = store.history("local")
+    events = [r.event for r in records]
+    shift = events.index("ParityObserved") + 1
+    increases = [i for i, r in enumerate(records) if r.event == "WeightsApplied" and r.weights.green > 0]
+    checks = [i for i, e in enumerate(events) if e == "HealthReported" and i >= shift]
+    assert len(checks) == len(increases) + 1  # one before each increase; the last found the regression
+    assert all(check < increase for check, increase in zip(checks, increases, strict=False))
+    assert "UpgradeFailed" in str(records[checks[-1]].detail)
+    assert events[checks[-1] + 1] == "WeightsApplied" and records[checks[-1] + 1].weights == Weights(100, 0)
