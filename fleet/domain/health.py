@@ -676,6 +676,21 @@ class LiveJudgement:
         return self.state is Live.REGRESSED
 
 
+def applied_revisions(report: HealthReport) -> dict[str, str]:
+    """The revision applied per source (``namespace/name``) and per Kustomization (``Kustomization/ns/name``).
+
+    What the machine keeps as verified when parity passes: a single
+    Kustomization applying a new commit is a change of what runs, even
+    while the others still run the verified one.
+    """
+    per_object = {
+        str(ref): running.revision
+        for ref, running in report.running.items()
+        if ref.kind == KUSTOMIZATION and running.revision is not None
+    }
+    return {**report.revisions, **per_object}
+
+
 def judge_live(report: HealthReport, verified: Mapping[str, str], grace_s: float) -> LiveJudgement:
     """Whether a verified slot has regressed, or is only going through Flux's routine reconciles.
 
@@ -687,10 +702,11 @@ def judge_live(report: HealthReport, verified: Mapping[str, str], grace_s: float
     longer without a break (``ObjectFailure.for_s``, measured by a watch), or
     a source whose applied revision moved away from the one verified.
     """
+    current = applied_revisions(report)
     moved = [
-        f"{source} moved from {revision} to {report.revisions[source]}"
-        for source, revision in sorted(verified.items())
-        if report.revisions.get(source, revision) != revision
+        f"{key} moved from {revision} to {current[key]}"
+        for key, revision in sorted(verified.items())
+        if current.get(key, revision) != revision
     ]
     hard = [f for f in report.failures if not f.transient]
     lasting = [f for f in report.failures if f.transient and f.for_s is not None and f.for_s >= grace_s]

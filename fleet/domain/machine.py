@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from fleet.domain.health import judge_live
+from fleet.domain.health import applied_revisions, judge_live
 from fleet.domain.model import (
     ABSENT_SLOT,
     ParityMode,
@@ -669,7 +669,7 @@ def _parity(
             step=0,
             failed_checks=0,
             extensions=0,
-            verified=dict(new.revisions),
+            verified=applied_revisions(new),
             health_checked=False,
             parity_retry_at=None,
             reason=f"parity accepted drift: {accepted}" if accepted else None,

@@ -27,8 +27,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,16 @@ from fleet.adapters.kube.client import (
     events,
     parse_kubeconfig,
 )
-from fleet.domain.health import DEPLOYMENT, KINDS, HealthSettings, Snapshot, evaluate
+from fleet.domain.health import DEPLOYMENT, KINDS, HealthSettings, ProgressWatch, Snapshot, evaluate, judge_live
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, Secret, SlotOutputs
 from fleet.errors import ProviderError, TransientError
+from fleet.ports import Interrupted
 
 log = logging.getLogger(__name__)
+
+INTERRUPT_POLL_S = 1.0
+"""How often a watch asks whether to give way to an operator's request."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +263,35 @@ class _Streams:
                 response.shutdown()
 
 
+class _Changes:
+    """The watchers' queue, applied to the gate's local copy a batch at a time."""
+
+    def __init__(self, out: queue.Queue[_Message]) -> None:
+        self.out = out
+        self.seen = 0
+
+    def apply(self, store: _Store, *, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for a change, then apply every change queued; False when none came."""
+        try:
+            batch = [self.out.get(timeout=timeout_s) if timeout_s > 0 else self.out.get_nowait()]
+        except queue.Empty:
+            return False
+        while True:
+            try:
+                batch.append(self.out.get_nowait())
+            except queue.Empty:
+                break
+        for message in batch:
+            if isinstance(message, _Fatal):
+                raise message.error
+            if isinstance(message, _Replace):
+                store.replace(message.kind, message.items)
+            else:
+                self.seen += 1
+                store.apply(message.kind, message.type, message.obj)
+        return True
+
+
 @dataclass(frozen=True)
 class WaitStats:
     """What the last ``wait_reconciled`` did, for tests and benchmarks."""
@@ -333,7 +367,65 @@ class FluxHealthGate:
         self.last_wait = WaitStats()
         if report.reconciled or time.monotonic() >= deadline:
             return report
+        with self._watching(cluster, versions) as changes:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not changes.apply(store, timeout_s=remaining):
+                    return report
+                report = evaluate(slot, store.snapshot(), self.settings)
+                if report.reconciled:
+                    return report
 
+    def watch(
+        self,
+        env: str,
+        slot: SlotName,
+        outputs: SlotOutputs,
+        *,
+        verified: Mapping[str, str],
+        grace_s: float,
+        until_s: float,
+        interrupted: Interrupted | None = None,
+    ) -> HealthReport:
+        """Watch a verified slot (BAKE, or a check before a weight increase with ``until_s=0``).
+
+        The same watches as ``wait_reconciled``; every batch of events is
+        judged by ``fleet.domain.health.judge_live``, and the loop also wakes
+        when the longest reconcile in progress reaches the grace, and every
+        second to ask ``interrupted``.
+        """
+        until = time.monotonic() + until_s
+        cluster = self._cluster(env, slot, outputs)
+        store = _Store()
+        versions = self._list_all(cluster, store, deadline=None)
+        progress = ProgressWatch()
+
+        def judge() -> tuple[HealthReport, bool]:
+            now = time.monotonic()
+            report = progress.observe(evaluate(slot, store.snapshot(), self.settings), now)
+            return report, progress.done(judge_live(report, verified, grace_s), now, until)
+
+        report, done = judge()
+        self.last_wait = WaitStats()
+        if done:
+            return report
+        with self._watching(cluster, versions) as changes:
+            while True:
+                now = time.monotonic()
+                wake = now + INTERRUPT_POLL_S
+                if now < until:
+                    wake = min(wake, until)
+                expiry = progress.next_expiry(grace_s)
+                if expiry is not None and expiry > now:
+                    wake = min(wake, expiry)
+                changes.apply(store, timeout_s=max(0.0, wake - now))
+                report, done = judge()
+                if done or (interrupted is not None and interrupted()):
+                    return report
+
+    @contextmanager
+    def _watching(self, cluster: ClusterClient, versions: Mapping[str, str | None]) -> Iterator[_Changes]:
+        """One watch per kind, feeding a queue, from the listed resourceVersions; all stopped and joined on exit."""
         out: queue.Queue[_Message] = queue.Queue()
         stop = threading.Event()
         streams = _Streams(stop)
@@ -352,42 +444,18 @@ class FluxHealthGate:
             )
             for target in self._targets()
         ]
-        seen = 0
+        changes = _Changes(out)
         try:
             for watcher in watchers:
                 watcher.start()
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return report
-                try:
-                    message = out.get(timeout=remaining)
-                except queue.Empty:
-                    return report
-                batch = [message]
-                while True:
-                    try:
-                        batch.append(out.get_nowait())
-                    except queue.Empty:
-                        break
-                for message in batch:
-                    if isinstance(message, _Fatal):
-                        raise message.error
-                    if isinstance(message, _Replace):
-                        store.replace(message.kind, message.items)
-                    else:
-                        seen += 1
-                        store.apply(message.kind, message.type, message.obj)
-                report = evaluate(slot, store.snapshot(), self.settings)
-                if report.reconciled:
-                    return report
+            yield changes
         finally:
             streams.shutdown()
             for watcher in watchers:
                 if watcher.is_alive():
                     watcher.join(self.join_timeout_s)
             self.last_wait = WaitStats(
-                events=seen,
+                events=changes.seen,
                 relists=sum(w.relists for w in watchers),
                 reconnects=sum(w.reconnects for w in watchers),
             )
