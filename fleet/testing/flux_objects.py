@@ -209,15 +209,25 @@ def helm_release(
     observed_generation: int | None = None,
     suspend: bool = False,
     chart_version: str = "6.5.0",
+    chart_range: str | None = None,
+    values_digest: str = "sha256:" + "0" * 64,
+    legacy: bool = False,
 ) -> dict[str, Any]:
-    """A HelmRelease; ``released=None`` leaves out the Released condition (never released)."""
+    """A HelmRelease that installed ``chart_version`` with values of ``values_digest``.
+
+    ``released=None`` leaves out the Released condition (never released).
+    ``chart_range`` is what ``spec.chart.spec.version`` asks for (``6.x``);
+    helm-controller v2 reports the install in ``status.history``, an older
+    one (``legacy``, v2beta1) in ``lastAppliedRevision`` and
+    ``lastAttemptedValuesChecksum``.
+    """
     obj = _meta("HelmRelease", name, namespace, generation)
     obj["spec"] = {
         "interval": "10m",
         "chart": {
             "spec": {
                 "chart": name,
-                "version": chart_version,
+                "version": chart_range or chart_version,
                 "sourceRef": {"kind": "HelmRepository", "name": name},
             }
         },
@@ -240,11 +250,61 @@ def helm_release(
             if test_success
             else cond("TestSuccess", "False", "TestFailed", "Helm test failed: pod podinfo-grpc-test failed")
         )
-    obj["status"] = {
+    status: dict[str, Any] = {
         "observedGeneration": generation if observed_generation is None else observed_generation,
         "conditions": conditions,
         "lastAttemptedRevision": chart_version,
+        "helmChart": f"{namespace}/{namespace}-{name}",
     }
+    if legacy:
+        status["lastAppliedRevision"] = chart_version
+        status["lastAttemptedValuesChecksum"] = values_digest.partition(":")[2][:40]
+    else:
+        status["lastAttemptedConfigDigest"] = values_digest
+        status["history"] = [
+            {
+                "name": name,
+                "namespace": namespace,
+                "version": 2,
+                "status": "deployed" if released is not False else "failed",
+                "chartName": name,
+                "chartVersion": chart_version,
+                "appVersion": chart_version,
+                "configDigest": values_digest,
+                "firstDeployed": TRANSITION_TIME,
+                "lastDeployed": TRANSITION_TIME,
+            }
+        ]
+    obj["status"] = status
+    return obj
+
+
+def helm_repository(
+    name: str, namespace: str = "flux-system", *, index_rev: str = "sha256:" + "1" * 64, ready: bool | None = True
+) -> dict[str, Any]:
+    """A HelmRepository whose index artifact is at ``index_rev``."""
+    obj = _meta("HelmRepository", name, namespace, 1)
+    obj["spec"] = {"url": "https://charts.example.invalid", "interval": "1h"}
+    obj["status"] = _source_status(index_rev, ready=ready, reason=None, message=None, generation=1,
+                                   observed_generation=None)
+    return obj
+
+
+def helm_chart(
+    name: str, namespace: str = "flux-system", *, version: str = "6.5.0", ready: bool | None = True
+) -> dict[str, Any]:
+    """A HelmChart (helm-controller creates one per HelmRelease) whose artifact is ``version`` of the chart."""
+    obj = _meta("HelmChart", name, namespace, 1)
+    obj["spec"] = {"chart": name, "version": "*", "sourceRef": {"kind": "HelmRepository", "name": name}}
+    obj["status"] = _source_status(version, ready=ready, reason=None, message=None, generation=1,
+                                   observed_generation=None)
+    return obj
+
+
+def bucket(name: str, namespace: str = "flux-system", *, rev: str = "sha256:" + "2" * 64) -> dict[str, Any]:
+    obj = _meta("Bucket", name, namespace, 1)
+    obj["spec"] = {"bucketName": name, "endpoint": "minio.example.invalid", "interval": "5m"}
+    obj["status"] = _source_status(rev, ready=True, reason=None, message=None, generation=1, observed_generation=None)
     return obj
 
 
