@@ -9,7 +9,10 @@ fetches an artifact, Kustomizations that reconcile in dependency order
 caught up), and a HelmRelease that is released. Faults make it stop where a
 real Flux stops: ``stuck`` leaves one Kustomization ``Ready=False`` with
 ``HealthCheckFailed``; a ``revision`` older than the live slot's is a green
-that is healthy at the wrong commit.
+that is healthy at the wrong commit. ``flap`` makes it behave as every real
+Flux does once settled: each Kustomization goes ``Reconciling`` (Ready=
+Unknown, same revision) for a moment every interval; ``fail`` breaks the
+HelmRelease for good (``UpgradeFailed``), as a bad upgrade mid-bake does.
 
 The statuses are built by :mod:`fleet.testing.flux_objects`, which follows
 Flux's documented status semantics; this module only decides their order
@@ -37,13 +40,20 @@ class FluxSpec:
 
     revision: str
     stuck: bool = False
+    flap: tuple[float, float] | None = None
+    """(period, duration) in seconds: once settled, every Kustomization reconciles this long this often."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "stuck": self.stuck}
+        return {"revision": self.revision, "stuck": self.stuck, "flap": None if self.flap is None else list(self.flap)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FluxSpec:
-        return cls(str(data["revision"]), bool(data.get("stuck", False)))
+        flap = data.get("flap")
+        return cls(
+            str(data["revision"]),
+            bool(data.get("stuck", False)),
+            None if flap is None else (float(flap[0]), float(flap[1])),
+        )
 
 
 def _kustomizations(rev: str | None, spec: FluxSpec, *, ready: bool | None) -> list[dict[str, Any]]:
@@ -69,6 +79,20 @@ def _kustomizations(rev: str | None, spec: FluxSpec, *, ready: bool | None) -> l
     return objects
 
 
+def _reconciling(rev: str, spec: FluxSpec) -> list[dict[str, Any]]:
+    """The Kustomizations at the start of a routine reconcile: still at ``rev``, Ready=Unknown."""
+    reconciling = []
+    for obj in _kustomizations(rev, spec, ready=True):
+        meta, spec_ = obj["metadata"], obj["spec"]
+        reconciling.append(
+            fo.kustomization(
+                meta["name"], meta["namespace"], applied=rev, attempted=rev, ready=None,
+                depends_on=tuple(d["name"] for d in spec_["dependsOn"]), path=spec_["path"],
+            )
+        )
+    return reconciling
+
+
 def settled(spec: FluxSpec) -> list[dict[str, Any]]:
     """Every object as Flux leaves it once it has done what it can."""
     rev = spec.revision
@@ -89,7 +113,19 @@ class FluxSim:
         self.reconcile_s = reconcile_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writes = threading.Lock()
+        self._suspended = False
+        """Drained: the routine reconciles stop, as Flux's do for suspended objects."""
         self.error: BaseException | None = None
+
+    def fail(self) -> None:
+        """The HelmRelease fails an upgrade for good: Ready=False, Released=False (UpgradeFailed)."""
+        self.sim.put(
+            fo.helm_release(
+                "payments-api", "payments", ready=False, released=False, reason="UpgradeFailed",
+                message="Helm upgrade failed: timed out waiting for the condition",
+            )
+        )
 
     def install(self) -> None:
         """Flux's CRDs and controllers (``flux bootstrap`` / flux-operator has run)."""
@@ -105,9 +141,17 @@ class FluxSim:
         """Write the settled state at once (a resumed rehearsal restarting this slot)."""
         self.sim.install_flux()
         self.sim.put_all(settled(self.spec))
+        if self.spec.flap is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._flap, name="flux-sim-flap", daemon=True)
+            self._thread.start()
 
     def suspend(self) -> None:
         """What draining a slot does first: suspend its Kustomizations."""
+        with self._writes:
+            self._suspended = True
+            self._suspend()
+
+    def _suspend(self) -> None:
         for obj in _kustomizations(self.spec.revision, self.spec, ready=True):
             meta = obj["metadata"]
             current = self.sim.get("Kustomization", meta["namespace"], meta["name"])
@@ -133,6 +177,29 @@ class FluxSim:
                     return
                 self.sim.put_all(objects)
         except BaseException as err:  # the thread must not die silently: the gate would just time out
+            self.error = err
+            return
+        self._flap()
+
+    def _flap(self) -> None:
+        """Flux's routine reconciles: Ready=Unknown at the same revision for ``duration`` every ``period``."""
+        if self.spec.flap is None or self.spec.stuck:
+            return
+        period, duration = self.spec.flap
+        rev = self.spec.revision
+        try:
+            while not self._stop.wait(max(0.0, period - duration)):
+                with self._writes:
+                    if self._suspended:
+                        return
+                    self.sim.put_all(_reconciling(rev, self.spec))
+                if self._stop.wait(duration):
+                    return
+                with self._writes:
+                    if self._suspended:
+                        return
+                    self.sim.put_all(_kustomizations(rev, self.spec, ready=True))
+        except BaseException as err:
             self.error = err
 
     def stop(self) -> None:

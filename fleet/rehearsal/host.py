@@ -64,7 +64,7 @@ from fleet.rehearsal.common import wait_or_kill
 from fleet.rehearsal.load import LoadGenerator, RequestRecord
 from fleet.rehearsal.procs import spawn
 
-FLUX_ACTIONS = ("install", "start", "restore", "suspend", "stop")
+FLUX_ACTIONS = ("install", "start", "restore", "suspend", "fail", "stop")
 
 
 class HostError(RuntimeError):
@@ -250,6 +250,9 @@ class RemoteFlux:
 
     def suspend(self) -> None:
         self._do("suspend")
+
+    def fail(self) -> None:
+        self._do("fail")
 
     def stop(self) -> None:
         with contextlib.suppress(HostError):  # the host is already gone, and its Flux with it

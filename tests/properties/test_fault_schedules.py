@@ -31,6 +31,7 @@ from fleet.domain.machine import (
     AnalysisCompleted,
     AwaitHealthy,
     BootstrapFlux,
+    CheckHealth,
     CheckParity,
     ConfirmTeardown,
     CutoverRequested,
@@ -134,6 +135,8 @@ faults = st.fixed_dictionaries(
         "never_healthy": st.booleans(),
         "stale_revision": st.booleans(),
         "missing_objects": st.sampled_from([0, 0, 0, 1, 3]),
+        "flap": st.sampled_from([None, None, (60.0, 8.0), (10.0, 9.0)]),
+        "fail_in_bake": st.sampled_from([False, False, True]),
         "weights_fail_at": st.sampled_from([None, None, None, *STEPS]),
         "traffic_transient": st.integers(0, 6),
         "analysis_fails_at": st.sampled_from([None, None, None, *STEPS]),
@@ -156,6 +159,8 @@ def _apply(fleet: Fleet, f: dict[str, Any]) -> None:
     fleet.health.never_healthy = f["never_healthy"]
     fleet.health.stale_revision = f["stale_revision"]
     fleet.health.missing_objects = f["missing_objects"]
+    fleet.health.flap = f["flap"]
+    fleet.health.fail_in_bake = f["fail_in_bake"]
     fleet.traffic.fail_at_weight = f["weights_fail_at"]
     fleet.traffic.transient_failures = f["traffic_transient"]
     fleet.analysis.fail_at_weight = f["analysis_fails_at"]
@@ -171,6 +176,8 @@ CLEAR = {
     "never_healthy": False,
     "stale_revision": False,
     "missing_objects": 0,
+    "flap": None,
+    "fail_in_bake": False,
     "weights_fail_at": None,
     "traffic_transient": 0,
     "analysis_fails_at": None,
@@ -294,6 +301,8 @@ def _answer(state: EnvironmentState, at: float, outcome: int) -> Event | None:
             return HealthReported(at=at, report=_report(slot, good))
         case CheckParity(old=old, new=new):
             return ParityObserved(at=at, old=_report(old, True), new=_report(new, good))
+        case CheckHealth(slot=slot):
+            return HealthReported(at=at, report=_report(slot, good))
         case SetWeights(weights=weights):
             return WeightsApplied(at=at, weights=weights)
         case WaitUntil(at=due):
