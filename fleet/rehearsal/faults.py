@@ -7,7 +7,11 @@ in-memory fakes and need ``--simulated``.
 
 FAULTS = {
     "flux-stuck": "a Kustomization on the new slot stays Ready=False (HealthCheckFailed): halts before traffic moves",
-    "stale-revision": "the new slot is Ready at an older Git revision: parity fails, no traffic moves",
+    "stale-revision": "the new slot is Ready at an older Git revision: parity waits the health timeout, then fails",
+    "flux-flap": "the new slot's Kustomizations go Reconciling (Ready=Unknown, same revision) for a few seconds "
+    "every few seconds, as Flux's routine reconciles do: the cutover completes",
+    "flux-fails-in-bake": "once all traffic is on the new slot, its HelmRelease fails for good (Ready=False, "
+    "UpgradeFailed): rolled back during the bake",
     "missing-objects=N": "the new slot reconciles N fewer Flux objects than the old: parity fails (simulated)",
     "provision-fails": "bringing up the new slot fails: halts, resumable (simulated)",
     "green-errors=RATE": (
@@ -26,7 +30,15 @@ FAULTS = {
 }
 
 REAL_FAULTS = (
-    "green-errors=RATE", "green-slow=MS", "flux-stuck", "stale-revision", "crash-after=PHASE", "lock-held",
-    "haproxy-reload", "hand-edit",
+    "green-errors=RATE",
+    "green-slow=MS",
+    "flux-stuck",
+    "stale-revision",
+    "flux-flap",
+    "flux-fails-in-bake",
+    "crash-after=PHASE",
+    "lock-held",
+    "haproxy-reload",
+    "hand-edit",
 )
 """The faults the real rehearsal drives through its real parts."""

@@ -48,6 +48,9 @@ from fleet.state import open_store
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]
 LEASE_S = 300.0
 
+FLAP = (10.0, 4.0)
+"""The simulated flux-flap: every Kustomization reconciles for 4 s every 10 s."""
+
 _ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
 
 
@@ -55,6 +58,8 @@ _ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
 class Faults:
     flux_stuck: bool = False
     stale_revision: bool = False
+    flux_flap: bool = False
+    flux_fails_in_bake: bool = False
     missing_objects: int = 0
     provision_fails: bool = False
     green_errors: float = 0.0
@@ -92,6 +97,10 @@ def parse_faults(specs: Sequence[str]) -> Faults:
                 faults = replace(faults, flux_stuck=True)
             case "stale-revision":
                 faults = replace(faults, stale_revision=True)
+            case "flux-flap":
+                faults = replace(faults, flux_flap=True)
+            case "flux-fails-in-bake":
+                faults = replace(faults, flux_fails_in_bake=True)
             case "missing-objects":
                 faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
             case "provision-fails":
@@ -193,6 +202,8 @@ def build(
         never_healthy=faults.flux_stuck,
         stale_revision=faults.stale_revision,
         missing_objects=faults.missing_objects,
+        flap=FLAP if faults.flux_flap else None,
+        fail_in_bake=faults.flux_fails_in_bake,
     )
     traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
     analysis = FakeAnalysis(

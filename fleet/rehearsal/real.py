@@ -102,6 +102,8 @@ class RealFaults:
     green_slow_ms: float = 0.0
     flux_stuck: bool = False
     stale_revision: bool = False
+    flux_flap: bool = False
+    flux_fails_in_bake: bool = False
     crash_after: Phase | None = None
     lock_held: bool = False
     mid_shift: str | None = None
@@ -137,6 +139,10 @@ def parse_real_faults(specs: Sequence[str]) -> RealFaults:
                 faults = replace(faults, flux_stuck=True)
             case "stale-revision":
                 faults = replace(faults, stale_revision=True)
+            case "flux-flap":
+                faults = replace(faults, flux_flap=True)
+            case "flux-fails-in-bake":
+                faults = replace(faults, flux_fails_in_bake=True)
             case "crash-after":
                 faults = replace(faults, crash_after=crash_phase(value))
             case "lock-held":
@@ -159,6 +165,11 @@ class Waits:
     """The old slot's teardown bake (configured: ``teardown.bake``)."""
     health_timeout_s: float = 4.0
     """How long the health gate waits for Flux (configured: ``healthTimeout``)."""
+    grace_s: float = 2.0
+    """How long a reconcile may stay in progress once traffic moves (configured: ``health.regressionGrace``)."""
+    flap_period_s: float = 0.8
+    flap_s: float = 0.3
+    """The flux-flap fault: every Kustomization reconciles ``flap_s`` every ``flap_period_s``."""
     provision_s: float = 1.0
     bootstrap_s: float = 0.3
     reconcile_s: float = 0.8
@@ -181,7 +192,8 @@ class Waits:
             min_requests=wanted,
             p99_min_requests=min(configured.analysis.p99_min_requests, wanted),
         )
-        return replace(configured, health_timeout_s=self.health_timeout_s, analysis=analysis)
+        health = replace(configured.health, regression_grace_s=self.grace_s)
+        return replace(configured, health_timeout_s=self.health_timeout_s, analysis=analysis, health=health)
 
     def teardown(self, configured: TeardownPolicy) -> TeardownPolicy:
         return replace(configured, bake_s=self.bake_s)
@@ -202,6 +214,8 @@ class Waits:
             {"wait": "requests a p99 needs", "configured": str(max(a.min_requests, a.p99_min_requests)),
              "rehearsal": str(self.min_requests(a, r.steps[0]))},
             {"wait": "health timeout", "configured": _s(r.health_timeout_s), "rehearsal": _s(self.health_timeout_s)},
+            {"wait": "regression grace", "configured": _s(r.health.regression_grace_s),
+             "rehearsal": _s(self.grace_s)},
             {"wait": "teardown bake", "configured": _s(config.teardown.bake_s), "rehearsal": _s(self.bake_s)},
             {"wait": "provision + bootstrap", "configured": "(cloud)",
              "rehearsal": _s(self.provision_s + self.bootstrap_s)},
@@ -388,8 +402,9 @@ class SimulatedProvisioner:
         started = time.monotonic()
         faults = self.parts.faults
         new = slot is self.parts.new
+        flap = (self.waits.flap_period_s, self.waits.flap_s) if new and faults.flux_flap else None
         spec = FluxSpec(
-            OLD_REVISION if new and faults.stale_revision else REVISION, stuck=new and faults.flux_stuck
+            OLD_REVISION if new and faults.stale_revision else REVISION, stuck=new and faults.flux_stuck, flap=flap
         )
         self.parts.cluster(slot)
         self.parts.record_flux(slot, spec)
@@ -493,6 +508,21 @@ class _CrashAfter:
             self.parts.kill_with_process()
             die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
         self.previous = notice.phase
+
+
+class _FailInBake:
+    """Breaks the new slot's HelmRelease once the bake begins (the flux-fails-in-bake fault)."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.done = False
+
+    def notify(self, notice: Notice) -> None:
+        if notice.kind == "phase" and notice.phase == Phase.BAKE.value and not self.done:
+            self.done = True
+            flux = self.parts.fluxes.get(self.parts.new)
+            if flux is not None:
+                flux.fail()
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -609,6 +639,8 @@ def _parts(
             notifiers.append(_CrashAfter(faults.crash_after, hint, parts))
         if faults.mid_shift is not None:
             notifiers.append(_MidShift(faults.mid_shift, parts))
+        if faults.flux_fails_in_bake:
+            notifiers.append(_FailInBake(parts))
         analysis = HAProxyAnalysis(parts.haproxy.socket_path)
         attach_progress(analysis, notifier, env)
         ports = Ports(
