@@ -196,11 +196,10 @@ def compare_parity(old: HealthReport, new: HealthReport, *, strict: bool = True)
         failure = new.failure(ref)
         if ref not in new.ready:
             if failure is None:
-                blocking.append(f"{ref}: Ready on {old.slot}, missing on {new.slot}")
-            elif failure.transient:
-                waiting.append(f"{ref}: Ready on {old.slot}, {failure.reason} on {new.slot}: {failure.message}")
+                blocking.append(f"{ref}: Ready on {old.slot} but not on {new.slot}: missing")
             else:
-                blocking.append(f"{ref}: Ready on {old.slot}, {failure.reason} on {new.slot}: {failure.message}")
+                line = f"{ref}: Ready on {old.slot} but not on {new.slot}: {failure.reason}: {failure.message}"
+                (waiting if failure.transient else blocking).append(line)
             continue
         mine, theirs_running = old.running.get(ref), new.running.get(ref)
         if mine is None or theirs_running is None or mine == theirs_running:

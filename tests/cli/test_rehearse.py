@@ -143,3 +143,30 @@ def test_simulated_traffic_is_judged_by_the_real_judge(
         assert "clearly above 1%" in state["cutover"]["reason"]
     else:
         assert state["weights"] == {"blue": 0, "green": 100}
+
+
+def test_a_new_slot_whose_flux_keeps_reconciling_completes(fleet: Any, tmp_path: Path) -> None:
+    result = fleet(
+        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "flux-flap", "--output", "json"
+    )
+
+    assert result.code == 0, result.err
+    state = final_state(result)
+    assert state["cutover"]["phase"] == "DONE"
+    assert [w["green"] for w in result.json()["world"]["weight_changes"]] == [10, 25, 50, 100]
+
+
+def test_a_new_slot_that_fails_during_the_bake_is_rolled_back_and_the_old_slot_kept(
+    fleet: Any, tmp_path: Path
+) -> None:
+    result = fleet(
+        "rehearse", "local", "--simulated", "--state", str(tmp_path / "s"), "--fault", "flux-fails-in-bake",
+        "--output", "json",
+    )
+
+    assert result.code == 1, result.err
+    state = final_state(result)
+    assert state["cutover"]["phase"] == "ROLLED_BACK"
+    assert state["weights"] == {"blue": 100, "green": 0}
+    assert "UpgradeFailed" in state["cutover"]["reason"]
+    assert result.json()["world"]["destroyed"] == {}

@@ -270,12 +270,13 @@ class TestDirectionalParity:
     def test_an_object_ready_on_blue_and_missing_on_green_is_refused(self) -> None:
         blue = judge([*cluster(), fo.kustomization("search", applied=R1, path="./search")], SlotName.BLUE)
         parity = compare_parity(blue, judge(cluster()))
-        assert parity.blocking == ("Kustomization/flux-system/search: Ready on blue, missing on green",)
+        assert parity.blocking == ("Kustomization/flux-system/search: Ready on blue but not on green: missing",)
 
     def test_an_object_ready_on_blue_and_failing_on_green_is_refused(self) -> None:
         blue = judge(cluster(), SlotName.BLUE)
         green = judge(cluster(objects=[apps(ready=False, reason="HealthCheckFailed")]))
-        assert any("HealthCheckFailed on green" in line for line in compare_parity(blue, green).blocking)
+        blocking = compare_parity(blue, green).blocking
+        assert any("but not on green: HealthCheckFailed" in line for line in blocking)
 
     def test_an_object_mid_reconcile_on_green_is_waited_for(self) -> None:
         parity = compare_parity(judge(cluster(), SlotName.BLUE), judge(cluster(objects=[apps(ready=None)])))

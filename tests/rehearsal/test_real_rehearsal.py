@@ -125,6 +125,26 @@ def test_a_green_answering_slowly_is_rolled_back_for_its_latency_not_for_lack_of
     assert traffic["failed"] == 0
 
 
+def test_a_green_whose_flux_keeps_reconciling_completes_with_no_failed_request(tmp_path: Path) -> None:
+    result = fleet(tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "flux-flap",
+                   "--output", "json")
+
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["status"]["state"]["cutover"]["phase"] == "DONE"
+    assert data["traffic"]["failed"] == 0
+    history = (tmp_path / "s" / "local" / "history.jsonl").read_text()
+    assert '"transient": true' in history  # the checks before the increases did see reconciles in progress
+
+
+def test_a_green_that_fails_during_the_bake_is_rolled_back_before_the_old_slot_is_destroyed(tmp_path: Path) -> None:
+    reason, _ = rolled_back_by(tmp_path, "flux-fails-in-bake")
+
+    assert "green became unhealthy" in reason and "UpgradeFailed" in reason
+    world = json.loads((tmp_path / "s" / "world.json").read_text())
+    assert world["destroyed"] == {}
+
+
 def test_a_held_lock_on_real_parts_exits_3_and_moves_nothing(tmp_path: Path) -> None:
     result = fleet(tmp_path, "rehearse", "local", "--state", str(tmp_path / "s"), "--fault", "lock-held")
 
