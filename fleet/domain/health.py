@@ -184,8 +184,10 @@ def health_settings_from_config(raw: Mapping[str, Any], *, file: str) -> HealthS
     """Read ``fleet:health`` and ``fleet:tenants`` from an environment's configuration.
 
     Values may be structured or, as ``pulumi config set`` stores them, JSON text.
+    Keys may carry the ``fleet:`` prefix (the stack file) or not
+    (``EnvironmentConfig.raw``, which the CLI hands over).
     """
-    health = _mapping(raw.get(HEALTH_KEY), file=file, key=HEALTH_KEY)
+    health = _mapping(_either(raw, HEALTH_KEY), file=file, key=HEALTH_KEY)
     _only_keys(
         health,
         {"namespaces", "kustomizations", "helmReleases", "fluxNamespace", "regressionGrace", "parity"},
@@ -196,7 +198,7 @@ def health_settings_from_config(raw: Mapping[str, Any], *, file: str) -> HealthS
     if not isinstance(flux_ns, str) or not flux_ns:
         raise ConfigError("must be a namespace name", file=file, key=f"{HEALTH_KEY}.fluxNamespace")
 
-    tenants_raw = _mapping(raw.get(TENANTS_KEY), file=file, key=TENANTS_KEY)
+    tenants_raw = _mapping(_either(raw, TENANTS_KEY), file=file, key=TENANTS_KEY)
     tenants: list[TenantSpec] = []
     for name, spec in tenants_raw.items():
         key = f"{TENANTS_KEY}.{name}"
@@ -222,6 +224,10 @@ def health_settings_from_config(raw: Mapping[str, Any], *, file: str) -> HealthS
         tenants=tuple(tenants),
         flux_namespace=flux_ns,
     )
+
+
+def _either(raw: Mapping[str, Any], key: str) -> object:
+    return raw[key] if key in raw else raw.get(key.partition(":")[2])
 
 
 def _mapping(value: object, *, file: str, key: str) -> Mapping[str, Any]:

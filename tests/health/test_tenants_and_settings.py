@@ -165,3 +165,47 @@ class TestReadingSettings:
             health_settings_from_config(raw, file="Pulumi.prod.yaml")
         assert caught.value.file == "Pulumi.prod.yaml"
         assert caught.value.key == key
+
+
+class TestJudgementSettings:
+    """``fleet:health.regressionGrace`` and ``fleet:health.parity`` reach the policies a cutover records."""
+
+    def _project(self, tmp_path: Any, health: str) -> Any:
+        (tmp_path / "stacks").mkdir()
+        (tmp_path / "Pulumi.yaml").write_text("name: fleet\nruntime: python\n")
+        (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(
+            "config:\n"
+            "  fleet:cluster: {driver: kind, version: '1.29'}\n"
+            "  fleet:traffic: {provider: haproxy, socket: /run/x.sock, backend: app}\n"
+            f"  fleet:health: {health}\n"
+        )
+        return tmp_path
+
+    def test_the_defaults_are_three_minutes_and_strict(self, tmp_path: Any) -> None:
+        from fleet.config import load_environment
+        from fleet.domain.model import ParityMode
+
+        config = load_environment(self._project(tmp_path, "{}"), "prod")
+        assert config.rollout.health.regression_grace_s == 180.0
+        assert config.rollout.health.parity is ParityMode.STRICT
+
+    def test_both_are_read_and_the_gate_accepts_them_beside_its_scope(self, tmp_path: Any) -> None:
+        from fleet.config import load_environment
+        from fleet.domain.model import ParityMode
+
+        config = load_environment(
+            self._project(tmp_path, "{regressionGrace: 90s, parity: warn, namespaces: [apps]}"), "prod"
+        )
+        assert config.rollout.health.regression_grace_s == 90.0
+        assert config.rollout.health.parity is ParityMode.WARN
+        assert health_settings_from_config(config.raw, file=config.file).namespaces == frozenset({"apps"})
+
+    @pytest.mark.parametrize(
+        ("health", "key"),
+        [("{parity: loose}", "fleet:health.parity"), ("{regressionGrace: soon}", "fleet:health.regressionGrace")],
+    )
+    def test_a_wrong_value_names_its_key(self, tmp_path: Any, health: str, key: str) -> None:
+        from fleet.config import validate_environment
+
+        problems = validate_environment(self._project(tmp_path, health), "prod")
+        assert [p.key for p in problems] == [key]

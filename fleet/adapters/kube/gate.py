@@ -18,6 +18,13 @@ API does not serve yet (Flux being installed) is listed again periodically.
 not grant a permission. Every watch thread is stopped, its socket shut down,
 and joined before the call returns.
 
+Once traffic moves, :meth:`FluxHealthGate.watch` keeps the same watches on
+the verified new slot (before each weight increase, and for the whole bake):
+Flux's routine reconciles (Ready=Unknown at the same revision, every
+interval, on every object) are timed per object on this process's clock, and
+the watch ends at the first report ``fleet.domain.health.judge_live`` calls
+a regression; the state machine then decides.
+
 The rules themselves are pure and live in ``fleet.domain.health``.
 """
 
