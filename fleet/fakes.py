@@ -217,6 +217,8 @@ class FakeHealth:
     """How often ``wait_reconciled`` looks at a slot that is not reconciled yet."""
     poll_s: float = 5.0
     """How long a watch sleeps at most while nothing changes (it asks ``interrupted`` in between)."""
+    reports_in_progress: int = 0
+    """How many reports found the new slot mid-reconcile (flap), for tests to know the flap was seen."""
 
     def _is_new(self, slot: SlotName) -> bool:
         bootstrapped = self.world.bootstrapped
@@ -265,6 +267,7 @@ class FakeHealth:
         if not live and self.missing_objects:
             objects = objects[: len(objects) - self.missing_objects]
         if self._flapping(slot):
+            self.reports_in_progress += 1
             failures += tuple(
                 ObjectFailure(ref, "Progressing", "Reconciliation in progress", transient=True)
                 for ref in objects

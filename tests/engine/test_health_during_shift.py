@@ -41,3 +41,33 @@ def test_the_health_check_before_each_increase_is_recorded_in_the_history(tmp_pa
     assert all(check < increase for check, increase in zip(checks, increases, strict=False))
     assert "UpgradeFailed" in str(records[checks[-1]].detail)
     assert events[checks[-1] + 1] == "WeightsApplied" and records[checks[-1] + 1].weights == Weights(100, 0)
+
+
+def test_a_new_slot_that_keeps_reconciling_at_the_verified_revision_is_not_rolled_back(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.health.flap = (10.0, 4.0)  # every Kustomization reconciles 4 s in every 10 s
+    store = LocalStateStore(tmp_path)
+
+    final = fleet.engine(store).cutover(environment(), NEW_VERSION)
+
+    assert final.cutover is not None
+    assert final.cutover.phase is Phase.DONE, final.cutover.reason
+    assert fleet.health.reports_in_progress > 0, "the flap was never observed: the test proves nothing"
+
+
+def test_a_new_slot_that_fails_during_the_bake_is_rolled_back_and_the_old_slot_kept(tmp_path: Path) -> None:
+    fleet = Fleet()
+    fleet.health.fail_in_bake = True
+    store = LocalStateStore(tmp_path)
+
+    final = fleet.engine(store).cutover(environment(), NEW_VERSION)
+
+    assert final.cutover is not None
+    assert final.cutover.phase is Phase.ROLLED_BACK
+    assert final.weights == Weights(blue=100, green=0)
+    assert fleet.world.destroyed == {}
+    phases = [r.phase for r in store.history("local")]
+    assert phases.index("BAKE") < phases.index("ROLLING_BACK")
+    assert final.cutover.drained_at is not None
+    assert fleet.clock.now() < final.cutover.drained_at + final.cutover.teardown.bake_s  # caught during the bake
+
