@@ -223,6 +223,8 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             held=None if c.get("held") is None else str(c["held"]),
             reapply=bool(c.get("reapply", False)),
             verified={str(k): str(v) for k, v in r.mapping(c.get("verified") or {}, "cutover.verified").items()},
+            health_checked=bool(c.get("health_checked", False)),
+            parity_retry_at=None if c.get("parity_retry_at") is None else float(c["parity_retry_at"]),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err

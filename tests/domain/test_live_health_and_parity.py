@@ -338,3 +338,13 @@ def test_a_failure_without_a_measured_duration_is_never_persistent() -> None:
     assert all(isinstance(f, ObjectFailure) and f.for_s is None for f in report.failures)
     assert not judge_live(report, {}, 0.0).regressed
     assert HealthPolicy().regression_grace_s == GRACE
+
+
+def test_what_was_verified_and_the_health_policy_survive_the_state_file() -> None:
+    from fleet.state.codec import dump_state, load_state
+
+    state = with_health(verified_at(Phase.SHIFT, weight=10), regression_grace_s=45.0, parity=ParityMode.WARN)
+    assert state.cutover is not None
+    state = replace(state, cutover=replace(state.cutover, health_checked=True, parity_retry_at=1234.5))
+    again = load_state(dump_state(state), file="state.json")
+    assert again.cutover == state.cutover
