@@ -682,6 +682,10 @@ class LiveJudgement:
         return self.state is Live.REGRESSED
 
 
+_TICK = 1e-6
+"""A watch woken at ``since + grace`` may measure a hair less than the grace in floating point."""
+
+
 def applied_revisions(report: HealthReport) -> dict[str, str]:
     """The revision applied per source (``namespace/name``) and per Kustomization (``Kustomization/ns/name``).
 
@@ -715,7 +719,7 @@ def judge_live(report: HealthReport, verified: Mapping[str, str], grace_s: float
         if current.get(key, revision) != revision
     ]
     hard = [f for f in report.failures if not f.transient]
-    lasting = [f for f in report.failures if f.transient and f.for_s is not None and f.for_s >= grace_s]
+    lasting = [f for f in report.failures if f.transient and f.for_s is not None and f.for_s >= grace_s - _TICK]
     if moved or hard or lasting:
         parts = [*moved, *(f"{f.ref}: {f.reason}: {f.message}" for f in hard)]
         parts += [f"{f.ref}: {f.reason} for {f.for_s:.0f}s (grace {grace_s:g}s): {f.message}" for f in lasting]

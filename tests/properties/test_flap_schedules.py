@@ -98,8 +98,8 @@ def watch(schedule: Schedule, origin: float, start: float, until: float, grace_s
         if now < until:
             wake = min(wake, until)
         expiry = progress.next_expiry(grace_s)
-        if expiry is not None and expiry > now:
-            wake = min(wake, expiry)
+        if expiry is not None:
+            wake = min(wake, expiry if expiry > now else now + POLL_S)
         now = max(wake, math.nextafter(now, math.inf))  # offsets added to the origin may round back to now
 
 
