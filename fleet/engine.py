@@ -494,7 +494,7 @@ class Engine:
             state.env,
             slot,
             self._outputs(state.env, slot),
-            verified=c.verified,
+            verified=c.revisions,
             grace_s=c.rollout.health.regression_grace_s,
             until_s=max(0.0, until - self.ports.clock.now()),
             interrupted=self._request_waiting(state.env),

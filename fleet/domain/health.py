@@ -387,6 +387,10 @@ def _artifact_revision(source: Mapping[str, Any]) -> str | None:
 
 
 def running_of(kind: str, obj: Mapping[str, Any]) -> Running:
+    return _running(ref_of(obj, kind), kind, obj)
+
+
+def _running(ref: ObjectRef, kind: str, obj: Mapping[str, Any]) -> Running:
     """What ``obj`` runs, read from the fields each Flux version reports.
 
     HelmRelease (helm-controller v2): ``status.history[0]`` holds the chart
@@ -398,7 +402,7 @@ def running_of(kind: str, obj: Mapping[str, Any]) -> Running:
     status = obj.get("status") or {}
     if kind == KUSTOMIZATION:
         applied = status.get("lastAppliedRevision")
-        return Running(revision=str(applied) if applied else None)
+        return Running(ref, revision=str(applied) if applied else None)
     if kind == HELM_RELEASE:
         history = status.get("history") or []
         latest = history[0] if history and isinstance(history[0], Mapping) else {}
@@ -411,11 +415,12 @@ def running_of(kind: str, obj: Mapping[str, Any]) -> Running:
             or status.get("lastAttemptedValuesChecksum")
         )
         return Running(
+            ref,
             chart=str(chart) if chart else None,
             chart_version=str(version) if version else None,
             config_digest=str(digest) if digest else None,
         )
-    return Running(revision=_artifact_revision(obj))
+    return Running(ref, revision=_artifact_revision(obj))
 
 
 # --- the rule ----------------------------------------------------------------------------------
@@ -449,7 +454,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
         kustomizations = _in_scope(snapshot.of(KUSTOMIZATION), KUSTOMIZATION, settings)
         for ref, obj in kustomizations:
             checked.add(ref)
-            running[ref] = running_of(KUSTOMIZATION, obj)
+            running[ref] = _running(ref, KUSTOMIZATION, obj)
             source_ref = _source_ref(obj)
             if source_ref is not None:
                 used_sources.add(source_ref)
@@ -466,7 +471,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
 
         for ref, obj in _in_scope(snapshot.of(HELM_RELEASE), HELM_RELEASE, settings):
             checked.add(ref)
-            running[ref] = running_of(HELM_RELEASE, obj)
+            running[ref] = _running(ref, HELM_RELEASE, obj)
             used_sources.update(_chart_sources(obj))
             problem = _flux_object_failure(obj) or _helm_release_failure(obj)
             if problem is None:
@@ -476,7 +481,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
 
         for ref in sorted(used_sources & sources.keys()):
             checked.add(ref)
-            running[ref] = running_of(ref.kind, sources[ref])
+            running[ref] = _running(ref, ref.kind, sources[ref])
             problem = _flux_object_failure(sources[ref], source=True)
             if problem is None:
                 ready.add(ref)
@@ -512,7 +517,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
         ready=frozenset(ready),
         failures=tuple(failures),
         tenants=tenants,
-        running=running,
+        running=tuple(running[ref] for ref in sorted(running)),
     )
 
 
@@ -694,9 +699,9 @@ def applied_revisions(report: HealthReport) -> dict[str, str]:
     while the others still run the verified one.
     """
     per_object = {
-        str(ref): running.revision
-        for ref, running in report.running.items()
-        if ref.kind == KUSTOMIZATION and running.revision is not None
+        str(running.ref): running.revision
+        for running in report.running
+        if running.ref.kind == KUSTOMIZATION and running.revision is not None
     }
     return {**report.revisions, **per_object}
 

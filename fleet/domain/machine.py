@@ -99,8 +99,9 @@ class Cutover:
     old slot still serves); ``fleet resume`` continues, re-applying the recorded weights first."""
     reapply: bool = False
     """Set the recorded weights (and the new slot's address) again before anything else: resumed after drift."""
-    verified: dict[str, str] = field(default_factory=dict)
-    """The source revisions the new slot had applied when parity passed; moving away from them is a regression."""
+    revisions: dict[str, str] = field(default_factory=dict)
+    """What was verified: the revisions the new slot had applied when parity passed (per source and per
+    Kustomization); moving away from them is a regression."""
     health_checked: bool = False
     """The new slot's health was checked for this step's weight increase."""
     parity_retry_at: float | None = None
@@ -669,7 +670,7 @@ def _parity(
             step=0,
             failed_checks=0,
             extensions=0,
-            verified=applied_revisions(new),
+            revisions=applied_revisions(new),
             health_checked=False,
             parity_retry_at=None,
             reason=f"parity accepted drift: {accepted}" if accepted else None,
@@ -687,7 +688,7 @@ def _parity(
 
 def _live_health(state: EnvironmentState, c: Cutover, report: HealthReport, at: float) -> EnvironmentState:
     """The new slot's health once traffic moves: a regression rolls back, a routine reconcile does not."""
-    judgement = judge_live(report, c.verified, c.rollout.health.regression_grace_s)
+    judgement = judge_live(report, c.revisions, c.rollout.health.regression_grace_s)
     if judgement.regressed:
         return _roll_back(state, c, at, f"{c.new} became unhealthy: {judgement.reason}")
     if c.phase is Phase.SHIFT:

@@ -8,7 +8,7 @@ stray log line or history record cannot leak it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from fleet.domain.model import SlotName, Version
@@ -73,6 +73,7 @@ class ObjectFailure:
 class Running:
     """What one Flux object runs, as far as Flux reports it; None where Flux does not say."""
 
+    ref: ObjectRef
     revision: str | None = None
     """Kustomization: ``lastAppliedRevision``; sources: ``artifact.revision``; HelmRelease: the chart revision."""
     chart: str | None = None
@@ -111,8 +112,14 @@ class HealthReport:
     ready: frozenset[ObjectRef] = frozenset()
     failures: tuple[ObjectFailure, ...] = ()
     tenants: tuple[TenantHealth, ...] = ()
-    running: dict[ObjectRef, Running] = field(default_factory=dict)
+    running: tuple[Running, ...] = ()
     """What each Kustomization, HelmRelease and source runs (Ready or not)."""
+
+    def runs(self, ref: ObjectRef) -> Running | None:
+        for running in self.running:
+            if running.ref == ref:
+                return running
+        return None
 
     def failure(self, ref: ObjectRef) -> ObjectFailure | None:
         for failure in self.failures:
@@ -201,8 +208,8 @@ def compare_parity(old: HealthReport, new: HealthReport, *, strict: bool = True)
                 line = f"{ref}: Ready on {old.slot} but not on {new.slot}: {failure.reason}: {failure.message}"
                 (waiting if failure.transient else blocking).append(line)
             continue
-        mine, theirs_running = old.running.get(ref), new.running.get(ref)
-        if mine is None or theirs_running is None or mine == theirs_running:
+        mine, theirs_running = old.runs(ref), new.runs(ref)
+        if mine is None or theirs_running is None or replace(mine, ref=ref) == replace(theirs_running, ref=ref):
             continue
         line = f"{ref}: {mine.describe()} on {old.slot}, {theirs_running.describe()} on {new.slot}"
         if ref.kind in _CHART_KINDS and (mine.chart, mine.chart_version, mine.config_digest) != (

@@ -222,7 +222,7 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             updated_at=float(c.get("updated_at", 0.0)),
             held=None if c.get("held") is None else str(c["held"]),
             reapply=bool(c.get("reapply", False)),
-            verified={str(k): str(v) for k, v in r.mapping(c.get("verified") or {}, "cutover.verified").items()},
+            revisions={str(k): str(v) for k, v in r.mapping(c.get("revisions") or {}, "cutover.revisions").items()},
             health_checked=bool(c.get("health_checked", False)),
             parity_retry_at=None if c.get("parity_retry_at") is None else float(c["parity_retry_at"]),
         )

@@ -84,7 +84,7 @@ def verified_at(phase: Phase, **kw: Any) -> EnvironmentState:
     """The happy path at ``phase``, verified on the reports ``cluster()`` gives (not the table's stand-ins)."""
     state = reach(phase, **kw)
     assert state.cutover is not None
-    return replace(state, cutover=replace(state.cutover, verified=applied_revisions(judge(cluster()))))
+    return replace(state, cutover=replace(state.cutover, revisions=applied_revisions(judge(cluster()))))
 
 
 def now(state: EnvironmentState) -> float:
@@ -320,7 +320,7 @@ class TestACommitDuringTheWait:
         state = step(state, ParityObserved(at=command.not_before, old=judge(cluster(R2), SlotName.BLUE),
                                            new=judge(cluster(R2))))
         assert state.cutover is not None and state.cutover.phase is Phase.SHIFT
-        assert state.cutover.verified["flux-system/flux-system"] == R2
+        assert state.cutover.revisions["flux-system/flux-system"] == R2
 
     def test_slots_that_never_settle_fail_after_the_health_timeout_naming_each_difference(self) -> None:
         state = reach(Phase.VERIFY_PARITY)
