@@ -563,6 +563,9 @@ class RevisionsSeen:
     def wait_reconciled(self, env: str, slot: SlotName, outputs: SlotOutputs, timeout_s: float) -> Any:
         return self._note(self.inner.wait_reconciled(env, slot, outputs, timeout_s))
 
+    def watch(self, env: str, slot: SlotName, outputs: SlotOutputs, **options: Any) -> Any:
+        return self._note(self.inner.watch(env, slot, outputs, **options))
+
 
 def missing_parts() -> list[str]:
     """What the real rehearsal needs and this machine lacks (empty: it can run)."""
