@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from fleet.domain.machine import EnvironmentState
+from fleet.domain.model import Version
 from fleet.errors import StateError, UsageError
 from fleet.fakes import World
 from fleet.ports import Lease, Record, Request, StateStore
@@ -186,3 +188,35 @@ def refuse_real_state(store: StateStore) -> None:
     """A rehearsal never runs in a store that holds a real environment's state (StateError, exit 2)."""
     for env in store.environments():
         store.load(env)  # a rehearsal-mode store refuses a real environment's state
+
+
+LEASE_S = 300.0
+"""How long a rehearsal's lease lasts between renewals (it renews at every command)."""
+
+
+@contextmanager
+def started(
+    location: str, env: str, version: Version, *, contender: bool
+) -> Iterator[tuple[StateStore, Lease, EnvironmentState]]:
+    """A new rehearsal at ``location``: its lock taken first, then its live state (seeded when new).
+
+    A store holding a real environment's state, an unreadable rehearsal file, a
+    lock held by another run or a cutover already in flight all refuse here,
+    before any process is started or any file of another run is written.
+    ``contender`` (the lock-held fault) takes the lock first as another run would.
+    """
+    from fleet.state import open_store
+
+    store = open_store(location, rehearsal=True)
+    refuse_real_state(store)
+    check_readable(RehearsalFiles(store))
+    with ExitStack() as stack:
+        if contender:
+            stack.enter_context(open_store(location, rehearsal=True).lock(env, lease_s=600))
+        lease = stack.enter_context(store.lock(env, lease_s=LEASE_S))
+        existing = store.load(env)
+        if existing is not None and existing.in_flight:
+            raise UsageError(
+                f"{location} holds a cutover in flight; finish it with fleet resume {env} --state {location}"
+            )
+        yield store, lease, existing or EnvironmentState.seed(env, version)

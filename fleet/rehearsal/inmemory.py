@@ -20,7 +20,6 @@ nothing of the run that holds it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
 from fleet.config import EnvironmentConfig
@@ -33,20 +32,19 @@ from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
+    LEASE_S,
     MARKER,
     WORLD,
     HeldStore,
     RehearsalFiles,
     check_files,
-    check_readable,
     load_marker,
     load_world,
-    refuse_real_state,
+    started,
 )
 from fleet.state import open_store
 
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]
-LEASE_S = 300.0
 
 FLAP = (10.0, 4.0)
 """The simulated flux-flap: every Kustomization reconciles for 4 s every 10 s."""
@@ -247,19 +245,7 @@ def rehearse(
     confirm: Confirm | None = None,
 ) -> tuple[EnvironmentState, Rehearsal]:
     """Run a cutover of ``config`` on the in-memory fleet with a real store at ``location``."""
-    store = open_store(location, rehearsal=True)
-    refuse_real_state(store)
-    check_readable(RehearsalFiles(store))
-    with ExitStack() as stack:
-        if faults.lock_held:  # a contender that got there first
-            stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))
-        lease = stack.enter_context(store.lock(config.name, lease_s=LEASE_S))
-        existing = store.load(config.name)
-        if existing is not None and existing.in_flight:
-            raise UsageError(
-                f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
-            )
-        live = existing or EnvironmentState.seed(config.name, config.version)
+    with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
         active = live.active
         current = live.slot(active).version if active is not None else config.version
         assert current is not None

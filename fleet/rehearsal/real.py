@@ -62,14 +62,14 @@ from fleet.ports import Applied, Confirm, Layout, Lease, Notice, Notifier, Recor
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import REAL_FAULTS
 from fleet.rehearsal.files import (
+    LEASE_S,
     MARKER,
     HeldStore,
     RehearsalFiles,
     check_files,
-    check_readable,
     load_marker,
     load_world,
-    refuse_real_state,
+    started,
 )
 from fleet.state import open_store
 
@@ -77,7 +77,6 @@ FLUX = "flux.json"
 MODE = "real"
 LOAD_THREADS = 64
 """Enough workers that a green answering ``green-slow`` late still gets its share of arrivals."""
-LEASE_S = 300.0
 GREEN_SLOW_MAX_MS = 1500
 """Below the load generator's 2 s request timeout: slower answers would be failures, not latency."""
 
@@ -688,19 +687,7 @@ def rehearse_real(
         if refused:
             raise UsageError(f"--world real does not offer the fault(s) {', '.join(refused)}; use --world kmock")
     waits = waits or (REAL_WORLD_WAITS if kube == "real" else Waits())
-    store = open_store(location, rehearsal=True)
-    refuse_real_state(store)
-    check_readable(RehearsalFiles(store))
-    with ExitStack() as stack:
-        if faults.lock_held:  # a contender that got there first
-            stack.enter_context(open_store(location, rehearsal=True).lock(config.name, lease_s=600))
-        lease = stack.enter_context(store.lock(config.name, lease_s=LEASE_S))
-        existing = store.load(config.name)
-        if existing is not None and existing.in_flight:
-            raise UsageError(
-                f"{location} holds a cutover in flight; finish it with fleet resume {config.name} --state {location}"
-            )
-        live = existing or EnvironmentState.seed(config.name, config.version)
+    with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
         active = live.active
         if active is None:
             raise UsageError(f"{config.name} has no single active slot in {location}")

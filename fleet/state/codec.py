@@ -62,6 +62,23 @@ class StateMeta:
     format: int = FORMAT
 
 
+def check_owner(env: str, meta: StateMeta, *, want: bool | None, location: str, file: str, place: str) -> None:
+    """Refuse a state of the other kind: a rehearsal's to a production command, a real one to a rehearsal.
+
+    ``want`` is the store's kind (None reads both); ``place`` names what to give ``--state`` instead.
+    """
+    if want is True and not meta.rehearsal:
+        raise StateError(
+            "holds a real environment's state, not a rehearsal's; a rehearsal never writes there: "
+            f"give --state a {place} of its own", file=file,
+        )
+    if want is False and meta.rehearsal:
+        raise StateError(
+            f"holds a rehearsal's state, not a real environment's; finish it with "
+            f"fleet resume {env} --state {location}, and keep production state elsewhere", file=file,
+        )
+
+
 def dump_state(state: EnvironmentState, *, rehearsal: bool = False, head: str = GENESIS) -> str:
     data = encode_state(state)
     data["rehearsal"] = rehearsal

@@ -42,6 +42,7 @@ from fleet.state.codec import (
     DamagedRecord,
     Framed,
     StateMeta,
+    check_owner,
     dump_state,
     frame_record,
     load_state_meta,
@@ -328,16 +329,7 @@ class LocalStateStore:
 
     def _check_owner(self, env: str, meta: StateMeta) -> None:
         path = str(self._dir(env) / "state.json")
-        if self.rehearsal is True and not meta.rehearsal:
-            raise StateError(
-                "holds a real environment's state, not a rehearsal's; a rehearsal never writes there: "
-                "give --state a directory of its own", file=path,
-            )
-        if self.rehearsal is False and meta.rehearsal:
-            raise StateError(
-                f"holds a rehearsal's state, not a real environment's; finish it with "
-                f"fleet resume {env} --state {self.location}, and keep production state elsewhere", file=path,
-            )
+        check_owner(env, meta, want=self.rehearsal, location=self.location, file=path, place="directory")
 
     def load(self, env: str) -> EnvironmentState | None:
         found = self._read_state(env)

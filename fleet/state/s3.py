@@ -57,6 +57,7 @@ from fleet.state.codec import (
     DamagedRecord,
     Framed,
     StateMeta,
+    check_owner,
     dump_state,
     frame_record,
     load_state_meta,
@@ -322,16 +323,7 @@ class S3StateStore:
 
     def _check_owner(self, env: str, meta: StateMeta) -> None:
         url = self._url(self._key(env, "state.json"))
-        if self.rehearsal is True and not meta.rehearsal:
-            raise StateError(
-                "holds a real environment's state, not a rehearsal's; a rehearsal never writes there: "
-                "give --state a location of its own", file=url,
-            )
-        if self.rehearsal is False and meta.rehearsal:
-            raise StateError(
-                f"holds a rehearsal's state, not a real environment's; finish it with "
-                f"fleet resume {env} --state {self.location}, and keep production state elsewhere", file=url,
-            )
+        check_owner(env, meta, want=self.rehearsal, location=self.location, file=url, place="location")
 
     def load(self, env: str) -> EnvironmentState | None:
         found = self._read_state(env)
