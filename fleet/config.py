@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -125,11 +125,26 @@ def load_environment(project: Path, env: str) -> EnvironmentConfig:
 def validate_environment(
     project: Path, env: str, extra: Callable[[EnvironmentConfig], list[ConfigError]] | None = None
 ) -> list[ConfigError]:
-    """Every problem with ``env``'s configuration (empty when it is valid)."""
-    config, problems = _load(project, env)
-    if config is not None and extra is not None and not problems:
-        problems.extend(extra(config))
+    """Every problem with ``env``'s configuration (empty when it is valid).
+
+    ``extra`` (the adapters' own checks) runs even when the file has problems
+    already, on a best-effort reading, so that one pass lists them all; a
+    problem it reports for a key already reported (or a key inside it) is
+    left out rather than said twice in other words.
+    """
+    config, problems = _load(project, env, partial=extra is not None)
+    if config is not None and extra is not None:
+        said = [err.key for err in problems if err.key]
+        problems.extend(err for err in extra(config) if not (err.key and _overlaps(err.key, said)))
     return problems
+
+
+def _overlaps(key: str, keys: list[str]) -> bool:
+    """``fleet:hostnames`` overlaps ``fleet:hostnames[1]`` and ``fleet:cluster.version`` overlaps ``fleet:cluster``."""
+    return any(
+        key == other or key.startswith((other + ".", other + "[")) or other.startswith((key + ".", key + "["))
+        for other in keys
+    )
 
 
 def _read_yaml(path: Path) -> object:
@@ -150,7 +165,8 @@ def _read_yaml(path: Path) -> object:
         raise ConfigError(f"{where}{problem}", file=str(path)) from err
 
 
-def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[ConfigError]]:
+def _load(project: Path, env: str, *, partial: bool = False) -> tuple[EnvironmentConfig | None, list[ConfigError]]:
+    """The configuration and its problems; with ``partial``, a best-effort configuration despite problems."""
     folder = stack_dir(project)
     rel = f"stacks/Pulumi.{env}.yaml"
     if not _ENV_NAME.match(env):
@@ -203,12 +219,14 @@ def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[Confi
     traffic = p.mapping(raw.get("traffic"), "traffic", required=True)
     analysis = p.mapping(raw.get("analysis"), "analysis")
     state = p.optional_str(raw.get("state"), "state")
-    if problems.errors or version is None or rollout is None or teardown is None:
+    if rollout is None or (problems.errors and not partial):
+        return None, problems.errors
+    if version is None and not partial:
         return None, problems.errors
     config = EnvironmentConfig(
         name=env,
         file=rel,
-        version=version,
+        version=version or Version(0, 0),
         rollout=rollout,
         teardown=teardown,
         hostnames=hostnames,
@@ -217,14 +235,21 @@ def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[Confi
         raw=raw,
         state=state,
     )
-    return config, []
+    return config, problems.errors
 
 
 def _closest(key: str) -> str:
+    return unknown_key_hint(key, KNOWN_KEYS, prefix=f"{NAMESPACE}:")
+
+
+def unknown_key_hint(key: str, known: Iterable[str], *, prefix: str = "") -> str:
+    """`` (did you mean fleet:rollout?; known: ...)``: the closest valid key, then every valid key."""
     import difflib
 
-    match = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
-    return f" (did you mean fleet:{match[0]}?)" if match else ""
+    options = sorted(known)
+    match = difflib.get_close_matches(key, options, n=1)
+    guess = f"did you mean {prefix}{match[0]}?; " if match else ""
+    return f" ({guess}known: {', '.join(options)})"
 
 
 def parse_duration(value: object) -> float:
@@ -341,7 +366,8 @@ class _Parser:
     def unknown(self, section: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
         for name in section:
             if name not in allowed:
-                self.fail(f"{prefix}.{name}", f"unknown key (known: {', '.join(sorted(allowed))})")
+                hint = unknown_key_hint(str(name), allowed, prefix=f"{NAMESPACE}:{prefix}.")
+                self.fail(f"{prefix}.{name}", f"unknown key{hint}")
 
     def rollout(self, value: object, analysis_value: object, health_value: object = None) -> RolloutPolicy | None:
         section = self.mapping(value, "rollout")

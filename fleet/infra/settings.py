@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet.config import unknown_key_hint
 from fleet.domain.model import Version
 from fleet.errors import ConfigError
 
@@ -174,6 +175,37 @@ def infra_settings_from_config(raw: Mapping[str, Any], *, file: str) -> InfraSet
     )
 
 
+def infra_problems(raw: Mapping[str, Any], *, file: str) -> list[ConfigError]:
+    """Every problem :func:`infra_settings_from_config` would raise one at a time, for ``fleet validate``."""
+    parser = _Parser(file)
+    parts: list[Any] = [
+        lambda: parser.cluster(raw.get("cluster")),
+        lambda: parser.gitops(raw.get("gitops"), local_repository=_driver(raw) == "local"),
+        lambda: parser.hostnames(raw.get("hostnames")),
+        lambda: parser.dns(raw.get("dns")),
+        lambda: parser.external_dns(raw.get("externalDns")),
+        lambda: parser.secret(raw, "gitToken"),
+        lambda: parser.secret(raw, "sopsAgeKey"),
+    ]
+    problems: list[ConfigError] = []
+    for part in parts:
+        try:
+            part()
+        except ConfigError as err:
+            problems.append(err)
+    if not problems:
+        try:
+            infra_settings_from_config(raw, file=file)
+        except ConfigError as err:
+            problems.append(err)
+    return problems
+
+
+def _driver(raw: Mapping[str, Any]) -> object:
+    cluster = raw.get("cluster")
+    return cluster.get("driver") if isinstance(cluster, Mapping) else None
+
+
 class _Parser:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -190,7 +222,8 @@ class _Parser:
             raise self.error(name, f"must be a mapping, not {type(value).__name__}")
         unknown = sorted(str(k) for k in value if k not in allowed)
         if unknown:
-            raise self.error(f"{name}.{unknown[0]}", f"is not a known key (known: {', '.join(sorted(allowed))})")
+            hint = unknown_key_hint(unknown[0], allowed, prefix=f"fleet:{name}.")
+            raise self.error(f"{name}.{unknown[0]}", f"is not a known key{hint}")
         return dict(value)
 
     def text(self, section: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str:

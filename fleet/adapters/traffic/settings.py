@@ -8,11 +8,33 @@ way through moving traffic. This small reader keeps those messages uniform.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from fleet.config import parse_duration
 from fleet.errors import ConfigError
+
+_COLLECTED: ContextVar[list[ConfigError] | None] = ContextVar("fleet_settings_collected", default=None)
+
+
+@contextmanager
+def collecting_unknown_keys() -> Iterator[list[ConfigError]]:
+    """Within this block an unknown key is noted, not raised, so ``fleet validate`` reads on and finds the rest."""
+    found: list[ConfigError] = []
+    token = _COLLECTED.set(found)
+    try:
+        yield found
+    finally:
+        _COLLECTED.reset(token)
+
+
+def _guess(name: str, options: list[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, options, n=1)
+    return f"{name} (did you mean {match[0]}?)" if match else name
 
 
 class SettingsReader:
@@ -35,10 +57,15 @@ class SettingsReader:
         allowed = set(known) | set(ignored)
         unknown = sorted(str(k) for k in settings if k not in allowed)
         if unknown:
-            raise ConfigError(
-                f"unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}",
-                file=file, key=block,
+            options = sorted(known)
+            guesses = [_guess(name, options) for name in unknown]
+            problem = ConfigError(
+                f"unknown key(s) {', '.join(guesses)}; known: {', '.join(options)}", file=file, key=block
             )
+            collector = _COLLECTED.get()
+            if collector is None:
+                raise problem
+            collector.append(problem)
 
     def key(self, name: str) -> str:
         return f"{self.block}.{name}"
