@@ -205,8 +205,9 @@ def resolve_plan(
 
     A relative store location is taken from the project root (``root``, else the directory
     holding Pulumi.yaml above the working directory). With nothing recorded, seeding is
-    refused when ``previous`` says the stack already has slots, or cannot tell and the
-    store directory does not exist.
+    refused when ``previous`` says the stack has a slot the seed lacks (seeding would delete
+    it; a stack holding just the seeded slot, as a hand-run ``pulumi up`` leaves it, is fine),
+    or cannot tell and the store directory does not exist.
     """
     text = environ.get(LAYOUT_ENV)
     if text:
@@ -217,7 +218,8 @@ def resolve_plan(
     if recorded is not None:
         return plan_from_layout(recorded, default_version=default_version, source="store")
     slots = previous(env)
-    if slots:
+    seeded = seed_plan(env, default_version)
+    if slots and not slots <= {s.slot for s in seeded.slots}:  # seeding would delete a slot the stack has
         raise ConfigError(
             f"fleet's store at {location} has no record of {env!r}, but the stack has slots "
             f"({', '.join(sorted(s.value for s in slots))}); refusing to seed 'blue only', which would delete "
@@ -231,7 +233,7 @@ def resolve_plan(
             f"create the directory (mkdir -p {location}); otherwise point fleet:state at fleet's store",
             key="fleet:state",
         )
-    return seed_plan(env, default_version)
+    return seeded
 
 
 def _checked(plan: EnvironmentPlan) -> EnvironmentPlan:

@@ -26,6 +26,11 @@ def without_pulumi() -> str:
     return os.pathsep.join(p for p in paths if not shutil.which("pulumi", path=p))
 
 
+def no_engine(tmp_path: Path) -> dict[str, str]:
+    """Neither an installed pulumi nor the one tools/peers/build.py builds (fleet would use that one)."""
+    return {"PATH": without_pulumi(), "FLEET_PEERS_CACHE": str(tmp_path / "no-peers")}
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,9 +131,9 @@ def test_status_health_that_could_not_ask_is_5_and_says_so_in_its_own_column(fle
     state = str(tmp_path / "s")
     assert fleet("rehearse", "local", "--simulated", "--state", state).code == 0
 
-    table = fleet("status", "local", "--health", "--state", state, extra_env={"PATH": without_pulumi()})
+    table = fleet("status", "local", "--health", "--state", state, extra_env=no_engine(tmp_path))
     data = fleet("status", "local", "--health", "--state", state, "--output", "json",
-                 extra_env={"PATH": without_pulumi()})
+                 extra_env=no_engine(tmp_path))
 
     assert table.code == data.code == 5
     assert "could not ask" in table.out
@@ -157,7 +162,7 @@ def test_a_crash_fault_kills_the_rehearsal_with_sigkill(fleet: Any, tmp_path: Pa
 
 def test_the_error_prefix_is_never_doubled(fleet: Any, tmp_path: Path) -> None:
     result = fleet("cutover", "local", "--to", "1.30", "--state", str(tmp_path / "s"),
-                   extra_env={"PATH": without_pulumi()})
+                   extra_env=no_engine(tmp_path))
 
     assert result.code == 2
     assert not result.err.startswith("fleet: fleet")
