@@ -28,7 +28,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +49,29 @@ def _die_with(parent: int, libc: Any) -> None:
         os._exit(1)
 
 
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
 def spawn(args: Sequence[str], *, owner_dir: Path | None = None, **popen: Any) -> subprocess.Popen[Any]:
-    """``subprocess.Popen(args, **popen)`` whose process is killed by the kernel when this one dies."""
+    """``subprocess.Popen(args, **popen)`` whose process is killed by the kernel when this one dies.
+
+    The kernel's parent-death signal fires when the *thread* that forked the child
+    ends, not the process: a child started from a short-lived thread (a reload in
+    a background thread) would be killed at once. Children asked for from any thread
+    but the main one are therefore started by one spawner thread that lives as long
+    as the process.
+    """
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return _spawn_here(args, owner_dir=owner_dir, **popen)
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-spawner")
+    return _spawner.submit(_spawn_here, args, owner_dir=owner_dir, **popen).result()
+
+
+def _spawn_here(args: Sequence[str], *, owner_dir: Path | None = None, **popen: Any) -> subprocess.Popen[Any]:
     import ctypes  # loaded here, in the parent: the child only calls into it between fork and exec
 
     parent = os.getpid()

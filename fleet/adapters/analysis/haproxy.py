@@ -57,7 +57,7 @@ from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
-from fleet.errors import ProviderError
+from fleet.errors import ProviderError, TransientError
 from fleet.ports import Clock, Interrupted
 
 LATENCY_MODES = ("max", "average", "none")
@@ -159,8 +159,17 @@ class HAProxyAnalysis:
         def counted(line: str, field: str) -> int:
             return round(counters[(line, field)].total) if (line, field) in counters else 0
 
+        last = [Reading(0, 0)]
+        unanswered: list[TransientError] = []  # polls HAProxy did not answer (a reload, a restart)
+        answered = [False]
+
         def read(elapsed: float) -> Reading:
-            pid, rows = self._poll(server)
+            try:
+                pid, rows = self._poll(server)
+            except TransientError as err:  # no reading is no change: the next poll counts on
+                unanswered.append(err)
+                return last[0]
+            answered[0] = True
             restarted = bool(process[0]) and pid != process[0]
             process[0] = pid
             for line, row in rows.items():
@@ -185,10 +194,14 @@ class HAProxyAnalysis:
                 figure = float(_number(rows[server], "rtime_max" if self.latency == "max" else "rtime"))
                 highest[:] = [max([figure, *highest])]
                 p99 = highest[0]
-            return Reading(seen, min(failed, seen), None, p99)
+            last[0] = Reading(seen, min(failed, seen), None, p99)
+            return last[0]
 
-        return judge_window(
+        verdict = judge_window(
             policy, read, source=f"haproxy {self.backend}/{server}", interval_s=self.interval_s,
             clock=self.clock, settings=self.settings, early=self.early, interrupted=interrupted,
             progress=self.progress,
         )
+        if unanswered and not answered[0]:  # HAProxy never answered in the whole window: say so, judge nothing
+            raise unanswered[-1]
+        return verdict
