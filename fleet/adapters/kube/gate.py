@@ -267,7 +267,10 @@ class _Streams:
         with self._lock:
             self._stop.set()
             for response in self._open:
-                response.shutdown()
+                try:
+                    response.shutdown()
+                except (RuntimeError, OSError):  # the stream ended meanwhile and its connection went back to the pool
+                    continue
 
 
 class _Changes:
