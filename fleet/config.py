@@ -49,6 +49,7 @@ KNOWN_KEYS = frozenset(
         "tenants",
         "health",
         "state",
+        "upgrade",
     }
 )
 SECRET_KEYS = frozenset({"gitToken", "sopsAgeKey"})

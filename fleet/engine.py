@@ -214,6 +214,7 @@ class Engine:
         rollout: RolloutPolicy | None = None,
         teardown: TeardownPolicy | None = None,
         force_unlock: bool = False,
+        window_end: float | None = None,
     ) -> EnvironmentState:
         with self.store.lock(config.name, lease_s=self.lease_s, force=force_unlock) as lease:
             self.ports.provisioner.preflight()
@@ -230,15 +231,17 @@ class Engine:
                 target=target,
                 rollout=rollout or config.rollout,
                 teardown=teardown or config.teardown,
+                window_end=window_end,
             )
             state = self._step(lease, state, request)
             return self._drive(lease, state)
 
-    def resume(self, env: str, *, force_unlock: bool = False) -> EnvironmentState:
+    def resume(self, env: str, *, force_unlock: bool = False, window_end: float | None = None) -> EnvironmentState:
+        """Continue ``env``'s cutover; ``window_end``: the maintenance window it may run in ends then."""
         with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
             state = self._in_flight(env)
             self._tell_unconfirmed_weights(state)
-            state = self._step(lease, state, Resumed(at=self.ports.clock.now()))
+            state = self._step(lease, state, Resumed(at=self.ports.clock.now(), window_end=window_end))
             return self._drive(lease, state)
 
     def _tell_unconfirmed_weights(self, state: EnvironmentState) -> None:

@@ -101,6 +101,9 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
                 unknown.append(err)
         problems.extend(unknown)
     problems.extend(cross_field_problems(config))
+    from fleet.upgrade.settings import upgrade_problems
+
+    problems.extend(upgrade_problems(config))
     return problems
 
 

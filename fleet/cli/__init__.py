@@ -122,6 +122,8 @@ def main() -> None:
 
 
 from fleet.cli import commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
+from fleet.cli import upgrade as _upgrade  # noqa: E402
 
 commands.register(cli)
 rehearse.register(cli)
+_upgrade.register(cli)

@@ -492,10 +492,11 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
 @click.command()
 @click.argument("env")
 @click.option("--yes", "-y", is_flag=True, help="Destroy the old slot after its bake without asking.")
+@click.option("--now", is_flag=True, help="Continue a cutover held by its maintenance window outside one.")
 @force_unlock_option
 @output_option
 @state_option
-def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
+def resume(env: str, yes: bool, now: bool, force_unlock: bool, output: str) -> None:
     """Continue ENV's interrupted or halted cutover from its last checkpoint.
 
     A rehearsal's state (its state says so, in a directory or in S3) is
@@ -527,7 +528,10 @@ def resume(env: str, yes: bool, force_unlock: bool, output: str) -> None:
     if state is None or not state.in_flight:  # before anything starts: Pulumi, providers
         last = "" if state is None or state.last is None else f" (last cutover: {render.last_result(state)})"
         raise UsageError(f"{env} has no cutover in flight in {location}; nothing to resume{last}")
-    final = _drive(config, lambda engine: engine.resume(env, force_unlock=force_unlock), yes=yes)
+    from fleet.cli.upgrade import resume_window
+
+    end = resume_window(config, state, now)
+    final = _drive(config, lambda engine: engine.resume(env, force_unlock=force_unlock, window_end=end), yes=yes)
     finish(final, output)
 
 

@@ -106,6 +106,10 @@ class Cutover:
     """The new slot's health was checked for this step's weight increase."""
     parity_retry_at: float | None = None
     """When to compare the slots again while they settle on one revision."""
+    window_end: float | None = None
+    """When the maintenance window this run started (or resumed) in ends; None: no window."""
+    paused: str | None = None
+    """Why the cutover waits for the next maintenance window (not a rollback); ``fleet resume`` continues."""
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -184,11 +188,13 @@ class CutoverRequested(Event):
     target: Version
     rollout: RolloutPolicy
     teardown: TeardownPolicy
+    window_end: float | None = None
 
 
 @dataclass(frozen=True)
 class Resumed(Event):
-    pass
+    window_end: float | None = None
+    """The end of the maintenance window this run resumes in (None: no window)."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +393,7 @@ def transition(state: EnvironmentState, event: Event) -> Transition:
     new = _apply(state, event)
     if new.cutover is not None:
         new = replace(new, cutover=replace(new.cutover, updated_at=event.at))
+        new = close_window(new, event.at)
     command = pending(new)
     return Transition(new, () if command is None else (command,))
 
@@ -394,7 +401,7 @@ def transition(state: EnvironmentState, event: Event) -> Transition:
 def pending(state: EnvironmentState) -> Command | None:
     """The command the cutover waits on in ``state``; None when nothing is to be done."""
     c = state.cutover
-    if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation or c.held:
+    if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation or c.held or c.paused:
         return None
     if c.refresh_first:
         return RefreshSlots()
@@ -419,7 +426,8 @@ def pending(state: EnvironmentState) -> Command | None:
             return Analyse(c.new)
         case Phase.BAKE:
             assert c.teardown_due is not None
-            return WaitUntil(c.teardown_due, watch=c.new)
+            due = c.teardown_due if c.window_end is None else min(c.teardown_due, c.window_end)
+            return WaitUntil(due, watch=c.new)
         case Phase.TEARDOWN_OLD:
             if not c.confirmed:
                 return ConfirmTeardown(c.old)
@@ -469,7 +477,7 @@ def _roll_back(state: EnvironmentState, c: Cutover, at: float, reason: str) -> E
     that died before recording it, and setting the old slot to 100% is harmless to repeat.
     A cutover held for drift is rolled back all the same: the rollback overwrites the drift.
     """
-    c = replace(c, held=None, reapply=False)
+    c = replace(c, held=None, reapply=False, paused=None)
     state = state.with_slot(c.new, healthy=False)
     if c.phase in _BEFORE_TRAFFIC and state.weights.of(c.old) == 100:
         outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
@@ -507,6 +515,9 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
                 c = replace(c, phase_since=at)
             if c.held is not None:
                 c = replace(c, held=None, reason=None, reapply=c.reapply or c.phase in _AFTER_TRAFFIC)
+            if c.paused is not None:
+                c = replace(c, paused=None, reason=None)
+            c = replace(c, window_end=event.window_end)
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
@@ -625,6 +636,7 @@ def _start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState
         phase=Phase.PROVISION,
         started_at=event.at,
         phase_since=event.at,
+        window_end=event.window_end,
     )
     return replace(state, cutover=cutover)
 
@@ -697,6 +709,31 @@ def _live_health(state: EnvironmentState, c: Cutover, report: HealthReport, at: 
     if due is not None and at >= due:
         return replace(state, cutover=_enter(c, Phase.TEARDOWN_OLD, at))
     return state
+
+
+def close_window(state: EnvironmentState, at: float) -> EnvironmentState:
+    """Hold at the last confirmed step when the next command would run past the maintenance window's end.
+
+    A weight increase is started only when its analysis window fits before the end; any other
+    command only before the end. A rollback always goes on: it is the way back, not a change.
+    """
+    c = state.cutover
+    if c is None or c.window_end is None or c.paused or c.phase in (Phase.ROLLING_BACK, Phase.FAILED):
+        return state
+    command = pending(state)
+    if command is None:
+        return state
+    ends = at
+    if isinstance(command, (SetWeights, CheckHealth)) and not getattr(command, "reapply", False):
+        ends = at + c.rollout.analysis.window_s
+    if ends < c.window_end:
+        return state
+    where = f"{c.phase} {c.step_label()}".strip()
+    why = (
+        f"the maintenance window ended (or would end before the next step finished); held in {where} "
+        f"at {state.weights}: fleet resume {state.env} in the next window continues"
+    )
+    return replace(state, cutover=replace(c, paused=why, reason=why))
 
 
 def health_reason(report: HealthReport) -> str:

@@ -242,6 +242,8 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             revisions={str(k): str(v) for k, v in r.mapping(c.get("revisions") or {}, "cutover.revisions").items()},
             health_checked=bool(c.get("health_checked", False)),
             parity_retry_at=None if c.get("parity_retry_at") is None else float(c["parity_retry_at"]),
+            window_end=None if c.get("window_end") is None else float(c["window_end"]),
+            paused=None if c.get("paused") is None else str(c["paused"]),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err
