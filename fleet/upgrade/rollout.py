@@ -52,6 +52,7 @@ class Rollout:
 
     plans: tuple[WavePlan, ...] = ()
     results: dict[str, RunResult] = field(default_factory=dict)
+    started: dict[str, EnvPlan] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -116,6 +117,7 @@ def run_rollout(
         todo = [e for e in ready.runnable if e.env not in done.results]
         if not todo:
             return done
+        done.started.update((e.env, e) for e in todo)
         with ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="fleet-upgrade") as pool:
             stop = threading.Event()
 
@@ -193,6 +195,9 @@ def env_rows(rollout: Rollout) -> list[dict[str, object]]:
     for wave in rollout.plans:
         for e in wave.envs:
             result = rollout.results.get(e.env)
+            ran = rollout.started.get(e.env)
+            if ran is not None:
+                e = ran
             if result is not None:
                 state = result.phase or ("ok" if result.ok else "failed")
                 note = result.message.splitlines()[0] if result.message else ""
