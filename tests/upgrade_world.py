@@ -28,6 +28,10 @@ from tests.fleetkit import ACTOR, Fleet
 START = 1_767_225_600.0
 
 
+def _listed(config: EnvironmentConfig) -> StaticVersions:
+    return StaticVersions(tuple(Version.parse(v) for v in config.raw["upgrade"]["versions"]))
+
+
 class CompressedClock:
     """Real time, compressed: ``sleep(s)`` sleeps ``s * scale`` real seconds."""
 
@@ -99,7 +103,5 @@ class WorldRunner:
 
     def read(self, waves: Sequence[str]) -> tuple[list[EnvView], float]:
         at = self.now if self.clock is None else time.time()
-        views = [view(c, self.store.load(c.name), at=at, waves=waves,
-                      source=lambda cfg: StaticVersions(tuple(Version.parse(v) for v in cfg.raw["upgrade"]["versions"])))
-                 for c in self.configs.values()]
+        views = [view(c, self.store.load(c.name), at=at, waves=waves, source=_listed) for c in self.configs.values()]
         return views, at

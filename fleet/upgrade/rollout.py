@@ -25,7 +25,6 @@ from fleet.domain.machine import EnvironmentState
 from fleet.domain.versions import flux_range, resolve
 from fleet.domain.waves import Action, EnvPlan, EnvView, WavePlan, WaveState, plan_rollout
 from fleet.domain.windows import current_opening, next_opening
-from fleet.ports import StateStore
 from fleet.upgrade.settings import upgrade_settings
 from fleet.upgrade.sources import SourceFactory, driver_source, offered
 
@@ -118,24 +117,29 @@ def run_rollout(
         if not todo:
             return done
         done.started.update((e.env, e) for e in todo)
-        with ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="fleet-upgrade") as pool:
-            stop = threading.Event()
-
-            def one(plan: EnvPlan) -> RunResult:
-                if stop.is_set():
-                    return RunResult(plan.env, None, False, "not started: an earlier failure stopped the wave", 1)
-                result = runner.run(plan)
-                if not result.ok:
-                    stop.set()
-                return result
-
-            for result in pool.map(one, todo):
-                done.results[result.env] = result
+        for result in _run_wave(runner, todo, max_parallel):
+            done.results[result.env] = result
         retry_failed = False  # a retried environment is retried once per run
         if done.failed:
             views, at = read()
             done.plans = plan_rollout(waves, views, at=at, soak_s=soak_s, now=now)
             return done
+
+
+def _run_wave(runner: Runner, todo: Sequence[EnvPlan], max_parallel: int) -> list[RunResult]:
+    """Run ``todo`` at most ``max_parallel`` at a time; after a failure, start no more of them."""
+    stop = threading.Event()
+
+    def one(plan: EnvPlan) -> RunResult:
+        if stop.is_set():
+            return RunResult(plan.env, None, False, "not started: an earlier failure stopped the wave", 1)
+        result = runner.run(plan)
+        if not result.ok:
+            stop.set()
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="fleet-upgrade") as pool:
+        return list(pool.map(one, todo))
 
 
 class ProcessRunner:
@@ -195,9 +199,7 @@ def env_rows(rollout: Rollout) -> list[dict[str, object]]:
     for wave in rollout.plans:
         for e in wave.envs:
             result = rollout.results.get(e.env)
-            ran = rollout.started.get(e.env)
-            if ran is not None:
-                e = ran
+            e = rollout.started.get(e.env, e)  # noqa: PLW2901  (what was run, not what is left)
             if result is not None:
                 state = result.phase or ("ok" if result.ok else "failed")
                 note = result.message.splitlines()[0] if result.message else ""

@@ -132,7 +132,7 @@ def eks_endpoint() -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
     seen: list[dict[str, list[str]]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
             seen.append(query)

@@ -1,0 +1,86 @@
+"""``fleet upgrade`` from the command line: the dry run a pipeline branches on, windows, configuration errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def project(tmp_path: Path, envs: dict[str, dict[str, Any]]) -> Path:
+    """A project whose environments are copies of the `local` sample with their own ``fleet:upgrade``."""
+    base = yaml.safe_load((REPO / "stacks" / "Pulumi.local.yaml").read_text())
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    for name, upgrade in envs.items():
+        doc = json.loads(json.dumps(base))
+        doc["config"]["fleet:upgrade"] = upgrade
+        (tmp_path / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path
+
+
+def fleet(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env["FLEET_PROJECT"] = str(root)
+    return subprocess.run(  # noqa: PLW1510
+        [sys.executable, "-m", "fleet", *args, "--state", str(root / "state")],
+        capture_output=True, text=True, timeout=60, env=env, cwd=root, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_dry_run_json_lists_per_wave_the_environments_due_as_a_ci_matrix(tmp_path: Path) -> None:
+    root = project(tmp_path, {
+        "dev-a": {"channel": "minor", "wave": "dev"},
+        "dev-b": {"channel": "pinned", "wave": "dev"},   # pinned to its fleet:cluster.version: current
+        "prod-a": {"channel": "patch", "wave": "prod"},  # 1.29 -> 1.29.14 (kind's tag table)
+    })
+
+    done = fleet(root, "upgrade", "--wave", "dev,prod", "--dry-run", "--output", "json")
+
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert data["due"] is True
+    dev, prod = data["waves"]
+    assert dev["wave"] == "dev" and dev["ready"] is True
+    assert dev["matrix"] == {"include": [{"env": "dev-a", "to": "1.30.10"}]}
+    assert prod["ready"] is False and prod["matrix"]["include"] == [{"env": "prod-a", "to": "1.29.14"}]
+    states = {r["environment"]: r["state"] for r in data["environments"]}
+    assert states == {"dev-a": "upgrade", "dev-b": "current", "prod-a": "not started"}
+
+
+def test_dry_run_exits_0_when_everything_is_current(tmp_path: Path) -> None:
+    root = project(tmp_path, {"dev-a": {"channel": "pinned", "version": "1.29"}})
+    done = fleet(root, "upgrade", "--dry-run", "--output", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["due"] is False
+
+
+def test_outside_its_window_upgrade_refuses_with_the_next_window(tmp_path: Path) -> None:
+    # A window one minute long, on the weekday three days from now: outside it; the message names it.
+    from datetime import UTC, datetime
+
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 3) % 7]
+    root = project(tmp_path, {"dev-a": {"channel": "minor", "windows": [
+        {"days": [day], "start": "03:00", "duration": "1m", "zone": "Asia/Kolkata"}]}})
+
+    done = fleet(root, "upgrade", "dev-a")
+
+    assert done.returncode == 1
+    assert "outside the maintenance windows" in done.stderr and "IST" in done.stderr and "--now" in done.stderr
+    assert not (root / "state" / "dev-a").exists(), "nothing was started"
+
+
+def test_a_bad_upgrade_key_is_a_configuration_error_naming_file_and_key(tmp_path: Path) -> None:
+    root = project(tmp_path, {"dev-a": {"channel": "fastest"}})
+    done = fleet(root, "upgrade", "--dry-run")
+    assert done.returncode == 2
+    assert "stacks/Pulumi.dev-a.yaml:fleet:upgrade.channel" in done.stderr
+    checked = fleet(root, "validate", "dev-a", "--output", "json")
+    assert checked.returncode == 2 and "fleet:upgrade.channel" in checked.stdout
