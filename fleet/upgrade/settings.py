@@ -42,10 +42,11 @@ class UpgradeSettings:
 
 def upgrade_settings(config: EnvironmentConfig) -> UpgradeSettings:
     """The environment's ``fleet:upgrade``; ConfigError (file and key) for the first problem."""
-    problems = upgrade_problems(config)
+    problems: list[ConfigError] = []
+    settings = _read(config, problems)
     if problems:
         raise problems[0]
-    return _read(config, [])
+    return settings
 
 
 def upgrade_problems(config: EnvironmentConfig) -> list[ConfigError]:

@@ -11,6 +11,7 @@ without it the error stands (exit 5): a channel must not resolve against a guess
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,10 +44,15 @@ class StaticVersions:
         return list(self.listed)
 
 
-def kind_versions(cluster: Mapping[str, Any]) -> StaticVersions:
+@functools.cache
+def _kind_table() -> frozenset[Version]:
     from fleet.infra.settings import KIND_NODE_VERSIONS
 
-    found = {Version.parse(v) for v in KIND_NODE_VERSIONS.values()}
+    return frozenset(Version.parse(v) for v in KIND_NODE_VERSIONS.values())
+
+
+def kind_versions(cluster: Mapping[str, Any]) -> StaticVersions:
+    found = set(_kind_table())
     images = cluster.get("nodeImages") or {}
     if isinstance(images, Mapping):
         for minor in images:
