@@ -84,3 +84,30 @@ def test_a_bad_upgrade_key_is_a_configuration_error_naming_file_and_key(tmp_path
     assert "stacks/Pulumi.dev-a.yaml:fleet:upgrade.channel" in done.stderr
     checked = fleet(root, "validate", "dev-a", "--output", "json")
     assert checked.returncode == 2 and "fleet:upgrade.channel" in checked.stdout
+
+
+def test_several_environments_run_as_one_process_each_and_report_where_each_was_left(tmp_path: Path) -> None:
+    """Two due environments, both outside their windows: each child `fleet upgrade ENV` refuses (exit 1)."""
+    from datetime import UTC, datetime
+
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 3) % 7]
+    shut = [{"days": [day], "start": "03:00", "duration": "1m", "zone": "UTC"}]
+    root = project(tmp_path, {"a": {"channel": "minor", "windows": shut}, "b": {"channel": "pinned"}})
+
+    from fleet.domain.model import Version
+    from fleet.domain.versions import Resolution
+    from fleet.domain.waves import Action, EnvPlan
+    from fleet.upgrade.rollout import ProcessRunner
+
+    runner = ProcessRunner(state=str(root / "state"), now=False, yes=True, project=str(root))
+    assert runner.command("a")[-6:] == ["a", "--output", "json", "--yes", "--state", str(root / "state")]
+    plan = EnvPlan("a", "all", Version(1, 29), Version(1, 30, 10), Action.UPGRADE, Resolution(
+        Version(1, 29), Version(1, 30, 10), "next minor").reason)
+    result = runner.run(plan)
+    assert not result.ok and result.exit_code == 1 and result.phase == "outside-window"
+    assert "next:" in result.message
+
+    done = fleet(root, "upgrade", "--output", "json")
+    assert done.returncode == 1
+    rows = {r["environment"]: r["state"] for r in json.loads(done.stdout)["environments"]}
+    assert rows == {"a": "outside-window", "b": "current"}
