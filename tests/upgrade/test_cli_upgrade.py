@@ -111,3 +111,31 @@ def test_several_environments_run_as_one_process_each_and_report_where_each_was_
     assert done.returncode == 1
     rows = {r["environment"]: r["state"] for r in json.loads(done.stdout)["environments"]}
     assert rows == {"a": "outside-window", "b": "current"}
+
+
+def test_resume_of_a_cutover_held_by_its_window_waits_for_the_next_window(tmp_path: Path) -> None:
+    """`fleet resume` outside the windows refuses (exit 1, the next window) before touching any provider."""
+    from datetime import UTC, datetime
+
+    from fleet.config import load_environment
+    from fleet.domain.model import Version
+    from fleet.state.local import LocalStateStore
+    from tests.fleetkit import Fleet
+
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 3) % 7]
+    root = project(tmp_path, {"a": {"channel": "minor", "windows": [
+        {"days": [day], "start": "03:00", "duration": "1m", "zone": "Australia/Sydney"}]}})
+    store = LocalStateStore(root / "state")
+    fake = Fleet()
+    config = load_environment(root, "a")
+    held = fake.engine(store).cutover(config, Version(1, 30), window_end=fake.clock.now() + 1200)
+    assert held.cutover is not None and held.cutover.paused is not None
+    before = store.history("a")
+
+    done = fleet(root, "resume", "a")
+
+    assert done.returncode == 1
+    assert "outside its maintenance windows; next:" in done.stderr
+    assert "AEDT" in done.stderr or "AEST" in done.stderr
+    assert "--now" in done.stderr
+    assert store.history("a") == before, "nothing was recorded"
