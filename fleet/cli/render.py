@@ -94,6 +94,8 @@ def _status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
             phase += " (awaiting --yes)"
         if c.held:
             phase += " (halted: fleet resume)"
+        if c.paused:
+            phase += " (held: maintenance window; fleet resume in the next)"
     last = state.last
     return {
         "environment": env,
@@ -398,7 +400,7 @@ class Progress:
         if phase_changed and halted and c.reason and c.reason != self._said:
             lines.append(f"{self._stamp()} {state.env}: reason: {c.reason}")
             self._said = c.reason
-        held = getattr(c, "held", None)
+        held = getattr(c, "held", None) or getattr(c, "paused", None)
         if held and held != self._said:
             lines.append(f"{self._stamp()} {state.env}: halted: {held}")
             self._said = held
