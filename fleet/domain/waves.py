@@ -38,7 +38,8 @@ class Action(StrEnum):
     OUTSIDE_WINDOW = "outside-window"
 
 
-DUE = frozenset({Action.UPGRADE, Action.RESUME, Action.OUTSIDE_WINDOW})
+DUE = frozenset({Action.UPGRADE, Action.RESUME, Action.OUTSIDE_WINDOW, Action.FAILED, Action.IN_FLIGHT})
+"""Not current: what ``--dry-run`` exits 1 for (a blocked channel needs its configuration changed instead)."""
 
 
 class WaveState(StrEnum):
@@ -60,6 +61,8 @@ class EnvView:
     """The phase of a cutover in flight; None when idle."""
     paused: bool = False
     """In flight, held by a maintenance window's end."""
+    halted: bool = False
+    """In flight and stopped for a person: FAILED, held for drift, or waiting for a teardown confirmation."""
     last_outcome: str | None = None
     last_at: float | None = None
     last_target: Version | None = None
@@ -101,6 +104,9 @@ def _env_plan(v: EnvView, now: bool, retry_failed: bool) -> EnvPlan:
     end = None if now else v.window_end
     outside = f"outside its maintenance windows; next: {v.next_window}"
     if v.phase is not None:
+        if v.halted:
+            why = f"cutover halted in {v.phase}: fleet status {v.env}, then fleet resume or abort"
+            return EnvPlan(v.env, v.wave, r.current, v.last_target, Action.FAILED, why)
         if not v.paused:
             return EnvPlan(v.env, v.wave, r.current, v.last_target, Action.IN_FLIGHT, f"cutover in flight ({v.phase})")
         if window_open:

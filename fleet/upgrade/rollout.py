@@ -86,6 +86,7 @@ def view(
         resolution=resolution,
         phase=c.phase.value if c is not None and c.in_flight else None,
         paused=bool(c is not None and c.in_flight and c.paused),
+        halted=bool(c is not None and c.in_flight and (c.phase.value == "FAILED" or c.held or c.awaiting_confirmation)),
         last_outcome=None if last is None else last.outcome.value,
         last_at=None if last is None else last.at,
         last_target=c.target if c is not None and c.in_flight else (None if last is None else last.target),
@@ -220,7 +221,7 @@ def matrix(plans: Sequence[WavePlan]) -> list[dict[str, object]]:
     """Per wave, the environments due, in the form a CI matrix takes (``strategy.matrix: fromJSON(...)``)."""
     out: list[dict[str, object]] = []
     for p in plans:
-        due = [e for e in p.envs if e.action in (Action.UPGRADE, Action.RESUME, Action.OUTSIDE_WINDOW)]
+        due = [e for e in p.envs if e.action in (Action.UPGRADE, Action.RESUME)]
         out.append({
             "wave": p.name,
             "state": str(p.state),
@@ -228,6 +229,7 @@ def matrix(plans: Sequence[WavePlan]) -> list[dict[str, object]]:
             "ready": p.state is WaveState.READY,
             "soaked_at": p.soaked_at,
             "envs": [e.env for e in due],
+            "outside_window": [e.env for e in p.envs if e.action is Action.OUTSIDE_WINDOW],
             "matrix": {"include": [{"env": e.env, "to": "" if e.target is None else str(e.target)} for e in due]},
         })
     return out
