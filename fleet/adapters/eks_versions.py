@@ -20,6 +20,7 @@ class EksVersions:
         self.region = region
         self.endpoint_url = endpoint_url
         self._client = client
+        self._found: list[Version] | None = None
 
     @property
     def where(self) -> str:
@@ -37,6 +38,12 @@ class EksVersions:
         return self._client
 
     def versions(self) -> list[Version]:
+        """The offered versions, asked once per instance (a rollout asks for every environment)."""
+        if self._found is None:
+            self._found = self._ask()
+        return list(self._found)
+
+    def _ask(self) -> list[Version]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         found: list[Version] = []

@@ -64,11 +64,17 @@ def kind_versions(cluster: Mapping[str, Any]) -> StaticVersions:
 
 
 def _eks(config: EnvironmentConfig) -> VersionSource:
+    cluster = config.raw.get("cluster") or {}
+    return _eks_in(str(cluster.get("region") or "us-east-1"))
+
+
+@functools.cache
+def _eks_in(region: str) -> VersionSource:
+    """One source per region and process: a fleet of 500 EKS environments asks EKS once per region."""
     from fleet.adapters.eks_versions import EksVersions
 
-    cluster = config.raw.get("cluster") or {}
-    # boto3 honours AWS_ENDPOINT_URL_EKS (a moto server in tests, a VPC endpoint in production).
-    return EksVersions(str(cluster.get("region") or "us-east-1"))
+    # boto3 honours AWS_ENDPOINT_URL_EKS (a VPC endpoint, a local server in tests).
+    return EksVersions(region)
 
 
 SourceFactory = Callable[[EnvironmentConfig], VersionSource | None]

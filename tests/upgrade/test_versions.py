@@ -171,3 +171,23 @@ def test_eks_versions_through_boto3(eks_endpoint: tuple[str, list[dict[str, list
     assert versions == [V("1.29"), V("1.30"), V("1.31")]  # both pages, UNSUPPORTED left out, minors only
     assert len(seen) == 2 and seen[0]["clusterType"] == ["eks"]
     assert resolve(V("1.29"), ChannelPolicy(Channel.MINOR), versions).target == V("1.30")
+
+
+def test_an_eks_environment_asks_eks_once_per_region(eks_endpoint: tuple[str, list[dict[str, list[str]]]],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from fleet.upgrade import sources
+
+    url, seen = eks_endpoint
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_ENDPOINT_URL_EKS": url}.items():
+        monkeypatch.setenv(key, value)
+    sources._eks_in.cache_clear()
+    try:
+        config = replace(environment("staging"), raw={"cluster": {"driver": "eks", "region": "ap-south-2"}})
+        for _ in range(3):
+            assert offered(config, UpgradeSettings()).versions == (V("1.29"), V("1.30"), V("1.31"))
+    finally:
+        sources._eks_in.cache_clear()
+    assert len(seen) == 2  # two pages, once
