@@ -79,8 +79,8 @@ import math
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Evidence, Outcome, Verdict
 from fleet.domain.sprt import (
-    DEFAULT_SPRT,
     BAD_POLLS,
+    DEFAULT_SPRT,
     MIN_ERROR_RATE,
     Sprt,
     SprtSettings,
