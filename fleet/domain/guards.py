@@ -68,8 +68,12 @@ def operator_request(
     c = state.cutover
     if c is None or posted_at < c.started_at:
         return None
-    why = reason if by is None else f"{reason} (asked by {by})"
-    return AbortRequested(at=at, reason=why) if kind == "abort" else RollbackRequested(at=at, reason=why)
+    return request_event(kind, reason if by is None else f"{reason} (asked by {by})", at=at)
+
+
+def request_event(kind: str, reason: str, *, at: float) -> Event:
+    """``abort`` is an ``AbortRequested``; anything else an operator asks for is a rollback."""
+    return AbortRequested(at=at, reason=reason) if kind == "abort" else RollbackRequested(at=at, reason=reason)
 
 
 def weights_at_stake(before: EnvironmentState, event: Event) -> bool:
