@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, LastResult, Phase
-from fleet.domain.health import applied_revisions, judge_live
+from fleet.domain.live_health import applied_revisions, judge_live
 from fleet.domain.model import ParityMode, Role
 from fleet.domain.reports import HealthReport, Outcome, Verdict, compare_parity
 
