@@ -56,7 +56,8 @@ def demo_traffic(project: Path, *, time_limit_s: float = 1500.0) -> Iterator[Tra
 
 
 def fleet_command(project: Path, env: Mapping[str, str], *args: str) -> list[str]:
-    return [sys.executable, "-m", "fleet", *args]
+    """The installed ``fleet`` script, as a user runs it (``python -m fleet`` would put the project on sys.path)."""
+    return [str(Path(sys.executable).parent / "fleet"), *args]
 
 
 def run_fleet(project: Path, env: Mapping[str, str], *args: str, timeout_s: float = 900,
