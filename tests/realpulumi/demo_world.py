@@ -2,10 +2,10 @@
 
 The demo stack (stacks/Pulumi.demo.yaml) names a HAProxy runtime socket,
 ``.fleet/demo/haproxy.sock`` relative to the project root, with servers
-``blue`` and ``green`` in backend ``app``. Here that HAProxy is real, in
-front of two HTTP backends standing for the slots' ingresses, with real load
-through it; the socket path is a symlink to the socket of the HAProxy the
-test started. Processes are stopped by their PIDs.
+``blue`` and ``green`` in backend ``app``. The tests start it as a user does
+(``fleet.rehearsal.demo_traffic``): a real HAProxy in front of two HTTP
+backends standing for the slots' ingresses, with real load through it.
+Processes are stopped by their PIDs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.rehearsal.backends import SlotBackend, slot_backends
+from fleet.rehearsal.backends import SlotBackend
+from fleet.rehearsal.demo_traffic import demo_traffic as product_demo_traffic
 from fleet.rehearsal.haproxy_process import HAProxyProcess, find_haproxy
 from fleet.rehearsal.load import LoadGenerator
 
@@ -37,22 +38,15 @@ class Traffic:
 
 @contextmanager
 def demo_traffic(project: Path, *, time_limit_s: float = 1500.0) -> Iterator[Traffic]:
-    """HAProxy (blue at 100 %) on the demo stack's socket, and steady load through it."""
+    """The demo's HAProxy (``python -m fleet.rehearsal.demo_traffic``), blue at 100 %, with steady load."""
     if find_haproxy() is None:
         import pytest
 
         pytest.skip("needs haproxy (Debian package haproxy)")
-    with slot_backends("blue", "green") as backends:
-        haproxy = HAProxyProcess({name: b.address for name, b in backends.items()}, weights={"blue": 100})
-        with haproxy:
-            link = project / SOCKET
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.unlink(missing_ok=True)
-            link.symlink_to(haproxy.socket_path)
-            load = LoadGenerator(haproxy.url, rate=LOAD_RATE, total=int(LOAD_RATE * time_limit_s),
-                                 time_limit_s=time_limit_s, threads=2)
-            with load:
-                yield Traffic(haproxy, backends, load)
+    with product_demo_traffic(project, "demo", rate=LOAD_RATE, time_limit_s=time_limit_s) as world:
+        assert world.load is not None
+        assert world.socket_link == project / SOCKET
+        yield Traffic(world.haproxy, world.backends, world.load)
 
 
 def fleet_command(project: Path, env: Mapping[str, str], *args: str) -> list[str]:
@@ -106,9 +100,9 @@ def processes_with_env(marker: str) -> list[int]:
     return found
 
 
-def pulumi_leftovers(home: str) -> list[int]:
-    """Pulumi processes (marked with a FLEET_CALL) of the test whose HOME is ``home``."""
-    return [pid for pid in processes_with_env(f"HOME={home}") if _has_mark(pid)]
+def pulumi_leftovers(pulumi_home: str) -> list[int]:
+    """Pulumi processes (marked with a FLEET_CALL) of the test whose PULUMI_HOME is ``pulumi_home``."""
+    return [pid for pid in processes_with_env(f"PULUMI_HOME={pulumi_home}") if _has_mark(pid)]
 
 
 def _has_mark(pid: int) -> bool:

@@ -40,7 +40,7 @@ def test_kill_9_during_up_and_during_destroy_then_resume_finishes_the_same(
     demo_project: Path, pulumi_env: dict[str, str], pulumi: Pulumi
 ) -> None:
     project = demo_project
-    home = pulumi_env["HOME"]
+    home = pulumi_env["PULUMI_HOME"]
     pulumi(project, "stack", "init", "demo")
     try:
         pulumi(project, "up", "--yes", "--skip-preview", "-s", "demo", timeout_s=600)
