@@ -1,14 +1,15 @@
 """fleet's Automation API provisioner on the real engine and the `local` driver.
 
-What ``tests/infra/test_end_to_end.py`` does with kind and Docker, here on a
-machine with neither: provision a slot (a real API server), bootstrap Flux,
-drain it, destroy it, through :class:`PulumiProvisioner` exactly as ``fleet
-cutover`` drives it. Then the crash case: a process running ``provision`` is
-killed with SIGKILL while ``pulumi up`` is creating the slot; ``refresh``
-(what ``fleet resume`` runs first; it also kills the Pulumi plugins the
-killed run left, found by fleet's mark in their environment) and a second
-``provision`` end with one slot, the same stack resources as an
-uninterrupted run, and no orphan process.
+What the kind end-to-end test did with kind and Docker (it never ran here
+and is gone, with its ``pulumi_cli`` marker), on a machine with neither:
+provision a slot (a real API server), bootstrap Flux, drain it, destroy it,
+through :class:`PulumiProvisioner` exactly as ``fleet cutover`` drives it.
+Then the crash case: a process running ``provision`` is killed with SIGKILL
+while ``pulumi up`` is creating the slot; ``refresh`` (what ``fleet resume``
+runs first; it also kills the Pulumi plugins the killed run left, found by
+fleet's mark in their environment) and a second ``provision`` end with one
+slot, the same stack resources as an uninterrupted run, and no orphan
+process.
 """
 
 from __future__ import annotations
