@@ -1,17 +1,18 @@
 """The project's own program on the `local` driver, for real: Pulumi brings up a slot, Flux syncs it.
 
 A hand-run ``pulumi up -s demo`` from a copy of the project (Pulumi.yaml,
-stacks/, fleet/) seeds the blue slot: a host process with etcd, a real
-kube-apiserver and a Git server; the Flux bootstrap applies Flux's CRDs and
-the flux-system GitRepository and Kustomization; the slot host starts the
-real source- and kustomize-controller, which apply the GitOps repository
-with the slot's substitutions. The bootstrap is checked against what
-``flux bootstrap`` would apply (the controllers' CRDs, a GitRepository and a
-Kustomization at the stack's repository, branch and path). A second preview
-plans nothing; draining suspends Flux on the real API server and deletes the
-Ingress and LoadBalancer Service Flux applied, which a whole sync interval
-later are still gone; ``pulumi destroy`` leaves no process, no file and no
-stack resource behind.
+stacks/, fleet/) seeds the blue slot: a host process with etcd, a real kube-
+apiserver and a Git server; the Flux bootstrap applies Flux's CRDs and the
+flux-system GitRepository and Kustomization; the slot host starts the real
+source- and kustomize-controller, which apply the GitOps repository with the
+slot's substitutions (a preview before starts nothing). The bootstrap is
+checked against what ``flux bootstrap`` would apply (the controllers' CRDs,
+a GitRepository and a Kustomization at the stack's repository, branch and
+path). A second preview plans nothing and a second ``up`` changes nothing;
+draining suspends Flux on the real API server and deletes the Ingress and
+LoadBalancer Service Flux applied, which a whole sync interval later are
+still gone; ``pulumi destroy`` leaves no process, no file and no stack
+resource behind.
 
 Needs the engine (``python3 tools/peers/build.py --only pulumi pulumi-kubernetes``)
 and the real peers (``python3 tools/peers/build.py``); skips naming them otherwise.
@@ -117,6 +118,9 @@ def test_a_local_slot_is_created_synced_by_real_flux_drained_and_destroyed(
     os.environ.pop("FLEET_LAYOUT", None)
     pulumi(project, "config", "set", "fleet:state", str(tmp_path / "store"), "-s", "demo")
     try:
+        plan = pulumi(project, "preview", "-s", "demo", timeout_s=600)
+        assert "demo-blue-local" in plan.stdout and "create" in plan.stdout
+        assert not (project / ".fleet" / "local" / "demo-blue").exists(), "a preview starts nothing"
         pulumi(project, "up", "--yes", "--skip-preview", "-s", "demo", timeout_s=600)
         outputs = json.loads(pulumi(project, "stack", "output", "--json", "--show-secrets", "-s", "demo").stdout)
         assert outputs["blue_role"] == "active" and outputs["blue_bootstrapped"] is True
@@ -150,6 +154,9 @@ def test_a_local_slot_is_created_synced_by_real_flux_drained_and_destroyed(
 
         again = pulumi(project, "preview", "--expect-no-changes", "-s", "demo", check=False)
         assert again.returncode == 0, again.stdout + again.stderr
+        second = pulumi(project, "up", "--yes", "--expect-no-changes", "-s", "demo", check=False, timeout_s=600)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert process_alive(ready["pid"]), "a second up leaves the slot's host as it is"
 
         report = drain_cluster(Secret(json.dumps(kubeconfig)), timeout_s=60, poll_s=1)
         assert {ref.name for ref in report.suspended} >= {"flux-system"}
