@@ -15,11 +15,12 @@ Three scenarios, each on a fresh HAProxy with two local slot backends and
    the step's INCONCLUSIVE windows running out).
 3. A healthy cutover 10, 25, 50, 100 %: requests failed (target 0).
 
-The loop that drives the ports (set weights, wait, analyse, count failed
-checks, roll back) is a small stand-in for the engine, written only against
-``fleet.ports.Traffic`` and ``fleet.ports.Analysis`` so the real engine can
-replace it. This is a benchmark, not a test: run ``python -m bench.traffic``
-(about 40 s); ``run()`` returns the figures.
+Each cutover is run by the real engine (``fleet.engine.Engine``: driver,
+executor, transition function, in-memory store) through the HAProxy traffic
+and analysis adapters; only provisioning and Flux are stand-ins
+(``tests/traffic/engine_run.py``, shared with the traffic tests). This is a
+benchmark, not a test: run ``python -m bench.traffic`` (about 40 s);
+``run()`` returns the figures.
 """
 
 from __future__ import annotations
@@ -28,59 +29,23 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from fleet.adapters.analysis.haproxy import HAProxyAnalysis
 from fleet.adapters.traffic.haproxy import HAProxyTraffic
-from fleet.domain.model import AnalysisPolicy, SlotName, Weights
-from fleet.domain.reports import Outcome, Verdict
-from fleet.ports import Analysis, Traffic
+from fleet.domain.model import AnalysisPolicy
 from fleet.rehearsal.backends import SlotBackend, slot_backends
 from fleet.rehearsal.haproxy_process import HAProxyProcess, find_haproxy
 from fleet.rehearsal.load import LoadGenerator, RequestRecord, failures, in_range, observed_split, summarise
+from tests.traffic.engine_run import DriveResult, engine_cutover
 
 RATE = 200.0
 STEPS = (10, 25, 50, 100)
 
 
-@dataclass
-class Run:
-    completed: bool = False
-    started_at: float = 0.0
-    verdicts: list[tuple[float, Verdict]] = field(default_factory=list)
-    rolled_back_at: float | None = None
+Scenario = Callable[[HAProxyProcess, dict[str, SlotBackend]], tuple[DriveResult, list[RequestRecord]]]
 
 
-def cutover(
-    traffic: Traffic, analysis: Analysis, *, env: str, new: SlotName, steps: tuple[int, ...], policy: AnalysisPolicy
-) -> Run:
-    """Engine-like loop: each step sets weights, waits ``settle_s``, analyses; FAILs in a row roll back."""
-    run = Run(started_at=time.monotonic())
-    for percent in steps:
-        applied = traffic.set_weights(env, Weights.split(new, percent))
-        time.sleep(applied.settle_s)
-        failed = extensions = 0
-        while True:
-            verdict = analysis.analyse(env, new, policy)
-            run.verdicts.append((time.monotonic(), verdict))
-            if verdict.outcome is Outcome.PASS:
-                break
-            if verdict.outcome is Outcome.INCONCLUSIVE and extensions < policy.max_extensions:
-                extensions += 1
-                continue
-            failed += 1
-            if failed >= policy.failed_checks:
-                traffic.set_weights(env, Weights.all_to(new.other))
-                run.rolled_back_at = time.monotonic()
-                return run
-    run.completed = True
-    return run
-
-
-Scenario = Callable[[HAProxyProcess, dict[str, SlotBackend]], tuple[Run, list[RequestRecord]]]
-
-
-def on_haproxy(scenario: Scenario) -> tuple[Run, list[RequestRecord]]:
+def on_haproxy(scenario: Scenario) -> tuple[DriveResult, list[RequestRecord]]:
     with slot_backends("blue", "green") as backends:
         servers = {name: b.address for name, b in backends.items()}
         with HAProxyProcess(servers, weights={"blue": 100, "green": 0}) as proxy:
@@ -90,7 +55,7 @@ def on_haproxy(scenario: Scenario) -> tuple[Run, list[RequestRecord]]:
 def failing_green(
     error_rate: float, *, early: bool, window_s: float, duration_s: float
 ) -> Scenario:
-    def scenario(proxy: HAProxyProcess, backends: dict[str, SlotBackend]) -> tuple[Run, list[RequestRecord]]:
+    def scenario(proxy: HAProxyProcess, backends: dict[str, SlotBackend]) -> tuple[DriveResult, list[RequestRecord]]:
         backends["green"].set_faults(error_rate=error_rate)
         traffic = HAProxyTraffic(proxy.socket_path)
         analysis = HAProxyAnalysis(proxy.socket_path, early=early)
@@ -98,26 +63,26 @@ def failing_green(
         total = int(RATE * duration_s)
         with LoadGenerator(proxy.url, rate=RATE, total=total, time_limit_s=duration_s) as load:
             time.sleep(0.3)
-            run = cutover(traffic, analysis, env="bench", new=SlotName.GREEN, steps=STEPS, policy=policy)
+            run = engine_cutover(proxy, traffic, analysis, env="bench", steps=STEPS, policy=policy)
             time.sleep(0.5)
         return run, load.records
 
     return scenario
 
 
-def healthy(proxy: HAProxyProcess, backends: dict[str, SlotBackend]) -> tuple[Run, list[RequestRecord]]:
+def healthy(proxy: HAProxyProcess, backends: dict[str, SlotBackend]) -> tuple[DriveResult, list[RequestRecord]]:
     traffic = HAProxyTraffic(proxy.socket_path)
     analysis = HAProxyAnalysis(proxy.socket_path)
     policy = AnalysisPolicy(success_rate=99.0, failed_checks=2, window_s=2.0, min_requests=20)
     with LoadGenerator(proxy.url, rate=RATE, total=int(RATE * 12), time_limit_s=12) as load:
         time.sleep(0.3)
-        run = cutover(traffic, analysis, env="bench", new=SlotName.GREEN, steps=STEPS, policy=policy)
+        run = engine_cutover(proxy, traffic, analysis, env="bench", steps=STEPS, policy=policy)
         time.sleep(0.3)
         load.stop()
     return run, load.records
 
 
-def rollback_figures(run: Run, records: list[RequestRecord]) -> dict[str, float]:
+def rollback_figures(run: DriveResult, records: list[RequestRecord]) -> dict[str, float]:
     if run.rolled_back_at is None:
         raise RuntimeError("green was not rolled back")
     first_500 = min(r.at + r.latency_s for r in records if r.failed)
@@ -126,9 +91,9 @@ def rollback_figures(run: Run, records: list[RequestRecord]) -> dict[str, float]
         "rollback_s": run.rolled_back_at - first_500,
         "failed_requests": float(len(failures(records))),
         "green_share_after_rollback_pct": observed_split(after).get("green", 0.0),
-        "first_verdict_after_step_s": run.verdicts[0][0] - run.started_at,
+        "first_verdict_after_step_s": run.verdicts[0][0] - run.steps[0].set_at,
         "first_verdict_early": 1.0 if run.verdicts[0][1].evidence.decided_early else 0.0,
-        "rollback_after_step_s": run.rolled_back_at - run.started_at,
+        "rollback_after_step_s": run.rolled_back_at - run.steps[0].set_at,
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from pathlib import Path
 
 _HOLDER = re.compile(r"created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\)")
 
@@ -26,13 +27,17 @@ def lock_holders(message: str) -> list[tuple[str, int]]:
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (a killed CLI its parent has not reaped) holds nothing."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def all_stale(message: str, hostname: str | None = None) -> bool:

@@ -19,6 +19,9 @@ layout":
   was a process of this host that is gone, ``refresh`` clears it with ``pulumi
   cancel`` (which deletes those lock files) and goes on (``pulumi_locks``); any
   other lock surfaces as :class:`LockedError`;
+- ``refresh`` first kills the Pulumi processes a killed fleet run left
+  running (its CLI still holding the lock, its plugins): each carries the
+  ``FLEET_CALL`` mark of its owner in its environment (``pulumi_procs``);
 - ``drain`` releases what in-cluster controllers created in the cloud (load
   balancers) before ``destroy``, through ``fleet.adapters.kube_teardown``.
 
@@ -47,8 +50,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,15 +57,15 @@ from typing import Any, Protocol
 
 from pulumi import automation as auto
 
-from fleet.adapters import kube_teardown, pulumi_locks
+from fleet.adapters import kube_teardown, pulumi_locks, pulumi_procs
+from fleet.adapters.pulumi_errors import Tail, translate
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.domain.reports import Secret, SlotOutputs
-from fleet.errors import ConfigError, FleetError, LockedError, ProvisioningFailed
+from fleet.errors import ConfigError, ProvisioningFailed
 from fleet.infra.layout import LAYOUT_ENV, encode_layout, output_key
 from fleet.ports import Layout
 
-TAIL_LINES = 20
-CALL_ENV = "FLEET_CALL"
+CALL_ENV = pulumi_procs.CALL_ENV
 """Marks the Pulumi processes of one provisioner, so that ``cancel`` signals those and no others."""
 
 
@@ -140,7 +141,7 @@ class PulumiProvisioner:
         self.on_output = on_output
         self._stacks = stack_factory or automation_stacks(self.work_dir)
         self._needs_cli = stack_factory is None
-        self._call_token = uuid.uuid4().hex
+        self._call_token = pulumi_procs.new_mark()
         self._cancelled: Exception | None = None
         self._drainer: Drainer = drainer or (
             lambda kubeconfig: kube_teardown.drain_cluster(kubeconfig, timeout_s=drain_timeout_s)
@@ -149,11 +150,19 @@ class PulumiProvisioner:
     def cancel(self, why: Exception) -> None:
         """Interrupt the Pulumi run in flight (SIGINT, as Ctrl-C); it then raises ``why``."""
         self._cancelled = why
-        for pid in _children_marked(f"{CALL_ENV}={self._call_token}"):
+        for pid in pulumi_procs.children_marked(self._call_token):
             try:
                 os.kill(pid, signal.SIGINT)
             except ProcessLookupError:
                 continue
+
+    def reclaim(self) -> list[int]:
+        """Kill the Pulumi processes (CLI, language host, providers) a killed fleet run left behind."""
+        killed = pulumi_procs.reclaim_orphans()
+        if killed:
+            self.on_output(f"stopped {len(killed)} Pulumi process(es) left by a killed fleet run: "
+                           f"{', '.join(map(str, killed))}")
+        return killed
 
     def preflight(self) -> None:
         if self._needs_cli and shutil.which("pulumi") is None:
@@ -183,25 +192,26 @@ class PulumiProvisioner:
         self._up(recorded.complete(layout), {**recorded.bootstrapped, slot: True}, "bootstrap")
 
     def refresh(self, layout: Layout) -> None:
+        self.reclaim()
         recorded = self._recorded(layout.env)
         stack = self._stack(layout.env, recorded.complete(layout), recorded.bootstrapped)
-        tail = _Tail(self.on_output)
+        tail = Tail(self.on_output)
         try:
             stack.refresh(on_output=tail.feed, clear_pending_creates=True)
         except auto.errors.ConcurrentUpdateError as err:
             # A run killed mid-update (what `fleet resume` follows) leaves its lock; see pulumi_locks.
             cancel = getattr(stack, "cancel", None)
             if cancel is None or not pulumi_locks.all_stale(str(err)):
-                raise _translate(err, layout.env, "refresh", tail) from err
+                raise translate(err, layout.env, "refresh", tail) from err
             self.on_output(f"{layout.env}: removing the Pulumi lock left by a killed run (pulumi cancel)")
             try:
                 cancel()
                 stack.refresh(on_output=tail.feed, clear_pending_creates=True)
             except Exception as again:
-                raise _translate(again, layout.env, "refresh", tail) from again
+                raise translate(again, layout.env, "refresh", tail) from again
         except Exception as err:
             self._raise_if_cancelled(err)
-            raise _translate(err, layout.env, "refresh", tail) from err
+            raise translate(err, layout.env, "refresh", tail) from err
         self._raise_if_cancelled(None)
 
     def outputs(self, env: str, slot: SlotName) -> SlotOutputs | None:
@@ -236,12 +246,12 @@ class PulumiProvisioner:
 
     def _up(self, layout: Layout, bootstrapped: Mapping[SlotName, bool], operation: str) -> None:
         stack = self._stack(layout.env, layout, bootstrapped)
-        tail = _Tail(self.on_output)
+        tail = Tail(self.on_output)
         try:
             stack.up(on_output=tail.feed, suppress_outputs=True)
         except Exception as err:
             self._raise_if_cancelled(err)
-            raise _translate(err, layout.env, operation, tail) from err
+            raise translate(err, layout.env, operation, tail) from err
         self._raise_if_cancelled(None)
 
     def _raise_if_cancelled(self, err: Exception | None) -> None:
@@ -258,14 +268,14 @@ class PulumiProvisioner:
         try:
             return self._stacks(env, env_vars)
         except Exception as err:
-            raise _translate(err, env, "select the stack of", _Tail(self.on_output)) from err
+            raise translate(err, env, "select the stack of", Tail(self.on_output)) from err
 
     def _outputs(self, env: str) -> dict[str, Any]:
         stack = self._stack(env)
         try:
             return {key: out.value for key, out in stack.outputs().items()}
         except Exception as err:
-            raise _translate(err, env, "read the outputs of", _Tail(self.on_output)) from err
+            raise translate(err, env, "read the outputs of", Tail(self.on_output)) from err
 
     def _recorded(self, env: str) -> _Recorded:
         values = self._outputs(env)
@@ -277,70 +287,6 @@ class PulumiProvisioner:
                 continue
         bootstrapped = {slot: values.get(output_key(slot, "bootstrapped")) is True for slot in SlotName}
         return _Recorded(bootstrapped, versions)
-
-
-class _Tail:
-    """Forwards Pulumi's output lines and remembers the last few for an error message."""
-
-    def __init__(self, sink: Callable[[str], None]) -> None:
-        self._sink = sink
-        self._lines: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def feed(self, text: str) -> None:
-        for line in text.splitlines() or [""]:
-            self._lines.append(line)
-            self._sink(line)
-
-    def lines(self, stderr: str) -> list[str]:
-        combined = [*self._lines, *stderr.splitlines()]
-        return [line for line in combined if line.strip()][-TAIL_LINES:]
-
-
-def _translate(err: Exception, env: str, operation: str, tail: _Tail) -> FleetError:
-    if isinstance(err, FleetError):
-        return err
-    if isinstance(err, FileNotFoundError):
-        return ProvisioningFailed(
-            f"the Pulumi CLI is needed to {operation} {env!r}, but `pulumi` is not on PATH "
-            "(install it: https://www.pulumi.com/docs/install/); `fleet rehearse` works without it"
-        )
-    if isinstance(err, auto.errors.ConcurrentUpdateError):
-        return LockedError(env, "another Pulumi update of this stack")
-    if isinstance(err, auto.errors.CommandError):
-        detail = "\n".join(tail.lines(_stderr_of(err))) or str(err).strip()
-        return ProvisioningFailed(f"pulumi failed to {operation} {env!r}; its last output:\n{detail}")
-    if isinstance(err, auto.errors.InvalidVersionError):
-        return ProvisioningFailed(f"the installed Pulumi CLI is too old for fleet: {err}")
-    return ProvisioningFailed(f"pulumi failed to {operation} {env!r}: {err}")
-
-
-def _stderr_of(err: Exception) -> str:
-    """The stderr part of a CommandError, whose text is ``code: ..., stdout: ..., stderr: ...``."""
-    _, found, stderr = str(err).partition("\n stderr: ")
-    return stderr if found else ""
-
-
-def _children_marked(marker: str) -> list[int]:
-    """This process's children whose environment holds ``marker`` (``NAME=value``); none where /proc is missing."""
-    me = str(os.getpid())
-    found: list[int] = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return found
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = stat.rsplit(")", 1)[1].split()[1]
-            if parent != me:
-                continue
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except (OSError, IndexError):
-            continue
-        if marker.encode() in environ:
-            found.append(int(entry.name))
-    return found
 
 
 def _present(layout: Layout, slot: SlotName) -> SlotState | None:

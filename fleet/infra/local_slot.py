@@ -165,37 +165,67 @@ def start_host(workdir: Path, name: str, git_root: Path | None, *, timeout_s: fl
     running = read_ready(workdir)
     if running is not None:
         return running
+    starting = _starting_hosts(workdir)
+    if starting:  # started by a run killed before its host was ready (kill -9 during pulumi up): wait for it
+        return _wait_ready(workdir, name, starting[0], log=workdir / "host.log", timeout_s=timeout_s)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / READY).unlink(missing_ok=True)
     argv = [python or sys.executable, "-m", HOST_MODULE, "serve", "--workdir", str(workdir), "--name", name]
     if git_root is not None:
         argv += ["--git-root", str(git_root.resolve())]
     log = workdir / "host.log"
-    with log.open("ab") as out:
+    from fleet.adapters.pulumi_procs import without_mark
+
+    with log.open("ab") as out:  # unmarked: the slot outlives the Pulumi run, whose orphans are reclaimed
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=str(workdir))
+                                start_new_session=True, cwd=str(workdir), env=without_mark(os.environ))
+    try:
+        return _wait_ready(workdir, name, proc.pid, log=log, timeout_s=timeout_s, proc=proc)
+    except SlotHostFailed:
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(15)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def _wait_ready(workdir: Path, name: str, pid: int, *, log: Path, timeout_s: float,
+                proc: subprocess.Popen[bytes] | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SlotHostFailed(f"the host of slot {name} exited with {proc.returncode}:\n{_tail(log)}")
+        gone = proc.poll() is not None if proc is not None else not process_alive(pid)
+        if gone:
+            code = proc.returncode if proc is not None else "?"
+            raise SlotHostFailed(f"the host of slot {name} exited with {code}:\n{_tail(log)}")
         ready = read_ready(workdir)
         if ready is not None:
             return ready
         time.sleep(0.2)
-    proc.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(15)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
     raise SlotHostFailed(f"the host of slot {name} was not ready within {timeout_s:g}s:\n{_tail(log)}")
+
+
+def _starting_hosts(workdir: Path) -> list[int]:
+    """PIDs of hosts running for ``workdir`` (by command line), ready or not."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = [w.decode(errors="replace") for w in (entry / "cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            continue
+        if HOST_MODULE in words and str(workdir) in words and process_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def stop_host(workdir: Path, *, timeout_s: float = 60.0) -> None:
     """Stop the slot's host by its PID (SIGTERM, then SIGKILL) and remove the slot's directory."""
     workdir = workdir.resolve()
-    pid = _host_pid(workdir)
-    if pid is not None:
+    for pid in {*_starting_hosts(workdir), *filter(None, [_host_pid(workdir)])}:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s

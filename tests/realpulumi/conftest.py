@@ -114,7 +114,10 @@ def demo_project(tmp_path: Path, peers_built: None) -> Path:
     work.mkdir()
     shutil.copy(ROOT / "Pulumi.yaml", work / "Pulumi.yaml")
     shutil.copytree(ROOT / "stacks", work / "stacks")
-    (work / "fleet").symlink_to(ROOT / "fleet")
+    # fleet/infra/ is a real directory holding the entry point (the package itself comes from the venv):
+    # Pulumi runs the program there, and a relative store must resolve to this copy, not the repository.
+    (work / "fleet" / "infra").mkdir(parents=True)
+    shutil.copy(ROOT / "fleet" / "infra" / "__main__.py", work / "fleet" / "infra" / "__main__.py")
     (work / ".venv").symlink_to(ROOT / ".venv")
     bare = work / ".fleet" / "gitops" / "demo.git"
     git("init", "--bare", "-q", "-b", "main", str(bare))

@@ -1,12 +1,15 @@
 """fleet's Automation API provisioner on the real engine and the `local` driver.
 
-What ``tests/infra/test_end_to_end.py`` does with kind and Docker, here on a
-machine with neither: provision a slot (a real API server), bootstrap Flux,
-drain it, destroy it, through :class:`PulumiProvisioner` exactly as ``fleet
-cutover`` drives it. Then the crash case: a process running ``provision`` is
-killed with SIGKILL while ``pulumi up`` is creating the slot; ``refresh``
-(what ``fleet resume`` runs first) and a second ``provision`` end with one
-slot, the same stack resources as an uninterrupted run, and no orphan process.
+What the kind end-to-end test did with kind and Docker (it never ran here
+and is gone, with its ``pulumi_cli`` marker), on a machine with neither:
+provision a slot (a real API server), bootstrap Flux, drain it, destroy it,
+through :class:`PulumiProvisioner` exactly as ``fleet cutover`` drives it.
+Then the crash case: a process running ``provision`` is killed with SIGKILL
+while ``pulumi up`` is creating the slot; ``refresh`` (what ``fleet resume``
+runs first; it also kills the Pulumi plugins the killed run left, found by
+fleet's mark in their environment) and a second ``provision`` end with one
+slot, the same stack resources as an uninterrupted run, and no orphan
+process.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from fleet.adapters.pulumi_provisioner import PulumiProvisioner
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.ports import Layout
 from tests.realpulumi.conftest import Pulumi
+from tests.realpulumi.demo_world import pulumi_leftovers
 
 pytestmark = [pytest.mark.realpulumi, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -112,12 +116,13 @@ def test_kill_9_during_pulumi_up_then_refresh_and_provision_converge_to_one_slot
                 break
             assert time.monotonic() < deadline, "pulumi up never started creating the slot"
         time.sleep(2)
-        os.killpg(runner.pid, signal.SIGKILL)
+        os.killpg(runner.pid, signal.SIGKILL)  # the CLI dies with the group; its plugins, in groups of their own, not
         runner.wait(30)
         pending = json.loads(pulumi(project, "stack", "export", "-s", "demo").stdout)["deployment"]
         assert pending.get("pending_operations"), "the kill should have left a pending create"
 
         fleet.refresh(LAYOUT)
+        assert pulumi_leftovers(engine["PULUMI_HOME"]) == [], "refresh stops the plugins the killed run left"
         fleet.provision(LAYOUT, SlotName.BLUE, Version(1, 36))
         assert len(host_pids(project)) == 1, "the host started before the kill is adopted, not doubled"
         interrupted = resource_types(pulumi, project)

@@ -1,4 +1,4 @@
-"""Helpers shared by the traffic tests: skip markers, the fault proxy's rules, an engine-like loop."""
+"""Helpers shared by the traffic tests: skip markers and the fault proxy's rules (the engine: ``engine_run``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from fleet.domain.model import AnalysisPolicy, SlotName, Weights
-from fleet.domain.reports import Outcome, Verdict
-from fleet.ports import Analysis, Traffic
 from fleet.rehearsal.haproxy_process import find_haproxy
 
 without_haproxy = pytest.mark.skipif(find_haproxy() is None, reason="haproxy binary not found (Debian package haproxy)")
@@ -71,53 +68,3 @@ def wait_http(url: str, timeout_s: float = 15.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout_s}s")
-
-
-@dataclass
-class StepLog:
-    weights: Weights
-    verdicts: list[Verdict]
-    set_at: float
-
-
-@dataclass
-class DriveResult:
-    completed: bool
-    steps: list[StepLog]
-    rolled_back_at: float | None = None
-
-
-def drive(
-    traffic: Traffic,
-    analysis: Analysis,
-    *,
-    env: str,
-    new: SlotName,
-    steps: tuple[int, ...],
-    policy: AnalysisPolicy,
-) -> DriveResult:
-    """What the engine does with these ports, reduced to a loop: step, analyse, count FAILs, roll back."""
-    log: list[StepLog] = []
-    for percent in steps:
-        applied = traffic.set_weights(env, Weights.split(new, percent))
-        entry = StepLog(applied.weights, [], time.monotonic())
-        log.append(entry)
-        time.sleep(applied.settle_s)
-        failed = extensions = 0
-        while True:
-            verdict = analysis.analyse(env, new, policy)
-            entry.verdicts.append(verdict)
-            if verdict.outcome is Outcome.PASS:
-                break
-            if verdict.outcome is Outcome.INCONCLUSIVE and extensions < policy.max_extensions:
-                extensions += 1
-                continue
-            failed += 1
-            if failed >= policy.failed_checks:
-                traffic.set_weights(env, Weights.all_to(new.other))
-                return DriveResult(False, log, time.monotonic())
-    return DriveResult(True, log)
-
-
-CHANGE_RRSETS = r"/hostedzone/[^/]+/rrset/?$"
-GET_CHANGE = r"/change/"

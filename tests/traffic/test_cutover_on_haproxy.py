@@ -1,4 +1,4 @@
-"""A cutover on a real HAProxy: healthy steps fail nothing, a failing green is rolled back at once."""
+"""The real engine on a real HAProxy: healthy steps fail nothing, a failing green is rolled back at once."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from fleet.domain.reports import Outcome
 from fleet.rehearsal.backends import SlotBackend
 from fleet.rehearsal.haproxy_process import HAProxyProcess
 from fleet.rehearsal.load import LoadGenerator, failures, in_range, observed_split, summarise
-from tests.traffic.support import drive, needs_haproxy
+from tests.traffic.engine_run import engine_cutover
+from tests.traffic.support import needs_haproxy
 
 pytestmark = needs_haproxy
 
@@ -26,7 +27,7 @@ def test_a_healthy_cutover_at_200_requests_per_second_fails_no_request(haproxy: 
     # Paced above 200/s so that the achieved rate stays at or above 200/s on a busy machine.
     with LoadGenerator(haproxy.url, rate=260, total=2600, time_limit_s=9) as load:
         time.sleep(0.2)
-        result = drive(traffic, analysis, env="test", new=SlotName.GREEN, steps=(10, 25, 50, 100), policy=SHORT)
+        result = engine_cutover(haproxy, traffic, analysis, env="test", steps=(10, 25, 50, 100), policy=SHORT)
         time.sleep(0.2)
     records = load.records
     assert result.completed
@@ -49,7 +50,7 @@ def test_a_green_that_starts_failing_is_failed_early_and_rolled_back(
     backends["green"].set_faults(error_rate=0.5)
     with LoadGenerator(haproxy.url, rate=200, total=3000, time_limit_s=8) as load:
         time.sleep(0.2)
-        result = drive(traffic, analysis, env="test", new=SlotName.GREEN, steps=(10, 25, 50, 100), policy=policy)
+        result = engine_cutover(haproxy, traffic, analysis, env="test", steps=(10, 25, 50, 100), policy=policy)
         time.sleep(1.0)
     records = load.records
     assert not result.completed and result.rolled_back_at is not None

@@ -1,0 +1,55 @@
+"""What the engine's parts share: the ports they act through, the run's settings, and the errors they raise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fleet.errors import FleetError
+from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Notifier, Provisioner, Traffic
+
+Checkpoint = Callable[[str], None]
+"""Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
+
+INTENT = "WeightsIntended"
+"""The journal record written before every weight change: which weights may be live from now on."""
+
+
+def no_checkpoint(name: str) -> None:
+    return None
+
+
+@dataclass
+class Ports:
+    provisioner: Provisioner
+    health: GitOpsHealth
+    traffic: Traffic
+    analysis: Analysis
+    clock: Clock
+    notifier: Notifier
+    confirm: Confirm = field(default=lambda question: False)
+
+
+@dataclass
+class RunSettings:
+    """Settings every part of one engine reads at the moment it acts (tests change them on a built engine)."""
+
+    lease_s: float = 300.0
+    checkpoint: Checkpoint = no_checkpoint
+
+
+class InvariantBroken(FleetError):
+    """The engine refused a step that would break one of its guarantees (a bug: report it)."""
+
+
+class RequestPending(FleetError):
+    """A rollback or abort was handed to the run that holds the lock and has not happened yet."""
+
+
+class CommitFailed(FleetError):
+    """A commit after a weight change failed; says where the traffic was left. Exits as the original error."""
+
+    def __init__(self, message: str, original: BaseException) -> None:
+        self.original = original
+        self.exit_code = getattr(original, "exit_code", 1)
+        super().__init__(message)
