@@ -34,8 +34,10 @@ Requests (``slot`` and ``name`` are slot names):
   applied on that slot (``main@sha1:...``; the real world only);
 * ``{"op": "load_start", "url": ..., "rate": ..., "total": ..., "time_limit_s": ...,
   "threads": ...}`` and ``{"op": "load_stop"}``, which answers every request
-  the load generator sent as ``[at, status, slot, latency_s, error]`` (``at``
-  on the system-wide monotonic clock, which the parent shares).
+  the load generator sent as ``[at, status, slot, latency_s, error, resolved_at]``
+  (``at`` on the system-wide monotonic clock, which the parent shares);
+  with ``"dns": {...}`` the users find the slots through caching resolvers
+  in front of Route53 instead (:func:`fleet.rehearsal.resolvers.dns_load`).
 
 The host runs one of two worlds (``python -m fleet.rehearsal.host --world``):
 ``kmock`` (the default: KubeSims with a simulated Flux, quick) or ``real``
@@ -282,7 +284,7 @@ class _Host:
             return self._start_load(request)
         if op == "load_stop":
             records = self.load.stop() if self.load is not None else []
-            return [[r.at, r.status, r.slot, r.latency_s, r.error] for r in records]
+            return [[r.at, r.status, r.slot, r.latency_s, r.error, r.resolved_at] for r in records]
         if self.world == "real":
             return self._handle_real(op, slot, request)
         if op == "revision":
@@ -348,6 +350,11 @@ class _Host:
     def _start_load(self, request: dict[str, Any]) -> None:
         if self.load is not None:
             raise ValueError("the load generator is already running")
+        if "dns" in request:  # users behind caching resolvers in front of Route53
+            from fleet.rehearsal.resolvers import dns_load
+
+            self.load = dns_load(request, {name: b.address for name, b in self.backends.items()}).start()
+            return
         self.load = LoadGenerator(
             str(request["url"]), rate=float(request["rate"]), total=int(request["total"]),
             time_limit_s=float(request["time_limit_s"]), threads=int(request["threads"]),

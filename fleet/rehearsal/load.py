@@ -38,6 +38,8 @@ class RequestRecord:
     slot: str | None
     latency_s: float
     error: str | None = None
+    resolved_at: float | None = None
+    """Users behind DNS (:mod:`fleet.rehearsal.resolvers`): when their resolver read the answer used."""
 
     @property
     def failed(self) -> bool:
