@@ -238,6 +238,14 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
     from fleet.rehearsal.real import REAL_WORLD_WAITS, Waits, parse_real_faults, rehearse_real
 
     parsed = parse_real_faults(faults)
+    if kube == "kmock":
+        from fleet.rehearsal.own_providers import wanted
+
+        if wanted(config):
+            from fleet.cli.rehearse_own import rehearse_own
+
+            rehearse_own(env, config, location, parsed, target, report, output, confirm, temporary)
+            return
     waits = REAL_WORLD_WAITS if kube == "real" else Waits()
     other = "real" if kube == "kmock" else "kmock"
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
@@ -253,7 +261,8 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
 
 
 def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str, temporary: bool = False,
-                 answered_itself: bool = True, configured: str | None = None) -> None:
+                 answered_itself: bool = True, configured: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
     from fleet.cli import render
     from fleet.cli.commands import report_context
     from fleet.rehearsal.real import observed, samples, traffic_summary
@@ -279,7 +288,8 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
             applied = ", ".join(f"{source} {rev}" for source, rev in sorted(revisions.items()))
             click.echo(f"Flux applied on {slot}: {applied}", err=True)
     click.echo(
-        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through HAProxy, "
+        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through "
+        f"{getattr(run, 'through', 'HAProxy')}, "
         f"{traffic['failed']} failed",
         err=True,
     )
@@ -295,6 +305,7 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
         "mode": "real",
         "cluster_world": run.kube,
         "revisions": run.revisions,
+        **(extra or {}),
     })
 
 
@@ -304,6 +315,9 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
     from fleet.rehearsal.real import rehearsal_mode
 
     if rehearsal_mode(location, env) == "real":
+        from fleet.rehearsal.own_providers import refuse_resume
+
+        refuse_resume(location, env)
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)

@@ -33,6 +33,11 @@ from fleet.rehearsal.backends import SLOT_HEADER
 from fleet.rehearsal.load import LoadGenerator, RequestRecord
 
 NS = "{https://route53.amazonaws.com/doc/2013-04-01/}"
+ROUTE53_SCOPE = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=rehearsal/20260101/us-east-1/route53/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+}
+"""moto in server mode serves every AWS API on one port and picks the API from the credential scope."""
 
 
 class ResolveError(RuntimeError):
@@ -52,7 +57,7 @@ def read_weighted(endpoint: str, zone_id: str, hostname: str, record_type: str =
     query = urllib.parse.urlencode({"name": hostname, "type": record_type, "maxitems": "100"})
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=2.0)
     try:
-        conn.request("GET", f"/2013-04-01/hostedzone/{zone_id}/rrset?{query}")
+        conn.request("GET", f"/2013-04-01/hostedzone/{zone_id}/rrset?{query}", headers=ROUTE53_SCOPE)
         response = conn.getresponse()
         body = response.read()
     except (OSError, http.client.HTTPException) as err:
@@ -116,7 +121,7 @@ class DnsLoad(LoadGenerator):
     def _run(self, index: int) -> None:
         assert self.started_at is not None
         resolver = self.resolvers[index % len(self.resolvers)]
-        hostname = self.hostnames[(index // len(self.resolvers)) % len(self.hostnames)]
+        hostname = self.hostnames[(index % len(self.resolvers)) % len(self.hostnames)]  # one name per resolver
         interval = self.threads / self.rate
         next_at = self.started_at + index * (1.0 / self.rate)
         deadline = self.started_at + self.time_limit_s
