@@ -16,7 +16,7 @@ def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any,
                  confirm: Any, temporary: bool) -> None:
     from fleet.cli import render
     from fleet.cli.rehearse import _finish_real
-    from fleet.rehearsal.own_providers import ProviderWaits
+    from fleet.rehearsal.own_providers import ProviderWaits, settle_line, settles
     from fleet.rehearsal.own_run import rehearse_providers
 
     waits = ProviderWaits()
@@ -33,8 +33,12 @@ def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any,
                                         ready=ready)
     finally:
         progress.close()
-    for line in run.lines:
-        if line.startswith("DNS settle"):
-            click.echo(line, err=True)
-    extra = {"providers": {"ports": run.lines, "through": run.through, "waits": waits.to_json()}}
+    found = settles(run)
+    line = settle_line(found, waits.ttl_s)
+    if line:
+        click.echo(line, err=True)
+    extra = {"providers": {
+        "ports": run.lines, "through": run.through, "waits": waits.to_json(),
+        "dns_settle": [{"stale_for_s": round(s.stale_for_s, 3), "stale_requests": s.stale_requests} for s in found],
+    }}
     _finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version), extra=extra)

@@ -249,20 +249,22 @@ def refuse_faults(faults: RealFaults) -> None:
         )
 
 
-def settle_lines(run: ProviderRun) -> list[str]:
-    """What the resolvers did after each weight change, measured from the users' requests."""
+def settles(run: ProviderRun) -> list[Any]:
+    """What the resolvers did after each weight change, measured from the users' requests (Route53 only)."""
     from fleet.rehearsal.dns_world import measured_settles
 
-    settles = measured_settles(run.requests, run.changes)
-    if not settles:
-        return []
-    worst = max(settles, key=lambda s: s.stale_for_s)
-    waits: Any = run.waits
-    return [
-        f"DNS settle: after each of {len(settles)} weight changes, users were sent by answers cached before it "
-        f"for up to {worst.stale_for_s:.2f}s ({sum(s.stale_requests for s in settles)} requests; record TTL "
-        f"{waits.ttl_s}s, which fleet waited before analysing each step)"
-    ]
+    return measured_settles(run.requests, run.changes) if run.through != "HAProxy" else []
+
+
+def settle_line(found: list[Any], ttl_s: float) -> str | None:
+    if not found:
+        return None
+    worst = max(s.stale_for_s for s in found)
+    return (
+        f"DNS settle: after each of {len(found)} weight changes, users were sent by answers cached before it "
+        f"for up to {worst:.2f}s ({sum(s.stale_requests for s in found)} requests; record TTL {ttl_s:g}s, "
+        "which fleet waited before analysing each step)"
+    )
 
 
 def refuse_resume(location: str, env: str) -> None:

@@ -31,7 +31,6 @@ from fleet.rehearsal.own_providers import (
     describe,
     plan,
     refuse_faults,
-    settle_lines,
 )
 from fleet.rehearsal.real import (
     FLUX,
@@ -97,7 +96,6 @@ def rehearse_providers(
                 time.sleep(0.5)
                 run.requests = parts.stop_load()
                 run.load_stopped_at = time.monotonic()
-            run.lines = run.lines + settle_lines(run)
             return final, run
 
 
