@@ -167,6 +167,9 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     states = {
         name: (ctx.store_for(name) if name in configured else ctx.store(rehearsal=None)).load(name) for name in names
     }
+    for name in names:  # a name with neither a stack file nor a state is a typo, not an idle environment (exit 2)
+        if name not in configured and states[name] is None:
+            ctx.config(name)
     readback: dict[str, dict[str, Any]] = {}
     recorded = {
         name: ctx.config(name) for name in names
@@ -217,6 +220,11 @@ def history(env: str, output: str, report: str | None) -> None:
 
     store = _ctx().store_for(env)
     records = store.history(env)
+    if not records:  # a name with neither a stack file nor a history is a typo (exit 2)
+        from fleet.config import list_environments
+
+        if env not in list_environments(_ctx().project()):
+            _ctx().config(env)
     if report:
         from fleet.rehearsal.inmemory import is_rehearsal
         from fleet.report import load_users, write_report
