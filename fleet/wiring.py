@@ -108,7 +108,8 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
 
 
 def cross_field_problems(config: EnvironmentConfig) -> list[ConfigError]:
-    """Keys of different blocks that must agree: ``fleet:traffic`` against ``fleet:dns`` and ``fleet:hostnames``.
+    """Keys of different blocks that must agree: ``fleet:traffic`` against ``fleet:dns``, ``fleet:hostnames``
+    and ``fleet:teardown.bake`` (at least the records' TTL, so no cached answer points at a destroyed slot).
 
     ``fleet:dns`` is where the slots' weighted records are created and
     ``fleet:hostnames`` what both slots serve; the traffic adapter moves the
@@ -131,6 +132,13 @@ def cross_field_problems(config: EnvironmentConfig) -> list[ConfigError]:
                 "traffic.ttl",
                 f"{ttl} differs from fleet:dns.ttl {dns_ttl}: the settle wait after a step must cover the records' TTL",
             )
+    ttl = traffic.get("ttl", 60)
+    if traffic.get("provider") == "route53" and _whole(ttl) and config.teardown.bake_s < ttl:
+        problem(
+            "teardown.bake",
+            f"{config.teardown.bake_s:g}s is shorter than the records' TTL ({ttl}s, fleet:traffic.ttl): resolvers "
+            "would still send users to the old slot after it is destroyed",
+        )
     names = traffic.get("hostnames")
     if isinstance(names, str):
         names = [names]
