@@ -31,6 +31,13 @@ def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any,
     try:
         final, run = rehearse_providers(config, location, faults, progress, target=target, confirm=confirm,
                                         ready=ready)
+    except KeyboardInterrupt:
+        from fleet.cli.rehearse import Interrupted
+
+        raise Interrupted(
+            f"interrupted; every part was stopped. moto's zone ended with it, so this rehearsal cannot be resumed: "
+            f"start anew (its state: {location})"
+        ) from None
     finally:
         progress.close()
     found = settles(run)

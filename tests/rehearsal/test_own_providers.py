@@ -103,3 +103,38 @@ def test_faults_that_need_haproxy_or_a_resume_are_refused_before_anything_starts
     code, _, err = rehearse(tmp_path, "--fault", "crash-after=SHIFT", timeout=60)
     assert code == 2
     assert "does not offer crash-after=SHIFT" in err
+
+
+def test_ctrl_c_stops_moto_prometheus_and_the_host_and_says_it_cannot_be_resumed(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "AWS_"))}
+    env["FLEET_PROJECT"] = str(REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "rehearse", "staging", "--state", str(tmp_path / "s")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "SHIFT step 1/4" in line:
+                break
+        started = pids(lines)
+        assert len(started) == 2, lines
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, rest
+    assert "cannot be resumed: start anew" in rest
+    for pid in started:
+        assert not alive(pid), f"process {pid} outlived the rehearsal"
