@@ -56,6 +56,7 @@ from fleet.adapters.traffic.route53_records import (
     RetryPolicy,
     SlotTarget,
     build_record,
+    check_read_back,
     fqdn,
     percent_of,
     route53_name,
@@ -281,21 +282,7 @@ class Route53Traffic(Route53Calls):
 
     def _read_back(self, changes: Sequence[ChangeTypeDef], weights: Weights) -> None:
         """After INSYNC, the records must carry what was sent: the weights, and the fields that were kept."""
-        live = {hostname: self._slot_records(hostname) for hostname in self.hostnames}
-        for change in changes:
-            sent = change["ResourceRecordSet"]
-            ident = SlotName(sent.get("SetIdentifier", ""))
-            found = live.get(route53_name(sent["Name"]), {}).get(ident)
-            differs = [
-                key for key in ("Weight", "HealthCheckId", "TTL")
-                if found is None or found.get(key) != sent.get(key)
-            ]
-            if differs:
-                raise ProviderError(
-                    f"Route53 reports {sent['Name']} {ident} with other {', '.join(differs)} than fleet sent "
-                    f"for {weights} (sent {[sent.get(k) for k in differs]}, "
-                    f"found {[None if found is None else found.get(k) for k in differs]})"
-                )
+        check_read_back(changes, {hostname: self._slot_records(hostname) for hostname in self.hostnames}, weights)
 
     def _wait_insync(self, change_id: str, status: str) -> None:
         waited = 0.0

@@ -219,3 +219,23 @@ def build_record(
         record.setdefault("TTL", ttl)
         record["ResourceRecords"] = [{"Value": v} for v in target.values]
     return record
+
+
+def check_read_back(
+    changes: Sequence[ChangeTypeDef], live: Mapping[str, Mapping[SlotName, ResourceRecordSetOutputTypeDef]],
+    weights: Weights,
+) -> None:
+    """``ProviderError`` unless the ``live`` records carry what ``changes`` sent (weights, health checks, TTLs)."""
+    for change in changes:
+        sent = change["ResourceRecordSet"]
+        ident = SlotName(sent.get("SetIdentifier", ""))
+        found = live.get(route53_name(sent["Name"]), {}).get(ident)
+        differs = [
+            key for key in ("Weight", "HealthCheckId", "TTL") if found is None or found.get(key) != sent.get(key)
+        ]
+        if differs:
+            raise ProviderError(
+                f"Route53 reports {sent['Name']} {ident} with other {', '.join(differs)} than fleet sent "
+                f"for {weights} (sent {[sent.get(k) for k in differs]}, "
+                f"found {[None if found is None else found.get(k) for k in differs]})"
+            )
