@@ -76,7 +76,10 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     simulated, and only provisioning is simulated; waits are compressed so the
     cutover takes seconds (the waits used are printed). With --simulated, or
     when haproxy is not installed, everything runs in memory with minutes
-    passing in milliseconds. The state goes to a fresh temporary directory
+    passing in milliseconds. An environment that moves traffic with Route53 or
+    is judged by Prometheus is rehearsed on those: the real adapters against
+    moto and a real Prometheus on 127.0.0.1, users behind TTL-caching
+    resolvers (the first lines say per port what is real). The state goes to a fresh temporary directory
     unless --state is given (FLEET_STATE and the project's store are never
     used: a rehearsal must not touch a real environment's state).
 
