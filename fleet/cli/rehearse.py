@@ -277,7 +277,7 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
                           error=q.error) for q in run.requests if q.failed]
     save_users(run.location, seen, failed)  # for fleet history --report
     if report:
-        context = report_context(final, records, "real parts", run.location, configured)
+        context = report_context(final, records, getattr(run, "kind", "real parts"), run.location, configured)
         write_report(report, env, records, seen, failed=failed, context=context)
     world = {
         "clusters": run.world.clusters,

@@ -78,6 +78,11 @@ class Plan:
     prometheus: bool
     missing: tuple[str, ...] = ()
 
+    @property
+    def kind(self) -> str:
+        real = [name for name, on in (("Route53 on moto", self.route53), ("a real Prometheus", self.prometheus)) if on]
+        return "real parts" + (f": {', '.join(real)}" if real else "")
+
 
 def wanted(config: EnvironmentConfig) -> bool:
     """The environment has providers of its own the HAProxy rehearsal would not run."""
@@ -108,6 +113,8 @@ class ProviderRun(RealRun):
     lines: list[str] = field(default_factory=list)
     """What ran for real and what stood in, per port (printed first), and what was measured."""
     changes: list[float] = field(default_factory=list)
+    kind: str = "real parts"
+    """What the report's title calls this rehearsal."""
 
 
 class ProviderParts(Parts):

@@ -77,7 +77,8 @@ def rehearse_providers(
         parts = ProviderParts(config, chosen, files, world, waits, faults, active.other)
         held = HeldStore(store, lease)
         through = "Route53 (moto) and caching resolvers" if chosen.route53 else "HAProxy"
-        run = ProviderRun(held, location, world, waits, clock_offset=parts.clock_offset, through=through)
+        run = ProviderRun(held, location, world, waits, clock_offset=parts.clock_offset, through=through,
+                          kind=chosen.kind)
         with _terminate_on_sigterm(), ExitStack() as stack:
             stack.callback(parts.close)
             parts.start_traffic()

@@ -84,7 +84,7 @@ def test_staging_rehearses_route53_on_moto_and_a_real_prometheus_and_completes(t
 
 
 def test_staging_with_a_failing_green_is_rolled_back_on_prometheus_evidence(tmp_path: Path) -> None:
-    code, out, err = rehearse(tmp_path, "--fault", "green-errors=0.05")
+    code, out, err = rehearse(tmp_path, "--fault", "green-errors=0.05", "--report", str(tmp_path / "r.html"))
     assert code == 1, err[-3000:]
     assert out["result"] == "ROLLED_BACK"
     assert "analysis failed 2 times at step 1/4 (10%)" in out["message"]
@@ -95,6 +95,8 @@ def test_staging_with_a_failing_green_is_rolled_back_on_prometheus_evidence(tmp_
     assert out["status"]["state"]["weights"] == {"blue": 100, "green": 0}
     assert out["traffic"]["failed_by_slot"]["blue"] == 0 and out["traffic"]["failed_by_slot"]["green"] > 0
     assert "moto_server" in "\n".join(out["providers"]["ports"])
+    title = (tmp_path / "r.html").read_text().split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert "rehearsal (real parts: Route53 on moto, a real Prometheus) of staging" in title, title
     for pid in pids(out["providers"]["ports"]):
         assert not alive(pid)
 
