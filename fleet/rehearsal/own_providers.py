@@ -227,6 +227,16 @@ def describe(config: EnvironmentConfig, parts: ProviderParts) -> list[str]:
     return lines + [f"not rehearsed for real: {m}" for m in parts.plan.missing]
 
 
+def query_warnings(parts: ProviderParts, analysis: Any) -> list[str]:
+    """What ``fleet validate`` would say of the queries, now that a real Prometheus parses them (problems: exit 2)."""
+    if not parts.plan.prometheus:
+        return []
+    problems, warnings = analysis.check_online(parts.config.name, file=parts.config.file)
+    if problems:
+        raise UsageError("Prometheus rejects " + "; ".join(f"{p.key}: {p.detail}" for p in problems))
+    return [f"Prometheus on {parts.config.name}'s queries: {w.key}: {w.detail}" for w in warnings]
+
+
 def check_queries(parts: ProviderParts, analysis: Any) -> None:
     """Before the cutover: the environment's counter queries must find the stand-ins' series for both slots."""
     if not parts.plan.prometheus:

@@ -30,6 +30,7 @@ from fleet.rehearsal.own_providers import (
     check_queries,
     describe,
     plan,
+    query_warnings,
     refuse_faults,
 )
 from fleet.rehearsal.real import (
@@ -86,7 +87,7 @@ def rehearse_providers(
             try:
                 engine, analysis, gate = _engine(parts, run, held, notifier, confirm)
                 stack.callback(gate.close)
-                run.lines = describe(config, parts)
+                run.lines = describe(config, parts) + query_warnings(parts, analysis)
                 ready(run.lines)
                 check_queries(parts, analysis)
                 parts.cluster(active)

@@ -30,9 +30,9 @@ MISSING = missing_parts() + (["moto_server (pip install 'moto[server]')"] if fin
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"rehearsing staging needs {', '.join(MISSING)}")
 
 
-def rehearse(tmp_path: Path, *args: str, timeout: float = 240) -> tuple[int, Any, str]:
+def rehearse(tmp_path: Path, *args: str, timeout: float = 240, project: Path = REPO) -> tuple[int, Any, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLEET_", "AWS_"))}
-    env["FLEET_PROJECT"] = str(REPO)
+    env["FLEET_PROJECT"] = str(project)
     proc = subprocess.run(
         [sys.executable, "-m", "fleet", "rehearse", "staging", "--state", str(tmp_path / "s"), "--output", "json",
          *args],
@@ -64,6 +64,8 @@ def test_staging_rehearses_route53_on_moto_and_a_real_prometheus_and_completes(t
     assert "simulated resolvers caching each answer for the record's TTL" in said
     assert "Analysis      real Prometheus source, staging's own queries, against a real prometheus" in said
     assert "Provisioner   stand-in" in said and "not rehearsed for real" not in said
+    # what fleet validate could only guess offline, the real Prometheus answers
+    assert "Prometheus on staging's queries: fleet:analysis.queries.requests: aggregates its series" in said
     # the first lines of the output are the ports, before anything moves
     first = err.splitlines()[1 : 1 + len(ports)]
     assert first == ports[: len(first)]
@@ -140,3 +142,26 @@ def test_ctrl_c_stops_moto_prometheus_and_the_host_and_says_it_cannot_be_resumed
     assert "cannot be resumed: start anew" in rest
     for pid in started:
         assert not alive(pid), f"process {pid} outlived the rehearsal"
+
+
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("sum by (le) (rate(", "sum by (le) (rate((", "Prometheus rejects fleet:analysis.queries.p99"),
+    ("haproxy_backend_http_responses_total{proxy=\"ingress-{slot}\"})",
+     "haproxy_backend_responses_total{proxy=\"ingress-{slot}\"})",
+     "the environment's Prometheus queries find nothing the stand-in ingresses export: requests for blue"),
+])
+def test_a_query_prometheus_rejects_or_that_finds_nothing_stops_it_before_traffic_moves(
+    tmp_path: Path, old: str, new: str, said: str
+) -> None:
+    project = tmp_path / "project"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    stack = (REPO / "stacks" / "Pulumi.staging.yaml").read_text()
+    assert old in stack
+    (project / "stacks" / "Pulumi.staging.yaml").write_text(stack.replace(old, new, 1))
+
+    code, _, err = rehearse(tmp_path, project=project, timeout=120)
+
+    assert code == 2, err[-2000:]
+    assert said in err
+    assert "SHIFT" not in err
