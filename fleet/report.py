@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.ports import Record
+from fleet.report_extras import cost_section, deliveries_section
 
 BLUE = "#2b6cb0"
 GREEN = "#2f855a"
@@ -524,6 +525,8 @@ def render(
         _window_table(windows, samples, steps, t0),
         _phase_table(bands, t0),
         _failed_table(failed, t0, bool(samples)),
+        deliveries_section(run),
+        cost_section(env, records),
     ]
     return _page(title, "".join(body))
 

@@ -20,6 +20,8 @@ from fleet.errors import ConfigError, FleetError
 from fleet.ports import Confirm, Notice, Notifier
 
 if TYPE_CHECKING:
+    from fleet.adapters.notify.hooks import HttpHooks
+    from fleet.adapters.notify.outbox import WebhookOutbox
     from fleet.domain.health import HealthSettings
     from fleet.engine import Ports
 
@@ -57,6 +59,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     from fleet.adapters.analysis import analysis_from_settings
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.notify.outbox import Tee
     from fleet.adapters.pulumi_engine import use_built_engine
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.adapters.traffic import traffic_from_settings
@@ -69,6 +72,9 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
 
     analysis = analysis_from_settings(config.name, analysis_settings(config), file=config.file)
     attach_progress(analysis, notifier, config.name)
+    outbox, hooks = notify_ports(config, notifier)
+    if outbox is not None:
+        notifier = Tee(notifier, outbox)
     return Ports(
         provisioner=PulumiProvisioner(project, show),
         health=FluxHealthGate.from_settings(_health_settings(config)),
@@ -77,7 +83,33 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         clock=SystemClock(),
         notifier=notifier,
         confirm=confirm,
+        outbox=outbox,
+        hooks=hooks,
     )
+
+
+def notify_ports(
+    config: EnvironmentConfig, notifier: Notifier
+) -> tuple[WebhookOutbox | None, HttpHooks | None]:
+    """The outbox of ``fleet:notifications`` (and the load-test triggers) and the smoke tests of ``fleet:hooks``."""
+    from fleet.adapters.notify.hooks import HttpHooks
+    from fleet.adapters.notify.outbox import DeliveryPolicy, WebhookOutbox
+    from fleet.adapters.notify.webhook import UrllibWebhook
+    from fleet.notify_settings import notify_settings
+    from fleet.ports import Target
+
+    settings = notify_settings(config.raw, file=config.file)
+    for skipped in settings.skipped:
+        notifier.notify(Notice(config.name, "output", f"notifications: {skipped}"))
+    webhook = UrllibWebhook()
+    targets = list(settings.targets) + [
+        Target(kind="webhook", url=h.url, name=h.name, events=frozenset({"step"}), tenant=h.tenant)
+        for h in settings.load_tests
+    ]
+    policy = DeliveryPolicy(timeout_s=settings.timeout_s, attempts=settings.attempts, budget_s=settings.budget_s)
+    outbox = WebhookOutbox(targets, webhook, policy) if targets else None
+    hooks = HttpHooks(settings.smoke, webhook) if settings.smoke else None
+    return outbox, hooks
 
 
 def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:

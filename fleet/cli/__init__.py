@@ -35,7 +35,8 @@ EXIT_CODES = (
     (EXIT_HALTED, "halted, failed or rolled back; --dry-run: a cutover would run"),
     (EXIT_USAGE, "usage or configuration error"),
     (EXIT_LOCKED, "locked by another run (or a request handed to it is not carried out yet)"),
-    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes)"),
+    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes) or approve a "
+                  "step (fleet approve ENV)"),
     (EXIT_UNREACHABLE, "could not reach a provider or the state store; nothing changed"),
     (EXIT_KILLED, "rehearse --fault crash-*: killed on purpose (SIGKILL); finish with fleet resume"),
 )
@@ -121,9 +122,10 @@ def main() -> None:
     cli.main(prog_name="fleet")
 
 
-from fleet.cli import commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
+from fleet.cli import approve, commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
 from fleet.cli import upgrade as _upgrade  # noqa: E402
 
 commands.register(cli)
 rehearse.register(cli)
 _upgrade.register(cli)
+approve.register(cli)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -180,12 +181,30 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 
         readback = traffic_readbacks(recorded, states)
 
+    from fleet.cli import cost_view
+
+    spent = cost_view.costs(
+        states, lambda n: (ctx.store_for(n) if n in configured else ctx.store(rehearsal=None)).history(n)
+    )
+
     def row(name: str) -> dict[str, Any]:
-        return render.status_row(name, states[name], readback.get(name))
+        found = render.status_row(name, states[name], readback.get(name))
+        return {**found, "two slots": cost_view.cell(spent.get(name))}
 
     def as_json(name: str) -> dict[str, Any]:
         found = render.status_json(name, states[name])
+        if name in spent:
+            found["cost"] = cost_view.as_json(spent[name])
         return {**found, "traffic": readback[name]} if name in readback else found
+
+    standing = cost_view.left_standing(states, spent)
+
+    def tables() -> str:
+        text = render.table([row(n) for n in states])
+        if standing:
+            text += "\n\nleft standing by cutovers that stopped short of DONE (oldest first):\n"
+            text += render.table(cost_view.standing_rows(standing))
+        return text
 
     if health:
         if len(names) != 1:
@@ -206,7 +225,7 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
                        err=True)
             sys.exit(EXIT_UNREACHABLE)
         return
-    _emit(output, [as_json(n) for n in states], lambda: render.table([row(n) for n in states]))
+    _emit(output, [as_json(n) for n in states], tables)
 
 
 @click.command()
@@ -242,7 +261,19 @@ def history(env: str, output: str, report: str | None) -> None:
             configured = None
         context = report_context(store.load(env), records, kind, location, configured)
         write_report(report, env, records, samples, failed=failed, context=context)
-    _emit(output, render.history_json(records), lambda: render.table(render.history_rows(records)))
+    from fleet.cli import cost_view
+    from fleet.domain.cost import environment_cost, hours
+
+    spent = environment_cost(env, records, time.time())
+
+    def text() -> str:
+        out = render.table(render.history_rows(records))
+        if spent.cutovers:
+            out += f"\n\ntwo slots (the second cluster's hours), {hours(spent.both_s)} in all:\n"
+            out += render.table(cost_view.cutover_rows(spent))
+        return out
+
+    _emit(output, render.history_json(records), text)  # JSON: the records as before; the cost is in status
 
 
 def report_context(
@@ -355,7 +386,7 @@ def exit_code(state: EnvironmentState, success: Phase) -> int:
     c = state.cutover
     if c is not None and c.phase is success:
         return EXIT_OK
-    if c is not None and c.awaiting_confirmation:
+    if c is not None and (c.awaiting_confirmation or c.awaiting_approval is not None):
         return EXIT_WAITING
     return EXIT_HALTED
 
@@ -391,6 +422,8 @@ def finish(
             f"with: fleet resume {state.env}{where} (it re-applies the recorded weights)   or: "
             f"fleet rollback {state.env}{where}"
         )
+    elif c is not None and c.awaiting_approval is not None:
+        message += f": {c.reason}"
     elif c is not None and c.awaiting_confirmation:
         message += f": waiting for a person to confirm destroying the old slot {c.old} (kept for now)"
         message += f"\ndestroy it with: fleet resume {state.env}{where} --yes"
@@ -492,8 +525,13 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
     if dry_run:
         _show_plan(p, output)
         sys.exit(1 if p.changes else 0)
+    from fleet.notify_settings import notify_settings
+
     rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
-    final = _drive(config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock), yes=yes)
+    gates = notify_settings(config.raw, file=config.file).gates
+    final = _drive(
+        config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock, gates=gates), yes=yes
+    )
     finish(final, output)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from fleet.cli.commands import _confirm, _ctx, finish, output_option, parse_version
-from fleet.errors import FleetError, LockedError
+from fleet.errors import FleetError, LockedError, UsageError
 
 
 def register(cli: click.Group) -> None:
@@ -312,8 +312,13 @@ def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str
     })
 
 
-def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None) -> None:
-    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started."""
+def resume_rehearsal(
+    location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None, approve: int | None = None
+) -> None:
+    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started.
+
+    ``approve``: ``fleet approve`` of that step (0: the step waiting) instead of a plain resume.
+    """
     from fleet.cli import render
     from fleet.rehearsal.real import rehearsal_mode
 
@@ -321,6 +326,8 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
         from fleet.rehearsal.own_providers import refuse_resume
 
         refuse_resume(location, env)
+        if approve is not None:
+            raise UsageError("fleet approve continues simulated rehearsals only; a real-parts rehearsal has no gates")
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
@@ -338,7 +345,8 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
 
     progress = render.Progress()
     try:
-        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm)
+        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm,
+                                 approve=approve)
     except LockedError as err:
         raise with_state(err, location) from err
     finally:

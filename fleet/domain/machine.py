@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from fleet.domain.commands import (
     Analyse,
+    AwaitApproval,
     AwaitHealthy,
     BootstrapFlux,
     CheckHealth,
@@ -33,6 +34,7 @@ from fleet.domain.commands import (
     DrainSlot,
     ProvisionSlot,
     RefreshSlots,
+    RunSmokeTest,
     SetWeights,
     Transition,
     WaitUntil,
@@ -41,6 +43,7 @@ from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, L
 from fleet.domain.events import (
     AbortRequested,
     AnalysisCompleted,
+    ApprovalPending,
     CutoverRequested,
     DriftObserved,
     Event,
@@ -54,6 +57,8 @@ from fleet.domain.events import (
     SlotDestroyed,
     SlotDrained,
     SlotProvisioned,
+    SmokeTested,
+    StepApproved,
     StepFailed,
     TeardownConfirmed,
     TeardownDeclined,
@@ -61,6 +66,7 @@ from fleet.domain.events import (
     TimerFired,
     WeightsApplied,
 )
+from fleet.domain.gates import gate_due
 from fleet.domain.model import Role, SlotName, SlotState, Weights
 from fleet.domain.outcomes import (
     AFTER_TRAFFIC,
@@ -78,13 +84,56 @@ from fleet.domain.outcomes import (
 )
 
 __all__ = [
-    "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "AwaitHealthy", "BootstrapFlux",
-    "CheckHealth", "CheckParity", "Command", "ConfirmTeardown", "Cutover", "CutoverRequested", "DestroySlot",
-    "DrainSlot", "DriftObserved", "EnvironmentState", "Event", "FluxBootstrapped", "HealthChanged",
-    "HealthReported", "InvalidTransition", "LastResult", "ParityObserved", "Phase", "ProvisionSlot", "RefreshSlots",
-    "Refreshed", "Resumed", "RollbackRequested", "SetWeights", "SlotDestroyed", "SlotDrained", "SlotProvisioned",
-    "StepFailed", "TeardownConfirmed", "TeardownDeclined", "TeardownRefused", "TimerFired", "Transition",
-    "WaitUntil", "WeightsApplied", "health_reason", "layout_slots", "pending", "transition",
+    "PARITY_RETRY_S",
+    "AbortRequested",
+    "Analyse",
+    "AnalysisCompleted",
+    "ApprovalPending",
+    "AwaitApproval",
+    "AwaitHealthy",
+    "BootstrapFlux",
+    "CheckHealth",
+    "CheckParity",
+    "Command",
+    "ConfirmTeardown",
+    "Cutover",
+    "CutoverRequested",
+    "DestroySlot",
+    "DrainSlot",
+    "DriftObserved",
+    "EnvironmentState",
+    "Event",
+    "FluxBootstrapped",
+    "HealthChanged",
+    "HealthReported",
+    "InvalidTransition",
+    "LastResult",
+    "ParityObserved",
+    "Phase",
+    "ProvisionSlot",
+    "RefreshSlots",
+    "Refreshed",
+    "Resumed",
+    "RollbackRequested",
+    "RunSmokeTest",
+    "SetWeights",
+    "SlotDestroyed",
+    "SlotDrained",
+    "SlotProvisioned",
+    "SmokeTested",
+    "StepApproved",
+    "StepFailed",
+    "TeardownConfirmed",
+    "TeardownDeclined",
+    "TeardownRefused",
+    "TimerFired",
+    "Transition",
+    "WaitUntil",
+    "WeightsApplied",
+    "health_reason",
+    "layout_slots",
+    "pending",
+    "transition",
 ]
 
 
@@ -103,6 +152,8 @@ def pending(state: EnvironmentState) -> Command | None:
     c = state.cutover
     if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation or c.held or c.paused:
         return None
+    if c.awaiting_approval is not None and c.phase is Phase.SHIFT:
+        return None
     if c.refresh_first:
         return RefreshSlots()
     if c.reapply and c.phase in AFTER_TRAFFIC:
@@ -120,8 +171,14 @@ def pending(state: EnvironmentState) -> Command | None:
         case Phase.SHIFT:
             target = Weights.split(c.new, c.steps[c.step])
             if state.weights != target:
-                if target.of(c.new) > state.weights.of(c.new) and not c.health_checked:
-                    return CheckHealth(c.new)
+                if target.of(c.new) > state.weights.of(c.new):
+                    gate = gate_due(c.gates, c.step, c.approved, c.smoke_checked)
+                    if gate == "approve":
+                        return AwaitApproval(c.step + 1)
+                    if not c.health_checked:
+                        return CheckHealth(c.new)
+                    if gate == "smoke":
+                        return RunSmokeTest(c.new, c.step + 1, c.steps[c.step])
                 return SetWeights(target)
             return Analyse(c.new)
         case Phase.BAKE:
@@ -167,6 +224,14 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
+        case StepApproved(step=step):
+            past = c.phase in (Phase.BAKE, Phase.TEARDOWN_OLD, Phase.ROLLING_BACK)
+            if not 1 <= step <= len(c.steps) or (c.phase is Phase.SHIFT and step < c.step + 1) or past:
+                raise InvalidTransition(f"step {step} is not ahead in this cutover (steps {list(c.steps)})")
+            waiting = None if c.awaiting_approval == step else c.awaiting_approval
+            approved = tuple(sorted({*c.approved, step}))
+            return replace(state, cutover=replace(c, approved=approved, awaiting_approval=waiting,
+                                                  reason=None if waiting is None else c.reason))
         case AbortRequested(reason=reason):
             refuse_once_teardown_began(c)
             return roll_back(state, replace(c, aborting=True), at, reason)
@@ -224,6 +289,14 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return parity(state, c, old, new_report, at)
         case (Phase.SHIFT | Phase.BAKE, HealthReported(report=report)) if report.slot is c.new:
             return live_health(state, c, report, at)
+        case (Phase.SHIFT, ApprovalPending(step=step)) if step == c.step + 1:
+            why = f"step {step} ({c.steps[c.step]}%) waits for approval: fleet approve {state.env} --step {step}"
+            return replace(state, cutover=replace(c, awaiting_approval=step, reason=why))
+        case (Phase.SHIFT, SmokeTested(step=step, ok=ok, reason=reason)) if step == c.step + 1:
+            if not ok:
+                why = f"pre-shift smoke test failed before step {step} ({c.steps[c.step]}%): {reason}"
+                return roll_back(state, c, at, why)
+            return replace(state, cutover=replace(c, smoke_checked=True))
         case (Phase.SHIFT, WeightsApplied(weights=weights)):
             return replace(state, weights=weights, cutover=replace(c, reapply=False))
         case (Phase.BAKE | Phase.TEARDOWN_OLD, WeightsApplied(weights=weights)) if c.reapply and weights == (
@@ -282,6 +355,7 @@ def _start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState
         phase=Phase.PROVISION,
         started_at=event.at,
         phase_since=event.at,
+        gates=event.gates,
         window_end=event.window_end,
     )
     return replace(state, cutover=cutover)

@@ -52,7 +52,7 @@ def roll_back(state: EnvironmentState, c: Cutover, at: float, reason: str) -> En
     that died before recording it, and setting the old slot to 100% is harmless to repeat.
     A cutover held for drift is rolled back all the same: the rollback overwrites the drift.
     """
-    c = replace(c, held=None, reapply=False, paused=None)
+    c = replace(c, held=None, reapply=False, paused=None, awaiting_approval=None)
     state = state.with_slot(c.new, healthy=False)
     if c.phase in BEFORE_TRAFFIC and state.weights.of(c.old) == 100:
         outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
@@ -75,7 +75,8 @@ def judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> E
     step = f"step {c.step + 1}/{len(c.steps)} ({c.steps[c.step]}%)"
     if verdict.outcome is Outcome.PASS:
         if c.step + 1 < len(c.steps):
-            advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False)
+            advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False,
+                               smoke_checked=False)
             return replace(state, cutover=advanced)
         state = state.with_slot(c.new, role=Role.ACTIVE).with_slot(c.old, role=Role.STANDBY)
         return replace(state, cutover=enter(c, Phase.BAKE, at, drained_at=at, failed_checks=0, health_checked=False))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from fleet.config import EnvironmentConfig
+from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
@@ -258,11 +259,19 @@ def rehearse(
             r.world.bootstrapped.append(active.value)
             r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
             r.world.save()
-        return r.engine.cutover(config, goal), r
+        return r.engine.cutover(config, goal, gates=rehearsed_gates(config)), r
+
+
+def rehearsed_gates(config: EnvironmentConfig) -> GatePolicy:
+    """The environment's approval gates (rehearsed as they are); its smoke tests are not called from a rehearsal."""
+    from fleet.notify_settings import notify_settings
+
+    return GatePolicy(approve=notify_settings(config.raw, file=config.file).gates.approve)
 
 
 def resume_rehearsal(
-    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None
+    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None,
+    approve: int | None = None,
 ) -> EnvironmentState:
     store = open_store(location, rehearsal=True)
     check_files(RehearsalFiles(store), env)
@@ -273,4 +282,6 @@ def resume_rehearsal(
             raise UsageError(f"{location} holds no cutover of {env}")
         r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at,
                   store=store, lease=lease, confirm=confirm)
+        if approve is not None:
+            return r.engine.approve(env, approve or None)
         return r.engine.resume(env)
