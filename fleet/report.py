@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fleet.ports import Record
 from fleet.report_extras import cost_section, deliveries_section
+from fleet.report_tenants import tenant_section
 
 BLUE = "#2b6cb0"
 GREEN = "#2f855a"
@@ -79,6 +81,8 @@ class ReportContext:
     reason: str | None = None
     state_location: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    tenants: Sequence[Any] = ()
+    """Each tenant's story (``fleet.domain.tenant_story.TenantStory``): the report's per-tenant section."""
 
 
 # --- what a rehearsal leaves for history reports -------------------------------------------------
@@ -527,6 +531,7 @@ def render(
         _failed_table(failed, t0, bool(samples)),
         deliveries_section(run),
         cost_section(env, records),
+        tenant_section(context.tenants),
     ]
     return _page(title, "".join(body))
 

@@ -48,6 +48,12 @@ class SystemClock:
         time.sleep(max(0.0, seconds))
 
 
+def _tenant_traffic(config: EnvironmentConfig) -> object:
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    return tenant_traffic_from_config(config.raw, file=config.file)
+
+
 def _health_settings(config: EnvironmentConfig) -> HealthSettings:
     from fleet.domain.health import health_settings_from_config
 
@@ -71,6 +77,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         notifier.notify(Notice(config.name, "output", line.rstrip()))
 
     analysis = analysis_from_settings(config.name, analysis_settings(config), file=config.file)
+    analysis = _with_tenants(analysis, config)
     attach_progress(analysis, notifier, config.name)
     outbox, hooks = notify_ports(config, notifier)
     if outbox is not None:
@@ -112,6 +119,14 @@ def notify_ports(
     return outbox, hooks
 
 
+def _with_tenants(analysis: Any, config: EnvironmentConfig) -> Any:
+    """The analysis with each tenant whose traffic can be told apart judged on its own (``fleet:tenants``)."""
+    from fleet.adapters.analysis.tenants import with_tenants_from_settings
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    return with_tenants_from_settings(analysis, tenant_traffic_from_config(config.raw, file=config.file))
+
+
 def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
     """Problems the adapters find in their own sections of the configuration."""
     from fleet.adapters.analysis import analysis_from_settings
@@ -123,6 +138,7 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
         lambda: traffic_from_settings(config.name, config.traffic, file=config.file),
         lambda: analysis_from_settings(config.name, analysis_settings(config), file=config.file),
         lambda: _health_settings(config),
+        lambda: _tenant_traffic(config),
     ]
     problems: list[ConfigError] = infra_problems(config.raw, file=config.file)
     for check in checks:

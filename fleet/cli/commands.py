@@ -155,14 +155,18 @@ def _rehearsal_state(store: Any, env: str) -> bool:
 @click.command()
 @click.argument("envs", nargs=-1, metavar="[ENV]...")
 @click.option("--health", is_flag=True, help="Also ask each slot's Flux health gate, tenant by tenant.")
+@click.option("--tenant", metavar="NAME", help="One tenant's story of the last cutover (one environment).")
 @output_option
 @state_option
-def status(envs: tuple[str, ...], health: bool, output: str) -> None:
+def status(envs: tuple[str, ...], health: bool, tenant: str | None, output: str) -> None:
     """A row per environment: active slot, versions, weights, phase, last result."""
     from fleet.cli import render
     from fleet.config import list_environments
 
     ctx = _ctx()
+    if tenant is not None:
+        _tenant_status(ctx, envs, tenant, output)
+        return
     configured = set(list_environments(ctx.project()))
     names = list(envs) or sorted(configured | set(ctx.store(rehearsal=None).environments()))
     states = {
@@ -228,6 +232,28 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
     _emit(output, [as_json(n) for n in states], tables)
 
 
+def _tenant_status(ctx: Context, envs: tuple[str, ...], tenant: str, output: str) -> None:
+    from fleet.cli.tenants import stories
+    from fleet.domain.tenant_story import story_json, story_text
+
+    if len(envs) != 1:
+        raise UsageError("--tenant takes exactly one environment")
+    env = envs[0]
+    store = ctx.store_for(env)
+    found = stories(ctx.config(env), store.history(env), store.load(env), only=tenant)[0]
+    _emit(output, story_json(found), lambda: story_text(found))
+
+
+def _history_stories(env: str, records: Sequence[Record], state: Any) -> list[Any]:
+    """Each tenant's story for ``fleet history`` and its report; none when the configuration cannot be read."""
+    from fleet.cli.tenants import stories
+
+    try:
+        return stories(_ctx().config(env), records, state)
+    except (ConfigError, UsageError):
+        return []
+
+
 @click.command()
 @click.argument("env")
 @output_option
@@ -260,6 +286,9 @@ def history(env: str, output: str, report: str | None) -> None:
         except ConfigError:
             configured = None
         context = report_context(store.load(env), records, kind, location, configured)
+        from dataclasses import replace
+
+        context = replace(context, tenants=_history_stories(env, records, store.load(env)))
         write_report(report, env, records, samples, failed=failed, context=context)
     from fleet.cli import cost_view
     from fleet.domain.cost import environment_cost, hours
@@ -267,11 +296,13 @@ def history(env: str, output: str, report: str | None) -> None:
     spent = environment_cost(env, records, time.time())
 
     def text() -> str:
+        from fleet.cli.tenants import section
+
         out = render.table(render.history_rows(records))
         if spent.cutovers:
             out += f"\n\ntwo slots (the second cluster's hours), {hours(spent.both_s)} in all:\n"
             out += render.table(cost_view.cutover_rows(spent))
-        return out
+        return out + section(_history_stories(env, records, store.load(env)))
 
     _emit(output, render.history_json(records), text)  # JSON: the records as before; the cost is in status
 

@@ -250,6 +250,12 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
             rehearse_own(env, config, location, parsed, target, report, output, confirm, temporary)
             return
     waits = REAL_WORLD_WAITS if kube == "real" else Waits()
+    if parsed.tenant_errors is not None:
+        from dataclasses import replace
+
+        from fleet.rehearsal.tenant_faults import TENANT_WINDOW_S
+
+        waits = replace(waits, window_s=max(waits.window_s, TENANT_WINDOW_S))
     other = "real" if kube == "kmock" else "kmock"
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
     click.echo(f"world: {kube}: {WORLDS[kube]}; the other is --world {other}: {WORLDS[other]}", err=True)

@@ -12,6 +12,7 @@ from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, L
 from fleet.domain.live_health import applied_revisions, judge_live
 from fleet.domain.model import ParityMode, Role
 from fleet.domain.reports import HealthReport, Outcome, Verdict, compare_parity
+from fleet.domain.tenants import blocking_reason, with_tenants
 
 
 def enter(c: Cutover, phase: Phase, at: float, **changes: object) -> Cutover:
@@ -73,6 +74,7 @@ def restore_roles(state: EnvironmentState, c: Cutover) -> EnvironmentState:
 def judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> EnvironmentState:
     policy = c.rollout.analysis
     step = f"step {c.step + 1}/{len(c.steps)} ({c.steps[c.step]}%)"
+    verdict = with_tenants(verdict)  # a tenant's own FAIL fails the window, naming the tenant
     if verdict.outcome is Outcome.PASS:
         if c.step + 1 < len(c.steps):
             advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False,
@@ -144,6 +146,9 @@ def live_health(state: EnvironmentState, c: Cutover, report: HealthReport, at: f
 def health_reason(report: HealthReport) -> str:
     if not report.failures:
         return "not reconciled"
+    by_tenant = blocking_reason(report)
+    if by_tenant is not None:
+        return by_tenant
     first = report.failures[0]
     more = f" (+{len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
     return f"{first.ref}: {first.reason}: {first.message}{more}"

@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, backend.metrics.render().encode(), "text/plain; version=0.0.4")
             return
         started = time.monotonic()
-        status, delay = backend._next()
+        status, delay = backend._next(self.path)
         if delay > 0:
             time.sleep(delay)
         backend.metrics.observe(status, time.monotonic() - started)
@@ -86,6 +86,8 @@ class SlotBackend:
         self._credit = 0.0
         self.metrics = SlotMetrics(name)
         """What the slot's exporter says at ``/metrics`` (not counted as a request)."""
+        self._path_errors: dict[str, float] = {}
+        self._path_credit: dict[str, float] = {}
         self.set_faults(error_rate=error_rate, latency_s=latency_s)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.backend = self
@@ -126,13 +128,27 @@ class SlotBackend:
                     raise ValueError("latency_s must not be negative")
                 self._latency_s = latency_s
 
-    def _next(self) -> tuple[int, float]:
+    def set_path_errors(self, rates: dict[str, float]) -> None:
+        """Answer 500 for that share of the requests under each path prefix (one tenant's errors)."""
+        with self._lock:
+            self._path_errors = dict(rates)
+            self._path_credit = dict.fromkeys(rates, 0.0)
+
+    def _next(self, path: str = "/") -> tuple[int, float]:
         with self._lock:
             self._served += 1
-            self._credit += self._error_rate
-            failed = self._credit >= 1.0 - 1e-9
+            prefix = next((p for p in self._path_errors if path.startswith(p)), None)
+            if prefix is not None:
+                self._path_credit[prefix] += self._path_errors[prefix]
+                failed = self._path_credit[prefix] >= 1.0 - 1e-9
+                if failed:
+                    self._path_credit[prefix] -= 1.0
+            else:
+                self._credit += self._error_rate
+                failed = self._credit >= 1.0 - 1e-9
+                if failed:
+                    self._credit -= 1.0
             if failed:
-                self._credit -= 1.0
                 self._errors += 1
             return (500 if failed else 200), self._latency_s
 

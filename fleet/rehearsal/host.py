@@ -163,13 +163,20 @@ class Host:
         answer = self.call("revision", slot=slot.value)
         return None if answer is None else str(answer)
 
-    def backend(self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0) -> RemoteBackend:
-        started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s)
+    def backend(
+        self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0, path_errors: dict[str, float] | None = None
+    ) -> RemoteBackend:
+        started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s,
+                            path_errors=path_errors or {})
         host, port = started["address"]
         return RemoteBackend(name, (str(host), int(port)))
 
-    def start_load(self, url: str, *, rate: float, total: int, time_limit_s: float, threads: int) -> None:
-        self.call("load_start", url=url, rate=rate, total=total, time_limit_s=time_limit_s, threads=threads)
+    def start_load(
+        self, url: str, *, rate: float, total: int, time_limit_s: float, threads: int,
+        paths: list[tuple[str, float]] | None = None,
+    ) -> None:
+        self.call("load_start", url=url, rate=rate, total=total, time_limit_s=time_limit_s, threads=threads,
+                  paths=paths or [])
 
     def stop_load(self) -> list[RequestRecord]:
         """Stop the load generator; every request it sent, in order of starting."""
@@ -345,6 +352,7 @@ class _Host:
             backend = SlotBackend(name).start()
             self.backends[name] = backend
         backend.set_faults(error_rate=float(request["error_rate"]), latency_s=float(request["latency_s"]))
+        backend.set_path_errors({str(p): float(r) for p, r in dict(request.get("path_errors", {})).items()})
         return {"address": list(backend.address)}
 
     def _start_load(self, request: dict[str, Any]) -> None:
@@ -358,6 +366,7 @@ class _Host:
         self.load = LoadGenerator(
             str(request["url"]), rate=float(request["rate"]), total=int(request["total"]),
             time_limit_s=float(request["time_limit_s"]), threads=int(request["threads"]),
+            paths=[(str(p), float(s)) for p, s in request.get("paths", [])],
         ).start()
 
     def _destroy(self, slot: str) -> None:

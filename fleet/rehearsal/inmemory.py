@@ -22,14 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.config import EnvironmentConfig
 from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
+from fleet.domain.tenants import tenant_traffic_from_config
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
-from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
+from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
@@ -42,6 +44,14 @@ from fleet.rehearsal.files import (
     load_marker,
     load_world,
     started,
+)
+from fleet.rehearsal.tenant_faults import (
+    TENANT_SHARE,
+    MixedTraffic,
+    TenantStuckHealth,
+    check_tenant,
+    parse_tenant_errors,
+    rehearsed_tenants,
 )
 from fleet.state import open_store
 
@@ -69,6 +79,8 @@ class Faults:
     crash_after: Phase | None = None
     crash_at: str | None = None
     lock_held: bool = False
+    tenant_errors: tuple[str, float] | None = None
+    tenant_stuck: str | None = None
     specs: tuple[str, ...] = field(default_factory=tuple)
 
     def persistent(self) -> Faults:
@@ -122,6 +134,10 @@ def parse_faults(specs: Sequence[str]) -> Faults:
                 faults = replace(faults, crash_at=value)
             case "lock-held":
                 faults = replace(faults, lock_held=True)
+            case "tenant-errors":
+                faults = replace(faults, tenant_errors=parse_tenant_errors(value))
+            case "tenant-stuck":
+                faults = replace(faults, tenant_stuck=value)
     return faults
 
 
@@ -179,6 +195,7 @@ def build(
     store: StateStore | None = None,
     lease: Lease | None = None,
     confirm: Confirm | None = None,
+    tenants: tuple[str, ...] = (),
 ) -> Rehearsal:
     """The engine of a rehearsal at ``location``; with ``lease``, the engine uses that held lock."""
     base = store or open_store(location, rehearsal=True)
@@ -205,15 +222,20 @@ def build(
         fail_in_bake=faults.flux_fails_in_bake,
     )
     traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
-    analysis = FakeAnalysis(
+    analysis: Analysis = FakeAnalysis(
         clock, world, error_rate=faults.green_errors, slow_ms=faults.green_slow_ms, fail_at_weight=fail_weight
     )
+    health_port: GitOpsHealth = health
+    if faults.tenant_errors is not None:
+        analysis = _tenant_analysis(clock, world, faults, tenants)
+    if faults.tenant_stuck is not None:
+        health_port = TenantStuckHealth(health, faults.tenant_stuck, clock)
     hint = f"finish with: fleet resume {env} --state {location}"
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
-    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
+    ports = Ports(provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
         used,
@@ -225,8 +247,31 @@ def build(
     return Rehearsal(engine, world, clock, used, location)
 
 
-def _save_marker(files: RehearsalFiles, env: str, faults: Faults) -> None:
-    files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs)})
+def _tenant_analysis(clock: FakeClock, world: World, faults: Faults, tenants: tuple[str, ...]) -> Analysis:
+    """The new slot's traffic as its tenants' mix, each tenant judged too (``tenant-errors``)."""
+    assert faults.tenant_errors is not None
+    name, rate = faults.tenant_errors
+    names = tenants or (name,)
+    mixed = MixedTraffic(
+        clock, world, shares=dict.fromkeys(names, TENANT_SHARE), error_rates={name: rate},
+        base_error_rate=faults.green_errors,
+    )
+    return TenantAnalysis(mixed, rehearsed_tenants(names), mixed)
+
+
+def tenant_names(config: EnvironmentConfig) -> tuple[str, ...]:
+    return tuple(t.name for t in tenant_traffic_from_config(config.raw, file=config.file))
+
+
+def _check_tenant_faults(faults: Faults, tenants: tuple[str, ...]) -> None:
+    if faults.tenant_errors is not None:
+        check_tenant(faults.tenant_errors[0], tenants, "tenant-errors")
+    if faults.tenant_stuck is not None:
+        check_tenant(faults.tenant_stuck, tenants, "tenant-stuck")
+
+
+def _save_marker(files: RehearsalFiles, env: str, faults: Faults, tenants: tuple[str, ...] = ()) -> None:
+    files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs), "tenants": list(tenants)})
 
 
 def is_rehearsal(location: str, env: str) -> bool:
@@ -251,9 +296,11 @@ def rehearse(
         current = live.slot(active).version if active is not None else config.version
         assert current is not None
         goal = target or Version(current.major, current.minor + 1)
-        _save_marker(RehearsalFiles(store), config.name, faults)
+        tenants = tenant_names(config)
+        _check_tenant_faults(faults, tenants)
+        _save_marker(RehearsalFiles(store), config.name, faults, tenants)
         r = build(location, config.name, faults, notifier, steps=config.rollout.steps, store=store, lease=lease,
-                  confirm=confirm)
+                  confirm=confirm, tenants=tenants)
         if not r.world.clusters and active is not None:
             r.world.clusters[active.value] = str(current)
             r.world.bootstrapped.append(active.value)
@@ -276,12 +323,14 @@ def resume_rehearsal(
     store = open_store(location, rehearsal=True)
     check_files(RehearsalFiles(store), env)
     with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
-        faults = parse_faults(load_marker(RehearsalFiles(store), env).get("faults", []))
+        marker = load_marker(RehearsalFiles(store), env)
+        faults = parse_faults(marker.get("faults", []))
+        tenants = tuple(str(t) for t in marker.get("tenants", []))
         state = store.load(env)
         if state is None or state.cutover is None:
             raise UsageError(f"{location} holds no cutover of {env}")
         r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at,
-                  store=store, lease=lease, confirm=confirm)
+                  store=store, lease=lease, confirm=confirm, tenants=tenants)
         if approve is not None:
             return r.engine.approve(env, approve or None)
         return r.engine.resume(env)

@@ -54,6 +54,7 @@ from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import AnalysisPolicy, RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
 from fleet.domain.reports import Secret, SlotOutputs
+from fleet.domain.tenants import TenantTraffic, haproxy_lines
 from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, StateError, UsageError
@@ -71,6 +72,7 @@ from fleet.rehearsal.files import (
     load_world,
     started,
 )
+from fleet.rehearsal.tenant_faults import TENANT_PREFIX, TENANT_SHARE, parse_tenant_errors, rehearsed_tenants
 from fleet.state import open_store
 
 FLUX = "flux.json"
@@ -105,6 +107,10 @@ class RealFaults:
     flux_fails_in_bake: bool = False
     crash_after: Phase | None = None
     lock_held: bool = False
+    tenant_errors: tuple[str, float] | None = None
+    """``tenant-errors=NAME:RATE``: that share of the tenant's requests (sent to its path prefix) fail on green."""
+    tenants: tuple[str, ...] = ()
+    """The environment's tenants, judged on their own when a tenant fault is rehearsed."""
     mid_shift: str | None = None
     """``haproxy-reload`` or ``hand-edit``: done to HAProxy once the first step's analysis is recorded."""
     specs: tuple[str, ...] = ()
@@ -148,6 +154,8 @@ def parse_real_faults(specs: Sequence[str]) -> RealFaults:
                 faults = replace(faults, lock_held=True)
             case "haproxy-reload" | "hand-edit":
                 faults = replace(faults, mid_shift=name)
+            case "tenant-errors":
+                faults = replace(faults, tenant_errors=parse_tenant_errors(value))
     return faults
 
 
@@ -269,22 +277,36 @@ class Parts:
         from fleet.rehearsal.haproxy_process import HAProxyProcess
 
         host = self._host()
+        tenants = self.tenants()
+        path_errors = {}
+        if self.faults.tenant_errors is not None:
+            name, rate = self.faults.tenant_errors
+            path_errors = {f"{TENANT_PREFIX}{name}/": rate}
         for slot in SlotName:
             faulty = slot is self.new
             self.backends[slot.value] = host.backend(
                 slot.value,
                 error_rate=self.faults.green_errors if faulty else 0.0,
                 latency_s=self.faults.green_slow_ms / 1000 if faulty else 0.0,
+                path_errors=path_errors if faulty else None,
             )
         servers = {name: b.address for name, b in self.backends.items()}
-        self.haproxy = HAProxyProcess(servers, weights=dict(self.world.weights))
+        self.haproxy = HAProxyProcess(
+            servers, weights=dict(self.world.weights), tenant_lines=haproxy_lines(tenants) if tenants else None
+        )
         self._stack.callback(self.haproxy.stop)
         self.haproxy.start()
         limit = 300.0
         host.start_load(
             self.haproxy.url, rate=self.waits.rate, total=int(self.waits.rate * limit), time_limit_s=limit,
-            threads=LOAD_THREADS,
+            threads=LOAD_THREADS, paths=[(t.path_prefixes[0], TENANT_SHARE) for t in tenants],
         )
+
+    def tenants(self) -> tuple[TenantTraffic, ...]:
+        """The tenants judged on their own: only when a tenant fault is rehearsed (each at its path prefix)."""
+        if self.faults.tenant_errors is None:
+            return ()
+        return rehearsed_tenants(self.faults.tenants or (self.faults.tenant_errors[0],))
         self._stack.callback(self.stop_load)
 
     def stop_load(self) -> list[Any]:
@@ -617,6 +639,7 @@ def _parts(
     store: StateStore, lease: Lease, confirm: Confirm | None = None, kube: str = "kmock",
 ) -> Iterator[tuple[Parts, Engine, RealRun]]:
     from fleet.adapters.analysis.haproxy import HAProxyAnalysis
+    from fleet.adapters.analysis.tenants import HAProxyTenantCounts, TenantAnalysis
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import Backoff, FluxHealthGate
     from fleet.adapters.traffic.haproxy import HAProxyTraffic
@@ -643,7 +666,11 @@ def _parts(
             notifiers.append(_MidShift(faults.mid_shift, parts))
         if faults.flux_fails_in_bake:
             notifiers.append(_FailInBake(parts))
-        analysis = HAProxyAnalysis(parts.haproxy.socket_path)
+        analysis: Any = HAProxyAnalysis(parts.haproxy.socket_path)
+        tenants = parts.tenants()
+        if tenants:
+            counts = HAProxyTenantCounts(analysis.api, analysis.servers, tuple(t.name for t in tenants))
+            analysis = TenantAnalysis(analysis, tenants, counts)
         attach_progress(analysis, notifier, env)
         ports = Ports(
             provisioner=SimulatedProvisioner(parts),
@@ -687,6 +714,13 @@ def rehearse_real(
         if refused:
             raise UsageError(f"--world real does not offer the fault(s) {', '.join(refused)}; use --world kmock")
     waits = waits or (REAL_WORLD_WAITS if kube == "real" else Waits())
+    if faults.tenant_errors is not None:
+        from fleet.rehearsal.inmemory import tenant_names
+        from fleet.rehearsal.tenant_faults import check_tenant
+
+        known = tenant_names(config)
+        check_tenant(faults.tenant_errors[0], known, "tenant-errors")
+        faults = replace(faults, tenants=known)
     with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
         active = live.active
         if active is None:

@@ -34,7 +34,8 @@ def render(template: str, *, slot: str, env: str, window_s: float) -> str:
     The window is rounded down to the millisecond so that a range never reaches back before the window.
     """
     window = f"{max(1, math.floor(window_s * 1000))}ms"
-    return template.replace("{slot}", slot).replace("{env}", env).replace("{window}", window)
+    filled = template.replace("{tenant_labels}", "")  # the slot as a whole; tenants fill it first
+    return filled.replace("{slot}", slot).replace("{env}", env).replace("{window}", window)
 
 
 @dataclass(frozen=True)
