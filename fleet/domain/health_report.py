@@ -38,6 +38,7 @@ from fleet.domain.flux_status import (
 from fleet.domain.health_settings import HealthSettings
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, ObjectFailure, ObjectRef, Running, TenantHealth
+from fleet.domain.tenants import rooted_objects
 
 
 def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None = None) -> HealthReport:
@@ -249,7 +250,7 @@ def _tenants(
     for kind in (KUSTOMIZATION, HELM_RELEASE):
         for obj in snapshot.of(kind):
             labels[ref_of(obj, kind)] = (obj.get("metadata") or {}).get("labels") or {}
-    rooted = _rooted(settings, labels)
+    rooted = rooted_objects(settings, labels)
     owner = {ref: settings.tenant_of(ref, labels.get(ref), rooted) for ref in checked | {f.ref for f in failures}}
     mine: dict[str, list[ObjectRef]] = {name: [] for name in names}
     grouped: dict[str, list[ObjectFailure]] = {name: [] for name in names}
@@ -263,27 +264,6 @@ def _tenants(
         for name in names
     )
 
-
-_CREATOR_NAME = "kustomize.toolkit.fluxcd.io/name"
-_CREATOR_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
-
-
-def _rooted(settings: HealthSettings, labels: Mapping[ObjectRef, Mapping[str, str]]) -> dict[ObjectRef, str]:
-    """Every Flux object a tenant's root Kustomization created, directly or through Kustomizations it created."""
-    rooted: dict[ObjectRef, str] = {}
-    for tenant in settings.tenants:
-        for key in tenant.roots:
-            namespace, name = key.split("/", 1)
-            rooted.setdefault(ObjectRef(KUSTOMIZATION, namespace, name), tenant.name)
-    changed = bool(rooted)
-    while changed:
-        changed = False
-        for ref, found in labels.items():
-            creator = ObjectRef(KUSTOMIZATION, found.get(_CREATOR_NAMESPACE, ""), found.get(_CREATOR_NAME, ""))
-            if ref not in rooted and creator in rooted:
-                rooted[ref] = rooted[creator]
-                changed = True
-    return rooted
 
 
 def tenant_rows(report: HealthReport) -> list[dict[str, object]]:

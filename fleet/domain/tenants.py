@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.domain.analysis import SprtSettings
-from fleet.domain.reports import Evidence, HealthReport, Outcome, TenantVerdict, Verdict
+from fleet.domain.health_settings import HealthSettings
+from fleet.domain.reports import Evidence, HealthReport, ObjectRef, Outcome, TenantVerdict, Verdict
 from fleet.errors import ConfigError
 
 TENANTS_KEY = "fleet:tenants"
@@ -228,3 +229,25 @@ def haproxy_lines(tenants: tuple[TenantTraffic, ...]) -> tuple[list[str], list[s
 
 def empty_evidence(source: str = "") -> Evidence:
     return Evidence(requests=0, errors=0, duration_s=0.0, source=source)
+
+
+_CREATOR_NAME = "kustomize.toolkit.fluxcd.io/name"
+_CREATOR_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
+
+
+def rooted_objects(settings: HealthSettings, labels: Mapping[ObjectRef, Mapping[str, str]]) -> dict[ObjectRef, str]:
+    """Every Flux object a tenant's root Kustomization created, directly or through Kustomizations it created."""
+    rooted: dict[ObjectRef, str] = {}
+    for tenant in settings.tenants:
+        for key in tenant.roots:
+            namespace, name = key.split("/", 1)
+            rooted.setdefault(ObjectRef("Kustomization", namespace, name), tenant.name)
+    changed = bool(rooted)
+    while changed:
+        changed = False
+        for ref, found in labels.items():
+            creator = ObjectRef("Kustomization", found.get(_CREATOR_NAMESPACE, ""), found.get(_CREATOR_NAME, ""))
+            if ref not in rooted and creator in rooted:
+                rooted[ref] = rooted[creator]
+                changed = True
+    return rooted
