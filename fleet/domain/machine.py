@@ -71,6 +71,7 @@ from fleet.domain.model import Role, SlotName, SlotState, Weights
 from fleet.domain.outcomes import (
     AFTER_TRAFFIC,
     PARITY_RETRY_S,
+    approve_step,
     close_window,
     enter,
     fail,
@@ -81,59 +82,19 @@ from fleet.domain.outcomes import (
     parity,
     refuse_once_teardown_began,
     roll_back,
+    smoke_tested,
+    start,
 )
 
 __all__ = [
-    "PARITY_RETRY_S",
-    "AbortRequested",
-    "Analyse",
-    "AnalysisCompleted",
-    "ApprovalPending",
-    "AwaitApproval",
-    "AwaitHealthy",
-    "BootstrapFlux",
-    "CheckHealth",
-    "CheckParity",
-    "Command",
-    "ConfirmTeardown",
-    "Cutover",
-    "CutoverRequested",
-    "DestroySlot",
-    "DrainSlot",
-    "DriftObserved",
-    "EnvironmentState",
-    "Event",
-    "FluxBootstrapped",
-    "HealthChanged",
-    "HealthReported",
-    "InvalidTransition",
-    "LastResult",
-    "ParityObserved",
-    "Phase",
-    "ProvisionSlot",
-    "RefreshSlots",
-    "Refreshed",
-    "Resumed",
-    "RollbackRequested",
-    "RunSmokeTest",
-    "SetWeights",
-    "SlotDestroyed",
-    "SlotDrained",
-    "SlotProvisioned",
-    "SmokeTested",
-    "StepApproved",
-    "StepFailed",
-    "TeardownConfirmed",
-    "TeardownDeclined",
-    "TeardownRefused",
-    "TimerFired",
-    "Transition",
-    "WaitUntil",
-    "WeightsApplied",
-    "health_reason",
-    "layout_slots",
-    "pending",
-    "transition",
+    "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "ApprovalPending", "AwaitApproval",
+    "AwaitHealthy", "BootstrapFlux", "CheckHealth", "CheckParity", "Command", "ConfirmTeardown", "Cutover",
+    "CutoverRequested", "DestroySlot", "DrainSlot", "DriftObserved", "EnvironmentState", "Event",
+    "FluxBootstrapped", "HealthChanged", "HealthReported", "InvalidTransition", "LastResult", "ParityObserved",
+    "Phase", "ProvisionSlot", "RefreshSlots", "Refreshed", "Resumed", "RollbackRequested", "RunSmokeTest",
+    "SetWeights", "SlotDestroyed", "SlotDrained", "SlotProvisioned", "SmokeTested", "StepApproved",
+    "StepFailed", "TeardownConfirmed", "TeardownDeclined", "TeardownRefused", "TimerFired", "Transition",
+    "WaitUntil", "WeightsApplied", "health_reason", "layout_slots", "pending", "transition",
 ]
 
 
@@ -201,7 +162,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
     c = state.cutover
 
     if isinstance(event, CutoverRequested):
-        return _start(state, event)
+        return start(state, event)
     if c is None:
         raise InvalidTransition(f"{type(event).__name__}: no cutover in {state.env}")
     if c.phase.terminal:
@@ -225,13 +186,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
         case StepApproved(step=step):
-            past = c.phase in (Phase.BAKE, Phase.TEARDOWN_OLD, Phase.ROLLING_BACK)
-            if not 1 <= step <= len(c.steps) or (c.phase is Phase.SHIFT and step < c.step + 1) or past:
-                raise InvalidTransition(f"step {step} is not ahead in this cutover (steps {list(c.steps)})")
-            waiting = None if c.awaiting_approval == step else c.awaiting_approval
-            approved = tuple(sorted({*c.approved, step}))
-            return replace(state, cutover=replace(c, approved=approved, awaiting_approval=waiting,
-                                                  reason=None if waiting is None else c.reason))
+            return approve_step(state, c, step)
         case AbortRequested(reason=reason):
             refuse_once_teardown_began(c)
             return roll_back(state, replace(c, aborting=True), at, reason)
@@ -293,10 +248,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             why = f"step {step} ({c.steps[c.step]}%) waits for approval: fleet approve {state.env} --step {step}"
             return replace(state, cutover=replace(c, awaiting_approval=step, reason=why))
         case (Phase.SHIFT, SmokeTested(step=step, ok=ok, reason=reason)) if step == c.step + 1:
-            if not ok:
-                why = f"pre-shift smoke test failed before step {step} ({c.steps[c.step]}%): {reason}"
-                return roll_back(state, c, at, why)
-            return replace(state, cutover=replace(c, smoke_checked=True))
+            return smoke_tested(state, c, step, ok, reason, at)
         case (Phase.SHIFT, WeightsApplied(weights=weights)):
             return replace(state, weights=weights, cutover=replace(c, reapply=False))
         case (Phase.BAKE | Phase.TEARDOWN_OLD, WeightsApplied(weights=weights)) if c.reapply and weights == (
@@ -334,32 +286,6 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             state = state.with_slot(slot, role=Role.ABSENT, version=None, healthy=False)
             return finish(state, c, Phase.DONE, at, None)
     raise InvalidTransition(f"{type(event).__name__} does not apply in {c.phase}")
-
-
-def _start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState:
-    if state.in_flight:
-        assert state.cutover is not None
-        raise InvalidTransition(f"a cutover is already in flight ({state.cutover.phase})")
-    old = state.active
-    if old is None:
-        raise InvalidTransition(f"{state.env} has no single active slot")
-    if state.weights.of(old) != 100:
-        raise InvalidTransition(f"{old} does not hold all traffic ({state.weights})")
-    cutover = Cutover(
-        id=event.id,
-        old=old,
-        new=old.other,
-        target=event.target,
-        rollout=event.rollout,
-        teardown=event.teardown,
-        phase=Phase.PROVISION,
-        started_at=event.at,
-        phase_since=event.at,
-        gates=event.gates,
-        window_end=event.window_end,
-    )
-    return replace(state, cutover=cutover)
-
 
 
 def layout_slots(state: EnvironmentState) -> dict[SlotName, SlotState]:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from fleet.domain.commands import CheckHealth, Command, SetWeights
 from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, LastResult, Phase
+from fleet.domain.events import CutoverRequested
 from fleet.domain.live_health import applied_revisions, judge_live
 from fleet.domain.model import ParityMode, Role
 from fleet.domain.reports import HealthReport, Outcome, Verdict, compare_parity
@@ -176,3 +177,47 @@ def close_window(state: EnvironmentState, at: float, command: Command | None) ->
         f"at {state.weights}: fleet resume {state.env} in the next window continues"
     )
     return replace(state, cutover=replace(c, paused=why, reason=why))
+
+
+def approve_step(state: EnvironmentState, c: Cutover, step: int) -> EnvironmentState:
+    """``fleet approve --step N``: ahead of time, or for the step that waits on it."""
+    past = c.phase in (Phase.BAKE, Phase.TEARDOWN_OLD, Phase.ROLLING_BACK)
+    if not 1 <= step <= len(c.steps) or (c.phase is Phase.SHIFT and step < c.step + 1) or past:
+        raise InvalidTransition(f"step {step} is not ahead in this cutover (steps {list(c.steps)})")
+    waiting = None if c.awaiting_approval == step else c.awaiting_approval
+    approved = tuple(sorted({*c.approved, step}))
+    reason = None if waiting is None else c.reason
+    return replace(state, cutover=replace(c, approved=approved, awaiting_approval=waiting, reason=reason))
+
+
+def smoke_tested(state: EnvironmentState, c: Cutover, step: int, ok: bool, reason: str, at: float) -> EnvironmentState:
+    """A failed pre-shift smoke test rolls back before the weight rises; a passed one lets the step go on."""
+    if not ok:
+        return roll_back(state, c, at, f"pre-shift smoke test failed before step {step} ({c.steps[c.step]}%): {reason}")
+    return replace(state, cutover=replace(c, smoke_checked=True))
+
+
+def start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState:
+    """A new cutover from the slot that holds all traffic to the other one."""
+    if state.in_flight:
+        assert state.cutover is not None
+        raise InvalidTransition(f"a cutover is already in flight ({state.cutover.phase})")
+    old = state.active
+    if old is None:
+        raise InvalidTransition(f"{state.env} has no single active slot")
+    if state.weights.of(old) != 100:
+        raise InvalidTransition(f"{old} does not hold all traffic ({state.weights})")
+    cutover = Cutover(
+        id=event.id,
+        old=old,
+        new=old.other,
+        target=event.target,
+        rollout=event.rollout,
+        teardown=event.teardown,
+        phase=Phase.PROVISION,
+        started_at=event.at,
+        phase_since=event.at,
+        gates=event.gates,
+        window_end=event.window_end,
+    )
+    return replace(state, cutover=cutover)
