@@ -22,6 +22,7 @@ from fleet.ports import Confirm, Notice, Notifier
 if TYPE_CHECKING:
     from fleet.adapters.notify.hooks import HttpHooks
     from fleet.adapters.notify.outbox import WebhookOutbox
+    from fleet.adapters.notify.tenants import TenantMessenger
     from fleet.domain.health import HealthSettings
     from fleet.engine import Ports
 
@@ -82,6 +83,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     outbox, hooks = notify_ports(config, notifier)
     if outbox is not None:
         notifier = Tee(notifier, outbox)
+    tenants = tenant_messenger(config, outbox)
     return Ports(
         provisioner=PulumiProvisioner(project, show),
         health=FluxHealthGate.from_settings(_health_settings(config)),
@@ -92,6 +94,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         confirm=confirm,
         outbox=outbox,
         hooks=hooks,
+        tenants=tenants,
     )
 
 
@@ -100,23 +103,41 @@ def notify_ports(
 ) -> tuple[WebhookOutbox | None, HttpHooks | None]:
     """The outbox of ``fleet:notifications`` (and the load-test triggers) and the smoke tests of ``fleet:hooks``."""
     from fleet.adapters.notify.hooks import HttpHooks
-    from fleet.adapters.notify.outbox import DeliveryPolicy, WebhookOutbox
+    from fleet.adapters.notify.outbox import STORY, DeliveryPolicy, WebhookOutbox
     from fleet.adapters.notify.webhook import UrllibWebhook
+    from fleet.domain.tenants import tenant_traffic_from_config
     from fleet.notify_settings import notify_settings
     from fleet.ports import Target
 
     settings = notify_settings(config.raw, file=config.file)
+    contacts = [
+        Target(kind="webhook", url=t.contact.webhook, name=f"{t.name} contact", events=frozenset({STORY}),
+               tenant=t.name)
+        for t in tenant_traffic_from_config(config.raw, file=config.file) if t.contact.webhook
+    ]
     for skipped in settings.skipped:
         notifier.notify(Notice(config.name, "output", f"notifications: {skipped}"))
     webhook = UrllibWebhook()
     targets = list(settings.targets) + [
         Target(kind="webhook", url=h.url, name=h.name, events=frozenset({"step"}), tenant=h.tenant)
         for h in settings.load_tests
-    ]
+    ] + contacts
     policy = DeliveryPolicy(timeout_s=settings.timeout_s, attempts=settings.attempts, budget_s=settings.budget_s)
     outbox = WebhookOutbox(targets, webhook, policy) if targets else None
     hooks = HttpHooks(settings.smoke, webhook) if settings.smoke else None
     return outbox, hooks
+
+
+def tenant_messenger(config: EnvironmentConfig, outbox: WebhookOutbox | None) -> TenantMessenger | None:
+    """Who tells each tenant its story when a run ends: only when some target speaks for a tenant."""
+    if outbox is None or not any(t.tenant for t in outbox.targets):
+        return None
+    from fleet.adapters.notify.tenants import TenantMessenger
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    settings = _health_settings(config)
+    contacts = {t.name: t.contact for t in tenant_traffic_from_config(config.raw, file=config.file)}
+    return TenantMessenger(outbox, settings, contacts, [t.name for t in settings.tenants])
 
 
 def _with_tenants(analysis: Any, config: EnvironmentConfig) -> Any:

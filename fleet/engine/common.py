@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from fleet.domain.cutover import EnvironmentState
 from fleet.errors import FleetError
-from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Hooks, Notifier, Outbox, Provisioner, Traffic
+from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Hooks, Notifier, Outbox, Provisioner, Record, Traffic
 
 Checkpoint = Callable[[str], None]
 """Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
@@ -19,6 +21,12 @@ DELIVERIES = "NotificationsSent"
 """The journal record of the notifications delivered or given up since the last checkpoint (the delivery log)."""
 DELIVERY_FLUSH_S = 10.0
 """How long the end of a run waits for notifications still being delivered."""
+
+
+class TellTenants(Protocol):
+    """Each tenant's own story of a run that ended (``fleet.adapters.notify.tenants``), queued on the outbox."""
+
+    def tell(self, state: EnvironmentState, records: Sequence[Record]) -> int: ...
 
 
 def no_checkpoint(name: str) -> None:
@@ -38,6 +46,8 @@ class Ports:
     """Notifications being delivered off the critical path; their log is recorded at the next checkpoint."""
     hooks: Hooks | None = None
     """The pre-shift smoke tests; None when the environment has none."""
+    tenants: TellTenants | None = None
+    """Tells each tenant with a contact how the run ended for it; None when no tenant has one."""
 
 
 @dataclass

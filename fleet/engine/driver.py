@@ -53,7 +53,17 @@ class Driver:
     def drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
         """Carry the cutover on until nothing is pending (done, halted, held, or waiting for a person)."""
         state = self._drive(lease, state)
+        self._tell_tenants(state)
         return self.log_deliveries(lease, state, flush=True)
+
+    def _tell_tenants(self, state: EnvironmentState) -> None:
+        """Queue each tenant's story of the run; a story that cannot be told is said, never raised."""
+        if self.ports.tenants is None:
+            return
+        try:
+            self.ports.tenants.tell(state, self.store.history(state.env))
+        except Exception as err:  # a message must never fail the cutover it reports on
+            self.ports.notifier.notify(Notice(state.env, "output", f"tenants' messages not sent: {err}"))
 
     def log_deliveries(self, lease: Lease, state: EnvironmentState, *, flush: bool = False) -> EnvironmentState:
         """Record the notifications delivered (or given up) since the last checkpoint; at the end, wait for them."""

@@ -66,6 +66,10 @@ class Tee:
             n.notify(notice)
 
 
+STORY = "story"
+"""The events of a tenant's ``contact.webhook``: its own story when a run ends, and no environment-wide notice."""
+
+
 class WebhookOutbox:
     """A ``Notifier`` for webhook targets and the engine's ``Outbox``."""
 
@@ -107,7 +111,7 @@ class WebhookOutbox:
         """
         queued = 0
         for index, target in enumerate(self.targets):
-            if target.tenant == tenant and wanted(kind, target.events):
+            if target.tenant == tenant and (STORY in target.events or wanted(kind, target.events)):
                 self.send(index, target, {**document, "tenant": tenant, "kind": kind})
                 queued += 1
         return queued
