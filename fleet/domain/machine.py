@@ -39,6 +39,7 @@ from fleet.domain.commands import (
     Transition,
     WaitUntil,
 )
+from fleet.domain.singletons import handed_off, handoff_command
 from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, LastResult, Phase
 from fleet.domain.events import (
     AbortRequested,
@@ -56,6 +57,7 @@ from fleet.domain.events import (
     RollbackRequested,
     SlotDestroyed,
     SlotDrained,
+    SingletonsHandedOff,
     SlotProvisioned,
     SmokeTested,
     StepApproved,
@@ -119,6 +121,8 @@ def pending(state: EnvironmentState) -> Command | None:
         return RefreshSlots()
     if c.reapply and c.phase in AFTER_TRAFFIC:
         return SetWeights(state.weights, reapply=True)
+    if (handoff := handoff_command(state)) is not None:
+        return handoff
     match c.phase:
         case Phase.PROVISION:
             return ProvisionSlot(c.new, c.target)
@@ -157,7 +161,6 @@ def pending(state: EnvironmentState) -> Command | None:
     return None
 
 
-
 def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
     c = state.cutover
 
@@ -185,6 +188,8 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
+        case SingletonsHandedOff():
+            return handed_off(state, c, event)
         case StepApproved(step=step):
             return approve_step(state, c, step)
         case AbortRequested(reason=reason):

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+from fleet.domain.cutover import Handoff
 from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import Cutover, EnvironmentState, LastResult, Phase
 from fleet.domain.model import (
@@ -225,6 +226,7 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             health_timeout_s=ro["health_timeout_s"],
             analysis=analysis,
             health=health,
+            handoff_at=None if ro.get("handoff_at") is None else int(ro["handoff_at"]),
         )
         teardown = TeardownPolicy(**{k: td[k] for k in _fields(TeardownPolicy) if k in td})
         resume = c.get("resume_phase")
@@ -261,6 +263,7 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             approved=tuple(int(n) for n in c.get("approved") or ()),
             awaiting_approval=None if c.get("awaiting_approval") is None else int(c["awaiting_approval"]),
             smoke_checked=bool(c.get("smoke_checked", False)),
+            handoff=Handoff(c.get("handoff", Handoff.HELD.value)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err
