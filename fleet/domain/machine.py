@@ -39,7 +39,6 @@ from fleet.domain.commands import (
     Transition,
     WaitUntil,
 )
-from fleet.domain.singletons import handed_off, handoff_command
 from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, LastResult, Phase
 from fleet.domain.events import (
     AbortRequested,
@@ -55,9 +54,9 @@ from fleet.domain.events import (
     Refreshed,
     Resumed,
     RollbackRequested,
+    SingletonsHandedOff,
     SlotDestroyed,
     SlotDrained,
-    SingletonsHandedOff,
     SlotProvisioned,
     SmokeTested,
     StepApproved,
@@ -87,6 +86,7 @@ from fleet.domain.outcomes import (
     smoke_tested,
     start,
 )
+from fleet.domain.singletons import handed_off, handoff_command
 
 __all__ = [
     "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "ApprovalPending", "AwaitApproval",
