@@ -173,7 +173,7 @@ class KubeSingletons:
                 "spec": {"patches": patches},
             }
             try:
-                self._call(cluster, "PATCH", path, body)
+                self._call(cluster, "PATCH", path, body, query=[("fieldManager", "fleet")])
                 return
             except _Conflict:
                 ks = self._call(cluster, "GET", path)
