@@ -86,7 +86,7 @@ from fleet.domain.outcomes import (
     smoke_tested,
     start,
 )
-from fleet.domain.singletons import handed_off, handoff_command
+from fleet.domain.singletons import handed_off, handoff_command, rolled_back
 
 __all__ = [
     "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "ApprovalPending", "AwaitApproval",
@@ -261,11 +261,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         ):
             return replace(state, cutover=replace(c, reapply=False))
         case (Phase.ROLLING_BACK, WeightsApplied(weights=weights)):
-            state = replace(state, weights=weights)
-            if weights.of(c.old) != 100:
-                return state
-            outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
-            return finish(state, c, outcome, at, c.reason)
+            return rolled_back(replace(state, weights=weights), c, at)
         case (Phase.SHIFT, AnalysisCompleted(verdict=verdict)):
             return judge(state, c, verdict, at)
         case (Phase.BAKE, TimerFired(report=report)):

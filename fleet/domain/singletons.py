@@ -30,6 +30,7 @@ from dataclasses import replace
 from fleet.domain.commands import HandoffSingletons
 from fleet.domain.cutover import Cutover, EnvironmentState, Handoff, InvalidTransition, Phase
 from fleet.domain.events import SingletonsHandedOff
+from fleet.domain.outcomes import finish
 
 _FORWARD_PHASES = (Phase.SHIFT, Phase.BAKE, Phase.TEARDOWN_OLD)
 
@@ -46,14 +47,12 @@ def handoff_command(state: EnvironmentState) -> HandoffSingletons | None:
                 return HandoffSingletons(c.old, running=False)
             case Handoff.OLD_STOPPED:
                 return HandoffSingletons(c.new, running=True)
-    if c.phase is Phase.ROLLING_BACK:
+    if c.phase is Phase.ROLLING_BACK and state.weights.of(c.old) == 100:
         match c.handoff:
             case Handoff.HANDED | Handoff.OLD_STOPPED:
                 return HandoffSingletons(c.new, running=False)
-            case Handoff.NEW_STOPPED:
-                return HandoffSingletons(c.old, running=True)
-            case Handoff.HELD if reached:
-                # A stop on the old slot may have been carried out and not recorded: start them there again.
+            case Handoff.NEW_STOPPED | Handoff.HELD:
+                # From HELD too: a stop on the old slot may have been carried out and not recorded.
                 return HandoffSingletons(c.old, running=True)
     return None
 
@@ -66,9 +65,16 @@ def handed_off(state: EnvironmentState, c: Cutover, event: SingletonsHandedOff) 
                                 f"in {c.phase} ({c.handoff})")
     if c.phase is Phase.ROLLING_BACK:
         stage = Handoff.NEW_STOPPED if not event.running else Handoff.RETURNED
-    else:
-        stage = Handoff.OLD_STOPPED if not event.running else Handoff.HANDED
+        return rolled_back(replace(state, cutover=replace(c, handoff=stage)), replace(c, handoff=stage), event.at)
+    stage = Handoff.OLD_STOPPED if not event.running else Handoff.HANDED
     return replace(state, cutover=replace(c, handoff=stage))
+
+
+def rolled_back(state: EnvironmentState, c: Cutover, at: float) -> EnvironmentState:
+    """A rollback ends once the weights are all on the old slot and the singletons run there again."""
+    if state.weights.of(c.old) != 100 or handoff_command(state) is not None:
+        return state
+    return finish(state, c, Phase.ABORTED if c.aborting else Phase.ROLLED_BACK, at, c.reason)
 
 
 def running_on(c: Cutover) -> str:

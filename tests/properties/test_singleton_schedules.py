@@ -31,10 +31,12 @@ from fleet.domain.machine import (
     Phase,
     Resumed,
     RollbackRequested,
+    SetWeights,
+    WeightsApplied,
     pending,
     transition,
 )
-from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version
+from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
 from tests.properties.test_fault_schedules import SCHEDULES, _answer
 
 ENV = "local"
@@ -154,9 +156,12 @@ def test_a_release_lost_in_a_crash_is_undone_before_the_old_slot_starts() -> Non
     # carried out on the new slot, the process dies; the operator rolls back
     state = transition(state, Resumed(at=now + 1)).state
     state = transition(state, RollbackRequested(at=now + 2)).state
+    assert pending(state) == SetWeights(Weights.all_to(c.old)), "traffic returns first"
+    state = transition(state, WeightsApplied(at=now + 2, weights=Weights.all_to(c.old))).state
+    assert state.cutover is not None and state.cutover.phase is Phase.ROLLING_BACK
     assert pending(state) == HandoffSingletons(c.new, running=False)
     state = transition(state, SingletonsHandedOff(at=now + 3, slot=c.new, running=False)).state
     assert pending(state) == HandoffSingletons(c.old, running=True)
     state = transition(state, SingletonsHandedOff(at=now + 4, slot=c.old, running=True)).state
     c = state.cutover
-    assert c is not None and c.handoff is Handoff.RETURNED
+    assert c is not None and c.handoff is Handoff.RETURNED and c.phase is Phase.ROLLED_BACK
