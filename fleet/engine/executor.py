@@ -70,8 +70,9 @@ from fleet.retry import RetryPolicy, call_with_retries
 SESSIONS_GRACE_S = 10.0
 """How long teardown waits for the old slot's last sessions to close (its weight already 0) before it refuses."""
 
-LONG_COMMANDS = (RefreshSlots, ProvisionSlot, BootstrapFlux, DrainSlot, DestroySlot)
-"""Commands that may run for minutes: a keep-alive renews the lease meanwhile and cancels them if it is lost."""
+LONG_COMMANDS = (RefreshSlots, ProvisionSlot, BootstrapFlux, DrainSlot, DestroySlot, HandoffSingletons)
+"""Commands that may run for minutes (a singleton hold waits for the API server): a keep-alive renews the
+lease meanwhile and cancels them if it is lost."""
 
 
 class Executor:
