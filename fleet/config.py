@@ -15,50 +15,33 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fleet.domain.model import (
-    AnalysisPolicy,
-    HealthPolicy,
-    ParityMode,
-    RolloutPolicy,
-    TeardownPolicy,
-    Version,
-    validate_steps,
-)
+from fleet.domain.model import RolloutPolicy, TeardownPolicy, Version
 from fleet.errors import ConfigError
+from fleet.settings.durations import parse_duration, parse_steps
+from fleet.settings.hints import unknown_key_hint
+
+if TYPE_CHECKING:
+    from fleet.settings.model import FleetModel
+
+__all__ = [
+    "EnvironmentConfig",
+    "find_project",
+    "list_environments",
+    "load_environment",
+    "parse_duration",
+    "parse_steps",
+    "stack_dir",
+    "unknown_key_hint",
+    "validate_environment",
+]
 
 NAMESPACE = "fleet"
-KNOWN_KEYS = frozenset(
-    {
-        "cluster",
-        "gitops",
-        "gitToken",
-        "sopsAgeKey",
-        "hostnames",
-        "dns",
-        "externalDns",
-        "traffic",
-        "analysis",
-        "rollout",
-        "teardown",
-        "tenants",
-        "health",
-        "state",
-        "upgrade",
-        "notifications",
-        "hooks",
-        "singletons",
-    }
-)
-SECRET_KEYS = frozenset({"gitToken", "sopsAgeKey"})
 _ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -103,20 +86,6 @@ def list_environments(project: Path) -> list[str]:
     return sorted(names)
 
 
-class _Problems:
-    """Collects ConfigErrors so that ``fleet validate`` can show every one."""
-
-    def __init__(self) -> None:
-        self.errors: list[ConfigError] = []
-
-    @contextmanager
-    def section(self) -> Iterator[None]:
-        try:
-            yield
-        except ConfigError as err:
-            self.errors.append(err)
-
-
 def load_environment(project: Path, env: str) -> EnvironmentConfig:
     """The environment's configuration; raises the first problem as ConfigError."""
     config, problems = _load(project, env)
@@ -136,19 +105,13 @@ def validate_environment(
     problem it reports for a key already reported (or a key inside it) is
     left out rather than said twice in other words.
     """
-    config, problems = _load(project, env, partial=extra is not None)
+    from fleet.settings.errors import overlaps
+
+    config, problems = _load(project, env)
     if config is not None and extra is not None:
         said = [err.key for err in problems if err.key]
-        problems.extend(err for err in extra(config) if not (err.key and _overlaps(err.key, said)))
+        problems.extend(err for err in extra(config) if not (err.key and overlaps(err.key, said)))
     return problems
-
-
-def _overlaps(key: str, keys: list[str]) -> bool:
-    """``fleet:hostnames`` overlaps ``fleet:hostnames[1]`` and ``fleet:cluster.version`` overlaps ``fleet:cluster``."""
-    return any(
-        key == other or key.startswith((other + ".", other + "[")) or other.startswith((key + ".", key + "["))
-        for other in keys
-    )
 
 
 def _read_yaml(path: Path) -> object:
@@ -177,8 +140,10 @@ def _read_yaml(path: Path) -> object:
         raise ConfigError(f"{where}{problem}", file=str(path)) from err
 
 
-def _load(project: Path, env: str, *, partial: bool = False) -> tuple[EnvironmentConfig | None, list[ConfigError]]:
-    """The configuration and its problems; with ``partial``, a best-effort configuration despite problems."""
+def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[ConfigError]]:
+    """The configuration read from what is valid (None when nothing usable is), and every problem."""
+    from fleet.settings.read import read_fleet
+
     folder = stack_dir(project)
     rel = f"stacks/Pulumi.{env}.yaml"
     if not _ENV_NAME.match(env):
@@ -199,56 +164,21 @@ def _load(project: Path, env: str, *, partial: bool = False) -> tuple[Environmen
     if not isinstance(top, dict):
         return None, [ConfigError("expected a mapping", file=rel, key="config")]
 
-    problems = _Problems()
+    problems: list[ConfigError] = []
     raw: dict[str, Any] = {}
     for full_key, value in top.items():
         if not isinstance(full_key, str):
-            problems.errors.append(ConfigError("config keys must be strings", file=rel, key=str(full_key)))
+            problems.append(ConfigError("config keys must be strings", file=rel, key=str(full_key)))
             continue
         namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
-            continue
-        if key not in KNOWN_KEYS:
-            hint = _closest(key)
-            problems.errors.append(ConfigError(f"unknown key{hint}", file=rel, key=full_key))
-            continue
-        if key in SECRET_KEYS and not (isinstance(value, dict) and set(value) == {"secure"}):
-            problems.errors.append(
-                ConfigError(
-                    "must be a Pulumi secret (pulumi config set --secret), never plain text",
-                    file=rel,
-                    key=full_key,
-                )
-            )
-            continue
-        raw[key] = value
-
-    p = _Parser(rel, problems)
-    version = p.cluster_version(raw.get("cluster"))
-    rollout = p.rollout(raw.get("rollout"), raw.get("analysis"), raw.get("health"), raw.get("singletons"))
-    teardown = p.teardown(raw.get("teardown"))
-    hostnames = p.hostnames(raw.get("hostnames"))
-    traffic = p.mapping(raw.get("traffic"), "traffic", required=True)
-    analysis = p.mapping(raw.get("analysis"), "analysis")
-    state = p.optional_str(raw.get("state"), "state")
-    problems.errors.extend(_notify_problems(raw, rel))
-    if rollout is None or (problems.errors and not partial):
-        return None, problems.errors
-    if version is None and not partial:
-        return None, problems.errors
-    config = EnvironmentConfig(
-        name=env,
-        file=rel,
-        version=version or Version(0, 0),
-        rollout=rollout,
-        teardown=teardown,
-        hostnames=hostnames,
-        traffic=traffic,
-        analysis=analysis,
-        raw=raw,
-        state=state,
-    )
-    return config, problems.errors
+        if namespace == NAMESPACE:
+            raw[key] = value
+    model, found = read_fleet(raw, file=rel)
+    problems.extend(found)
+    problems.extend(_notify_problems(raw, rel))
+    if model is None:
+        return None, problems
+    return _environment(env, rel, model, raw), problems
 
 
 def _notify_problems(raw: Mapping[str, Any], file: str) -> list[ConfigError]:
@@ -257,246 +187,19 @@ def _notify_problems(raw: Mapping[str, Any], file: str) -> list[ConfigError]:
     return notify_problems(raw, file=file)
 
 
-def _closest(key: str) -> str:
-    return unknown_key_hint(key, KNOWN_KEYS, prefix=f"{NAMESPACE}:")
+def _environment(env: str, file: str, model: FleetModel, raw: dict[str, Any]) -> EnvironmentConfig:
+    from fleet.settings.read import rollout_policy, teardown_policy
 
-
-def unknown_key_hint(key: str, known: Iterable[str], *, prefix: str = "") -> str:
-    """`` (did you mean fleet:rollout?; known: ...)``: the closest valid key, then every valid key."""
-    import difflib
-
-    options = sorted(known)
-    match = difflib.get_close_matches(key, options, n=1)
-    guess = f"did you mean {prefix}{match[0]}?; " if match else ""
-    return f" ({guess}known: {', '.join(options)})"
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from ``90``, ``90s``, ``5m``, ``1h30m`` or ``250ms``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 90s, 5m or 1h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"{value!r} is not a duration (expected e.g. 90s, 5m, 1h30m)")
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        seconds = sum(float(n) * scale[u] for n, u in parts)
-    else:
-        raise ValueError("expected a duration like 90s, 5m or 1h")
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
-
-def parse_steps(text: str) -> tuple[int, ...]:
-    """``10,50,100`` from the command line."""
-    try:
-        steps = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as err:
-        raise ValueError(f"{text!r} is not a comma-separated list of percentages") from err
-    problem = validate_steps(steps)
-    if problem:
-        raise ValueError(problem)
-    return steps
-
-
-class _Parser:
-    def __init__(self, file: str, problems: _Problems) -> None:
-        self.file = file
-        self.problems = problems
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(message, file=self.file, key=f"{NAMESPACE}:{key}")
-
-    def fail(self, key: str, message: str) -> None:
-        self.problems.errors.append(self.error(key, message))
-
-    def mapping(self, value: object, key: str, *, required: bool = False) -> dict[str, Any]:
-        if value is None:
-            if required:
-                self.fail(key, "missing (required)")
-            return {}
-        if not isinstance(value, dict):
-            self.fail(key, f"expected a mapping, found {type(value).__name__}")
-            return {}
-        return value
-
-    def optional_str(self, value: object, key: str) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            self.fail(key, "expected a non-empty string")
-            return None
-        return value
-
-    def cluster_version(self, value: object) -> Version | None:
-        section = self.mapping(value, "cluster", required=True)
-        if not section:
-            return None
-        if "version" not in section:
-            self.fail("cluster.version", "missing (required): the version of the first active slot")
-            return None
-        if isinstance(section["version"], float):
-            value = section["version"]
-            self.fail("cluster.version", f"write the version in quotes: YAML reads it as the number {value!r}")
-            return None
-        try:
-            return Version.parse(section["version"])
-        except ValueError as err:
-            self.fail("cluster.version", str(err))
-            return None
-
-    def duration(self, section: Mapping[str, Any], name: str, key: str, default: float) -> float:
-        if name not in section:
-            return default
-        try:
-            return parse_duration(section[name])
-        except ValueError as err:
-            self.fail(key, str(err))
-            return default
-
-    def number(self, section: Mapping[str, Any], name: str, key: str, default: float, lo: float, hi: float) -> float:
-        if name not in section:
-            return default
-        value = section[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"expected a number, found {type(value).__name__}")
-            return default
-        if not lo <= value <= hi:
-            self.fail(key, f"{value} is outside {lo:g}..{hi:g}")
-            return default
-        return float(value)
-
-    def whole(self, section: Mapping[str, Any], name: str, key: str, default: int, lo: int, hi: int) -> int:
-        if name not in section:
-            return default
-        value = section[name]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected a whole number, found {value!r}")
-            return default
-        if not lo <= value <= hi:
-            self.fail(key, f"{value} is outside {lo}..{hi}")
-            return default
-        return value
-
-    def unknown(self, section: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-        for name in section:
-            if name not in allowed:
-                hint = unknown_key_hint(str(name), allowed, prefix=f"{NAMESPACE}:{prefix}.")
-                self.fail(f"{prefix}.{name}", f"unknown key{hint}")
-
-    def rollout(
-        self, value: object, analysis_value: object, health_value: object = None, singletons_value: object = None
-    ) -> RolloutPolicy | None:
-        section = self.mapping(value, "rollout")
-        self.unknown(section, {"steps", "stepBake", "healthTimeout"}, "rollout")
-        default = RolloutPolicy()
-        steps = default.steps
-        if "steps" in section:
-            raw = section["steps"]
-            if not isinstance(raw, list):
-                self.fail("rollout.steps", "expected a list of percentages such as [10, 25, 50, 100]")
-            else:
-                problem = validate_steps(tuple(raw))
-                if problem:
-                    self.fail("rollout.steps", f"{raw}: {problem}")
-                else:
-                    steps = tuple(raw)
-        analysis = self.analysis(analysis_value)
-        if "stepBake" in section:
-            window = self.duration(section, "stepBake", "rollout.stepBake", analysis.window_s)
-            if window <= 0:
-                self.fail("rollout.stepBake", "must be longer than 0: each step is analysed for this long")
-            elif isinstance(analysis_value, Mapping) and "window" in analysis_value and window != analysis.window_s:
-                self.fail(
-                    "rollout.stepBake",
-                    f"{section['stepBake']!r} differs from fleet:analysis.window {analysis_value['window']!r}: "
-                    "both set how long each step is analysed; keep one",
-                )
-            analysis = replace(analysis, window_s=window)
-        return RolloutPolicy(
-            steps=steps,
-            health_timeout_s=self.duration(section, "healthTimeout", "rollout.healthTimeout", default.health_timeout_s),
-            analysis=analysis,
-            health=self.health(health_value),
-            handoff_at=self.handoff_at(singletons_value),
-        )
-
-    def handoff_at(self, value: object) -> int:
-        """``fleet:singletons.handoffAt``: the new slot's weight (%) at which singletons move (default 100)."""
-        section = self.mapping(value, "singletons")
-        self.unknown(section, {"handoffAt"}, "singletons")
-        raw = section.get("handoffAt", 100)
-        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 100:
-            self.fail("singletons.handoffAt", f"{raw!r}: expected a whole percentage from 1 to 100")
-            return 100
-        return raw
-
-    def health(self, value: object) -> HealthPolicy:
-        """The judgement settings of ``fleet:health``; its scope and tenants are read by the health gate."""
-        if isinstance(value, str):
-            import json
-
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = None  # reported with its key by fleet.domain.health.health_settings_from_config
-        section = self.mapping(value, "health") if isinstance(value, dict) or value is None else {}
-        d = HealthPolicy()
-        grace = self.duration(section, "regressionGrace", "health.regressionGrace", d.regression_grace_s)
-        parity = section.get("parity", d.parity.value)
-        try:
-            mode = ParityMode(parity)
-        except ValueError:
-            self.fail("health.parity", f"{parity!r} is not one of strict, warn")
-            mode = d.parity
-        return HealthPolicy(regression_grace_s=grace, parity=mode)
-
-    def analysis(self, value: object) -> AnalysisPolicy:
-        section = self.mapping(value, "analysis")
-        d = AnalysisPolicy()
-        return AnalysisPolicy(
-            success_rate=self.number(section, "successRate", "analysis.successRate", d.success_rate, 0, 100),
-            p99_latency_ms=self.number(
-                section, "p99LatencyMs", "analysis.p99LatencyMs", d.p99_latency_ms, 1, 3_600_000
-            ),
-            failed_checks=self.whole(section, "failedChecks", "analysis.failedChecks", d.failed_checks, 1, 100),
-            window_s=self.window(section, d.window_s),
-            min_requests=self.whole(section, "minRequests", "analysis.minRequests", d.min_requests, 1, 10**9),
-            max_extensions=self.whole(section, "maxExtensions", "analysis.maxExtensions", d.max_extensions, 0, 1000),
-        )
-
-    def window(self, section: Mapping[str, Any], default: float) -> float:
-        window = self.duration(section, "window", "analysis.window", default)
-        if window <= 0:
-            self.fail("analysis.window", "must be longer than 0: each step is analysed for this long")
-            return default
-        return window
-
-    def teardown(self, value: object) -> TeardownPolicy:
-        section = self.mapping(value, "teardown")
-        self.unknown(section, {"bake", "confirm"}, "teardown")
-        d = TeardownPolicy()
-        confirm = section.get("confirm", d.confirm)
-        if not isinstance(confirm, bool):
-            self.fail("teardown.confirm", f"expected true or false, found {confirm!r}")
-            confirm = d.confirm
-        return TeardownPolicy(bake_s=self.duration(section, "bake", "teardown.bake", d.bake_s), confirm=confirm)
-
-    def hostnames(self, value: object) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
-            self.fail("hostnames", "expected a list of hostnames")
-            return ()
-        seen: set[str] = set()
-        for index, name in enumerate(value):
-            if not _HOSTNAME.match(name.lower()):
-                self.fail(f"hostnames[{index}]", f"{name!r} is not a hostname")
-            if name.lower() in seen:
-                self.fail(f"hostnames[{index}]", f"{name!r} is listed twice")
-            seen.add(name.lower())
-        return tuple(value)
+    analysis = raw.get("analysis")
+    return EnvironmentConfig(
+        name=env,
+        file=file,
+        version=model.cluster.version,
+        rollout=rollout_policy(model),
+        teardown=teardown_policy(model),
+        hostnames=model.hostnames,
+        traffic=model.traffic,
+        analysis=analysis if isinstance(analysis, dict) else {},
+        raw=raw,
+        state=model.state,
+    )

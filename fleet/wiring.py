@@ -56,7 +56,7 @@ def _tenant_traffic(config: EnvironmentConfig) -> object:
 
 
 def _health_settings(config: EnvironmentConfig) -> HealthSettings:
-    from fleet.domain.health import health_settings_from_config
+    from fleet.settings.read import health_settings_from_config
 
     return health_settings_from_config(config.raw, file=config.file)
 
@@ -151,16 +151,20 @@ def _with_tenants(analysis: Any, config: EnvironmentConfig) -> Any:
 
 
 def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
-    """Problems the adapters find in their own sections of the configuration."""
+    """Problems the adapters find in their own sections, and what provisioning a slot needs.
+
+    The model (``fleet.settings``) has read every key and its rules across
+    blocks already; the traffic and analysis adapters check their providers'
+    keys, and the Pulumi program's view adds what creating a cluster needs.
+    """
     from fleet.adapters.analysis import analysis_from_settings
     from fleet.adapters.traffic import traffic_from_settings
-    from fleet.adapters.traffic.settings import collecting_unknown_keys
     from fleet.infra.settings import infra_problems
+    from fleet.settings.blocks import collecting_unknown_keys
 
     checks: list[Any] = [
         lambda: traffic_from_settings(config.name, config.traffic, file=config.file),
         lambda: analysis_from_settings(config.name, analysis_settings(config), file=config.file),
-        lambda: _health_settings(config),
         lambda: _tenant_traffic(config),
     ]
     problems: list[ConfigError] = infra_problems(config.raw, file=config.file)
@@ -171,66 +175,10 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
             except ConfigError as err:
                 unknown.append(err)
         problems.extend(unknown)
-    problems.extend(cross_field_problems(config))
     from fleet.upgrade.settings import upgrade_problems
 
     problems.extend(upgrade_problems(config))
     return problems
-
-
-def cross_field_problems(config: EnvironmentConfig) -> list[ConfigError]:
-    """Keys of different blocks that must agree: ``fleet:traffic`` against ``fleet:dns``, ``fleet:hostnames``
-    and ``fleet:teardown.bake`` (at least the records' TTL, so no cached answer points at a destroyed slot).
-
-    ``fleet:dns`` is where the slots' weighted records are created and
-    ``fleet:hostnames`` what both slots serve; the traffic adapter moves the
-    weights of ``fleet:traffic.hostnames`` in ``fleet:traffic.zoneId``. If they
-    disagree, a cutover moves weights of records the clusters do not own.
-    """
-    traffic, dns = config.traffic, config.raw.get("dns")
-    problems: list[ConfigError] = []
-
-    def problem(key: str, message: str) -> None:
-        problems.append(ConfigError(message, file=config.file, key=config.key(key)))
-
-    if isinstance(dns, dict) and dns:
-        zone, dns_zone = traffic.get("zoneId"), dns.get("zoneId")
-        if isinstance(zone, str) and isinstance(dns_zone, str) and zone.strip() != dns_zone.strip():
-            problem("traffic.zoneId", f"{zone!r} differs from fleet:dns.zoneId {dns_zone!r}: use the same hosted zone")
-        ttl, dns_ttl = traffic.get("ttl", 60), dns.get("ttl", 60)
-        if "zoneId" in traffic and _whole(ttl) and _whole(dns_ttl) and ttl != dns_ttl:
-            problem(
-                "traffic.ttl",
-                f"{ttl} differs from fleet:dns.ttl {dns_ttl}: the settle wait after a step must cover the records' TTL",
-            )
-    ttl = traffic.get("ttl", 60)
-    if traffic.get("provider") == "route53" and _whole(ttl) and config.teardown.bake_s < ttl:
-        problem(
-            "teardown.bake",
-            f"{config.teardown.bake_s:g}s is shorter than the records' TTL ({ttl}s, fleet:traffic.ttl): resolvers "
-            "would still send users to the old slot after it is destroyed",
-        )
-    names = traffic.get("hostnames")
-    if isinstance(names, str):
-        names = [names]
-    if isinstance(names, list) and all(isinstance(name, str) for name in names):
-        served = {_host(name) for name in config.hostnames}
-        missing = [name for name in names if _host(name) not in served]
-        if missing:
-            problem(
-                "traffic.hostnames",
-                f"{', '.join(missing)} not in fleet:hostnames ({', '.join(config.hostnames) or 'empty'}): "
-                "the slots would not serve a name whose weights move",
-            )
-    return problems
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _host(name: str) -> str:
-    return name.strip().lower().rstrip(".")
 
 
 def health_view(config: EnvironmentConfig, project: Path, state: EnvironmentState | None) -> list[dict[str, Any]]:

@@ -64,11 +64,8 @@ from fleet.domain.health_report import (
     tenant_rows,
 )
 from fleet.domain.health_settings import (
-    HEALTH_KEY,
-    TENANTS_KEY,
     HealthSettings,
     TenantSpec,
-    health_settings_from_config,
 )
 from fleet.domain.live_health import (
     Live,
@@ -79,10 +76,10 @@ from fleet.domain.live_health import (
 )
 
 __all__ = [
-    "BUCKET", "DEPLOYMENT", "FLUX_CONTROLLERS", "FLUX_INSTANCE", "FLUX_REPORT", "GIT_REPOSITORY", "HEALTH_KEY",
+    "BUCKET", "DEPLOYMENT", "FLUX_CONTROLLERS", "FLUX_INSTANCE", "FLUX_REPORT", "GIT_REPOSITORY",
     "HELM_CHART", "HELM_RELEASE", "HELM_REPOSITORY", "IN_PROGRESS_READY_FALSE", "KINDS", "KUSTOMIZATION",
-    "KUSTOMIZATION_SOURCE_KINDS", "OCI_REPOSITORY", "PLATFORM", "SOURCE_KINDS", "TENANTS_KEY", "HealthSettings",
+    "KUSTOMIZATION_SOURCE_KINDS", "OCI_REPOSITORY", "PLATFORM", "SOURCE_KINDS", "HealthSettings",
     "KindInfo", "Live", "LiveJudgement", "Problem", "ProgressWatch", "Snapshot", "TenantSpec", "applied_revisions",
-    "condition", "evaluate", "health_settings_from_config", "judge_live", "ref_of", "running_of", "summary",
+    "condition", "evaluate", "judge_live", "ref_of", "running_of", "summary",
     "tenant_rows",
 ]

@@ -11,12 +11,12 @@ from fleet.domain.health import (
     Snapshot,
     TenantSpec,
     evaluate,
-    health_settings_from_config,
     tenant_rows,
 )
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, check_parity
 from fleet.errors import ConfigError
+from fleet.settings.read import health_settings_from_config
 from fleet.testing import flux_objects as fo
 
 R1 = fo.revision("1")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.domain.health import HealthSettings, Snapshot, evaluate, health_settings_from_config
+from fleet.domain.health import HealthSettings, Snapshot, evaluate
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport
+from fleet.settings.read import health_settings_from_config
 from fleet.testing import flux_objects as fo
 
 R1 = fo.revision("1")

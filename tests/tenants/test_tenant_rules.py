@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from fleet.domain.analysis import SprtSettings
-from fleet.domain.health import health_settings_from_config
 from fleet.domain.machine import health_reason
 from fleet.domain.model import SlotName
 from fleet.domain.reports import Evidence, HealthReport, ObjectFailure, ObjectRef, Outcome, TenantHealth, Verdict
@@ -17,6 +16,7 @@ from fleet.domain.tenants import (
     with_tenants,
 )
 from fleet.errors import ConfigError
+from fleet.settings.read import health_settings_from_config
 
 RAW = {
     "fleet:tenants": {

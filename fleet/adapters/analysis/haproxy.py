@@ -52,8 +52,7 @@ from fleet.adapters.analysis.window import (
     Reading,
     judge_window,
 )
-from fleet.adapters.traffic.haproxy import RuntimeApi, check_name, socket_setting
-from fleet.adapters.traffic.settings import SettingsReader
+from fleet.adapters.traffic.haproxy import RuntimeApi
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
@@ -111,22 +110,17 @@ class HAProxyAnalysis:
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> HAProxyAnalysis:
-        reader = SettingsReader(
-            settings, file=file, block="fleet:analysis",
-            known=("source", "socket", "backend", "servers", "interval", "latency", "timeout"),
-            ignored=POLICY_KEYS,
-        )
-        address = socket_setting(reader)
-        servers = reader.slot_names("servers")
-        for slot, name in servers.items():
-            check_name(reader, f"servers.{slot}", name)
+        from fleet.adapters.analysis.blocks import HAProxyAnalysisBlock
+        from fleet.settings.blocks import read_block
+
+        block = read_block(HAProxyAnalysisBlock, settings, file=file, block="analysis", ignored=POLICY_KEYS)
         return cls(
-            address,
-            backend=check_name(reader, "backend", reader.string("backend", "app")),
-            servers=servers,
-            interval_s=reader.duration("interval", 0.05, low=0.01, high=10.0),
-            latency=reader.choice("latency", "max", LATENCY_MODES),
-            timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
+            block.socket,
+            backend=block.backend,
+            servers=block.servers,
+            interval_s=block.interval,
+            latency=block.latency,
+            timeout_s=block.timeout,
         )
 
     def _poll(self, server: str) -> tuple[str, dict[str, Mapping[str, str]]]:

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fleet.adapters.analysis.window import POLICY_KEYS, MonotonicClock, ProgressHook, Reading, judge_window
-from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings, quantile
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
@@ -67,28 +66,14 @@ class ProbeAnalysis:
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> ProbeAnalysis:
-        reader = SettingsReader(
-            settings, file=file, block="fleet:analysis",
-            known=("source", "urls", "rate", "timeout", "host"),
-            ignored=POLICY_KEYS,
-        )
-        raw = reader.mapping("urls")
-        urls: dict[str, str] = {}
-        for key, value in raw.items():
-            if key not in ("blue", "green"):
-                raise reader.error("urls", f"unknown slot {key!r}; slots are blue and green")
-            if not isinstance(value, str):
-                raise reader.error(f"urls.{key}", f"must be a URL string, not {value!r}")
-            urls[key] = value
+        from fleet.adapters.analysis.blocks import ProbeBlock
+        from fleet.settings.blocks import read_block
+
+        block = read_block(ProbeBlock, settings, file=file, block="analysis", ignored=POLICY_KEYS)
         try:
-            return cls(
-                urls,
-                rate=reader.number("rate", 10.0, low=0.1, high=MAX_RATE),
-                timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
-                host=reader.optional_string("host"),
-            )
+            return cls(block.urls, rate=block.rate, timeout_s=block.timeout, host=block.host)
         except ValueError as err:
-            raise reader.error("urls", str(err)) from None
+            raise ConfigError(str(err), file=file, key="fleet:analysis.urls") from None
 
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None

@@ -68,7 +68,6 @@ from fleet.adapters.analysis.window import (
     SeriesKey,
     judge_window,
 )
-from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
@@ -117,42 +116,22 @@ class PrometheusAnalysis:
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> PrometheusAnalysis:
-        reader = SettingsReader(
-            settings, file=file, block="fleet:analysis",
-            known=("source", "url", "queries", "slots", "interval", "minRange", "scrapeInterval", "timeout"),
-            ignored=POLICY_KEYS,
-        )
-        url = reader.string("url")
-        if not url.startswith(("http://", "https://")):
-            raise reader.error("url", f"{url!r} is not an http(s) URL")
-        queries = reader.mapping("queries")
-        unknown = sorted(str(k) for k in queries if k not in ("requests", "errors", "p99"))
-        if unknown:
-            raise reader.error(
-                "queries", f"unknown query {', '.join(unknown)}; expected requests, errors, p99"
-            )
-        texts: dict[str, str | None] = {}
-        for name in ("requests", "errors", "p99"):
-            value = queries.get(name)
-            if value is None and name != "p99":
-                raise reader.error(f"queries.{name}", "is required")
-            if value is not None and (not isinstance(value, str) or "{slot}" not in value):
-                raise reader.error(f"queries.{name}", "must be a PromQL string containing {slot}")
-            texts[name] = value
-        requests_query, errors_query = texts["requests"], texts["errors"]
+        from fleet.adapters.analysis.blocks import PrometheusBlock
+        from fleet.settings.blocks import read_block
+
+        block = read_block(PrometheusBlock, settings, file=file, block="analysis", ignored=POLICY_KEYS)
+        requests_query, errors_query = block.queries["requests"], block.queries["errors"]
         assert requests_query is not None and errors_query is not None
         return cls(
-            url,
+            block.url,
             requests_query=requests_query,
             errors_query=errors_query,
-            p99_query=texts["p99"],
-            slots=reader.slot_names("slots"),
-            interval_s=reader.duration("interval", 1.0, low=0.05, high=60.0),
-            min_range_s=reader.duration("minRange", 0.0, low=0.001, high=86_400.0) if reader.has("minRange") else None,
-            scrape_interval_s=(
-                reader.duration("scrapeInterval", 0.0, low=0.01, high=3600.0) if reader.has("scrapeInterval") else None
-            ),
-            timeout_s=reader.duration("timeout", 5.0, low=0.1, high=60.0),
+            p99_query=block.queries["p99"],
+            slots=block.slots,
+            interval_s=block.interval,
+            min_range_s=block.min_range,
+            scrape_interval_s=block.scrape_interval,
+            timeout_s=block.timeout,
         )
 
     # --- the HTTP API ------------------------------------------------------------

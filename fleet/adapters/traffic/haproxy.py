@@ -47,7 +47,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet import retry
-from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.model import SlotName, Weights
 from fleet.domain.traffic import ServerState, SlotTraffic, TrafficView, cannot_take, same_address
 from fleet.errors import AccessDenied, ProviderError, TransientError
@@ -56,7 +55,7 @@ from fleet.ports import Applied
 MAX_WEIGHT = 256
 
 NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
-"""The characters HAProxy allows in proxy and server names (and the runtime API can take in a command)."""
+"""The characters HAProxy allows in proxy and server names (``fleet.adapters.traffic.blocks`` checks settings)."""
 
 _MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
 """srv_admin_state bits: forced, inherited, configured, resolution and hostname maintenance."""
@@ -159,23 +158,6 @@ def parse_address(address: str) -> tuple[socket.AddressFamily, Any]:
     return socket.AF_INET, (host, int(port))
 
 
-def socket_setting(reader: SettingsReader) -> str:
-    """The ``socket`` key of an HAProxy block, checked to be a socket path or host:port."""
-    address = reader.string("socket")
-    try:
-        parse_address(address)
-    except ValueError as err:
-        raise reader.error("socket", str(err)) from None
-    return address
-
-
-def check_name(reader: SettingsReader, key: str, value: str) -> str:
-    """A backend or server name HAProxy's runtime API can take (no ``;``, spaces or other separators)."""
-    if not NAME.match(value):
-        raise reader.error(key, f"{value!r} is not an HAProxy name (letters, digits, '-', '_', '.', ':')")
-    return value
-
-
 def parse_ingress(ingress: str) -> tuple[str, int | None]:
     """``10.0.0.5``, ``10.0.0.5:8080``, ``http://10.0.0.5:8080/`` or ``[fd00::5]:80`` as (ip, port)."""
     text = ingress.strip()
@@ -239,20 +221,11 @@ class HAProxyTraffic:
 
     @classmethod
     def from_settings(cls, env: str, settings: Mapping[str, Any], *, file: str) -> HAProxyTraffic:
-        reader = SettingsReader(
-            settings, file=file, block="fleet:traffic",
-            known=("provider", "socket", "backend", "servers", "timeout"),
-        )
-        address = socket_setting(reader)
-        servers = reader.slot_names("servers")
-        for slot, name in servers.items():
-            check_name(reader, f"servers.{slot}", name)
-        return cls(
-            address,
-            backend=check_name(reader, "backend", reader.string("backend", "app")),
-            servers=servers,
-            timeout_s=reader.duration("timeout", 2.0, low=0.05, high=60.0),
-        )
+        from fleet.adapters.traffic.blocks import HAProxyTrafficBlock
+        from fleet.settings.blocks import read_block
+
+        block = read_block(HAProxyTrafficBlock, settings, file=file, block="traffic")
+        return cls(block.socket, backend=block.backend, servers=block.servers, timeout_s=block.timeout)
 
     def _rows(self, state: Mapping[str, Mapping[str, str]]) -> dict[SlotName, Mapping[str, str]]:
         rows = {}

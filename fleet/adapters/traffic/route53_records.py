@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from fleet import retry
-from fleet.adapters.traffic.settings import SettingsReader
 from fleet.domain.model import SlotName, Weights
 from fleet.errors import ProviderError
 
@@ -126,64 +125,32 @@ def validate_changes(changes: Sequence[ChangeTypeDef]) -> None:
             raise ValueError(f"all weights of {name} {rtype} would be 0: Route53 would split traffic equally")
 
 
-def parse_target(reader: SettingsReader, key: str, raw: object, record_type: str) -> SlotTarget:
+def parse_target(raw: object) -> SlotTarget:
+    """A slot's record target as ``fleet.adapters.traffic.blocks`` has checked it."""
     if isinstance(raw, Mapping):
-        alias = raw.get("alias")
-        if set(raw) != {"alias"} or not isinstance(alias, Mapping):
-            raise reader.error(key, "must be a value, a list of values, or {alias: {zoneId, dnsName}}")
-        zone, name = alias.get("zoneId"), alias.get("dnsName")
+        alias = raw["alias"]
         health = alias.get("evaluateTargetHealth", False)
-        if not isinstance(zone, str) or not isinstance(name, str) or not isinstance(health, bool):
-            raise reader.error(key, "alias needs zoneId and dnsName strings (evaluateTargetHealth: bool)")
-        if record_type == "CNAME":
-            raise reader.error(key, "an alias target needs type A or AAAA")
-        return SlotTarget(alias=AliasTarget(zone, name, health))
-    values = [raw] if isinstance(raw, str) else raw
-    if not isinstance(values, list) or not values or any(not isinstance(v, str) or not v for v in values):
-        raise reader.error(key, f"must be a value or a list of values, not {raw!r}")
-    if record_type == "CNAME" and len(values) != 1:
-        raise reader.error(key, "a CNAME record has exactly one value")
-    return SlotTarget(values=tuple(values))
+        return SlotTarget(alias=AliasTarget(alias["zoneId"], alias["dnsName"], health))
+    return SlotTarget(values=tuple([raw] if isinstance(raw, str) else raw))  # type: ignore[arg-type]
 
 
 def settings_arguments(settings: Mapping[str, Any], *, file: str) -> dict[str, Any]:
     """``Route53Traffic``'s keyword arguments from a ``fleet:traffic`` block (ConfigError naming the key)."""
+    from fleet.adapters.traffic.blocks import Route53TrafficBlock
+    from fleet.settings.blocks import read_block
 
-    reader = SettingsReader(
-        settings, file=file, block="fleet:traffic",
-        known=(
-            "provider", "zoneId", "hostnames", "type", "ttl", "region", "endpointUrl", "records",
-            "retryBudget", "syncTimeout", "syncPoll",
-        ),
-    )
-    record_type = reader.choice("type", "CNAME", RECORD_TYPES)
-    targets = {}
-    records = reader.mapping("records", {})
-    for key in records:
-        if key not in ("blue", "green"):
-            raise reader.error("records", f"unknown slot {key!r}; slots are blue and green")
-    for slot in SlotName:
-        if records.get(slot.value) is not None:
-            key = f"records.{slot.value}"
-            targets[slot] = parse_target(reader, key, records[slot.value], record_type)
-    endpoint = reader.optional_string("endpointUrl")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise reader.error("endpointUrl", f"{endpoint!r} is not an http(s) URL")
-    zone_id = reader.string("zoneId")
-    hostnames = reader.string_list("hostnames")
-    if len({fqdn(h) for h in hostnames}) != len(hostnames):
-        raise reader.error("hostnames", "lists a hostname twice")
+    block = read_block(Route53TrafficBlock, settings, file=file, block="traffic")
     return dict(
-        zone_id=zone_id,
-        hostnames=hostnames,
-        record_type=record_type,
-        ttl=reader.integer("ttl", 60, low=0, high=172_800),
-        targets=targets,
-        region=reader.string("region", "us-east-1"),
-        endpoint_url=endpoint,
-        retry=RetryPolicy(budget_s=reader.duration("retryBudget", 30.0, high=600.0)),
-        sync_timeout_s=reader.duration("syncTimeout", 300.0, low=1.0, high=3600.0),
-        sync_poll_s=reader.duration("syncPoll", 2.0, low=0.01, high=60.0),
+        zone_id=block.zone_id,
+        hostnames=block.hostnames,
+        record_type=block.type,
+        ttl=block.ttl,
+        targets={SlotName(slot): parse_target(raw) for slot, raw in block.records.items()},
+        region=block.region,
+        endpoint_url=block.endpoint_url,
+        retry=RetryPolicy(budget_s=block.retry_budget),
+        sync_timeout_s=block.sync_timeout,
+        sync_poll_s=block.sync_poll,
     )
 
 
