@@ -50,7 +50,7 @@ class SystemClock:
 
 
 def _tenant_traffic(config: EnvironmentConfig) -> object:
-    from fleet.domain.tenants import tenant_traffic_from_config
+    from fleet.settings.tenants import tenant_traffic_from_config
 
     return tenant_traffic_from_config(config.raw, file=config.file)
 
@@ -107,9 +107,9 @@ def notify_ports(
     from fleet.adapters.notify.hooks import HttpHooks
     from fleet.adapters.notify.outbox import STORY, DeliveryPolicy, WebhookOutbox
     from fleet.adapters.notify.webhook import UrllibWebhook
-    from fleet.domain.tenants import tenant_traffic_from_config
     from fleet.notify_settings import notify_settings
     from fleet.ports import Target
+    from fleet.settings.tenants import tenant_traffic_from_config
 
     settings = notify_settings(config.raw, file=config.file)
     contacts = [
@@ -135,7 +135,7 @@ def tenant_messenger(config: EnvironmentConfig, outbox: WebhookOutbox | None) ->
     if outbox is None or not any(t.tenant for t in outbox.targets):
         return None
     from fleet.adapters.notify.tenants import TenantMessenger
-    from fleet.domain.tenants import tenant_traffic_from_config
+    from fleet.settings.tenants import tenant_traffic_from_config
 
     settings = _health_settings(config)
     contacts = {t.name: t.contact for t in tenant_traffic_from_config(config.raw, file=config.file)}
@@ -145,7 +145,7 @@ def tenant_messenger(config: EnvironmentConfig, outbox: WebhookOutbox | None) ->
 def _with_tenants(analysis: Any, config: EnvironmentConfig) -> Any:
     """The analysis with each tenant whose traffic can be told apart judged on its own (``fleet:tenants``)."""
     from fleet.adapters.analysis.tenants import with_tenants_from_settings
-    from fleet.domain.tenants import tenant_traffic_from_config
+    from fleet.settings.tenants import tenant_traffic_from_config
 
     return with_tenants_from_settings(analysis, tenant_traffic_from_config(config.raw, file=config.file))
 

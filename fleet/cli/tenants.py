@@ -26,8 +26,8 @@ def stories(
     config: EnvironmentConfig, records: Sequence[Record], state: Any, only: str | None = None
 ) -> list[TenantStory]:
     """Every configured tenant's story of the last cutover (or ``only``'s; an unknown tenant is a usage error)."""
-    from fleet.domain.tenants import tenant_traffic_from_config
     from fleet.settings.read import health_settings_from_config
+    from fleet.settings.tenants import tenant_traffic_from_config
 
     settings = health_settings_from_config(config.raw, file=config.file)
     contacts = {t.name: t.contact for t in tenant_traffic_from_config(config.raw, file=config.file)}

@@ -22,19 +22,14 @@ This module is pure: the analysis sources count, the machine decides through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.health_settings import HealthSettings
 from fleet.domain.reports import Evidence, HealthReport, ObjectRef, Outcome, TenantVerdict, Verdict
-from fleet.errors import ConfigError
 
 TENANTS_KEY = "fleet:tenants"
-TRAFFIC_KEYS = frozenset({"hosts", "pathPrefixes", "ingressClass", "labels", "probes"})
-CONTACT_KEYS = frozenset({"webhook", "slack"})
 HAPROXY_TABLE = "fleet_tenants"
 """The stick table the HAProxy lines count tenants' answers in (``docs/traffic.md``)."""
 
@@ -69,82 +64,6 @@ class TenantTraffic:
     def promql_labels(self) -> str:
         """``,k="v",...`` to put inside a selector's braces after the slot's own matchers."""
         return "".join(f',{key}="{value}"' for key, value in sorted(self.labels.items()))
-
-
-def tenant_traffic_from_config(raw: Mapping[str, Any], *, file: str) -> tuple[TenantTraffic, ...]:
-    """Each tenant's ``traffic`` and ``contact`` from ``fleet:tenants`` (the health gate reads the rest)."""
-    value = raw[TENANTS_KEY] if TENANTS_KEY in raw else raw.get("tenants")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as err:
-            raise ConfigError(f"is not valid JSON: {err}", file=file, key=TENANTS_KEY) from err
-    if not value:
-        return ()
-    if not isinstance(value, Mapping):
-        raise ConfigError("must be a mapping of tenant names", file=file, key=TENANTS_KEY)
-    found: list[TenantTraffic] = []
-    for name, given in value.items():
-        key = f"{TENANTS_KEY}.{name}"
-        spec = given if isinstance(given, Mapping) else {}
-        traffic = _section(spec.get("traffic"), TRAFFIC_KEYS, file, f"{key}.traffic")
-        contact = _section(spec.get("contact"), CONTACT_KEYS, file, f"{key}.contact")
-        probes = _strings(traffic.get("probes"), file, f"{key}.traffic.probes", mapping=True)
-        bad_slots = sorted(set(probes) - {"blue", "green"})
-        if bad_slots:
-            raise ConfigError(f"unknown slot(s) {', '.join(bad_slots)}; slots are blue and green",
-                              file=file, key=f"{key}.traffic.probes")
-        for slot, url in probes.items():
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{url!r} is not an http(s) URL", file=file, key=f"{key}.traffic.probes.{slot}")
-        prefixes = tuple(_strings(traffic.get("pathPrefixes"), file, f"{key}.traffic.pathPrefixes"))
-        if any(not p.startswith("/") for p in prefixes):
-            raise ConfigError("path prefixes start with /", file=file, key=f"{key}.traffic.pathPrefixes")
-        ingress_class = traffic.get("ingressClass")
-        if ingress_class is not None and (not isinstance(ingress_class, str) or not ingress_class):
-            raise ConfigError("must be an IngressClass name", file=file, key=f"{key}.traffic.ingressClass")
-        webhook = contact.get("webhook")
-        if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
-            raise ConfigError(f"{webhook!r} is not an http(s) URL", file=file, key=f"{key}.contact.webhook")
-        slack = contact.get("slack")
-        if slack is not None and (not isinstance(slack, str) or not slack.startswith("#")):
-            raise ConfigError(f"{slack!r} is not a Slack channel (#name)", file=file, key=f"{key}.contact.slack")
-        found.append(TenantTraffic(
-            name=str(name),
-            hosts=tuple(_strings(traffic.get("hosts"), file, f"{key}.traffic.hosts")),
-            path_prefixes=prefixes,
-            ingress_class=ingress_class,
-            labels=_strings(traffic.get("labels"), file, f"{key}.traffic.labels", mapping=True),
-            probes=probes,
-            contact=TenantContact(webhook=webhook, slack=slack),
-        ))
-    return tuple(found)
-
-
-def _section(value: object, allowed: frozenset[str], file: str, key: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError("must be a mapping", file=file, key=key)
-    unknown = sorted(str(k) for k in value if k not in allowed)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)} (expected {', '.join(sorted(allowed))})",
-                          file=file, key=key)
-    return value
-
-
-def _strings(value: object, file: str, key: str, *, mapping: bool = False) -> Any:
-    if value is None:
-        return {} if mapping else []
-    if mapping:
-        if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
-            raise ConfigError("must be a mapping of names to strings", file=file, key=key)
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError("must be a list of strings", file=file, key=key)
-    return list(value)
 
 
 def judge_settings(settings: SprtSettings, tenants: int) -> SprtSettings:

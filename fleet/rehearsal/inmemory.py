@@ -27,7 +27,6 @@ from fleet.config import EnvironmentConfig
 from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
-from fleet.domain.tenants import tenant_traffic_from_config
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
@@ -54,6 +53,7 @@ from fleet.rehearsal.tenant_faults import (
     parse_tenant_errors,
     rehearsed_tenants,
 )
+from fleet.settings.tenants import tenant_traffic_from_config
 from fleet.state import open_store
 
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]

@@ -55,6 +55,8 @@ def _section(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMode
     if not loc:
         return root
     if loc[0] == "tenants":
+        if len(loc) == 3 and loc[2] in ("traffic", "contact"):
+            return _models_in(Tenant.model_fields[str(loc[2])].annotation)[0]
         return Tenant if len(loc) == 2 else None
     if len(loc) != 1 or (str(loc[0]) not in root.model_fields and not _by_alias(root, str(loc[0]))):
         return None

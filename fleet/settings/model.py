@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 
 from fleet.settings.infra import Cluster, Dns, ExternalDns, GitOps, empty_is_absent, provisioning, secret
 from fleet.settings.rollout import Analysis, HealthBlock, Rollout, Teardown, Tenant, Tenants
+from fleet.settings.tenants import probes_are_urls
 from fleet.settings.types import DNS_NAME, HOSTNAME, asked, labelled, problem
 
 
@@ -147,6 +148,7 @@ class FleetModel(InfraModel):
 
     def _tenants_own_distinct_namespaces(self) -> None:
         distinct_namespaces(self.tenants)
+        probes_are_urls(self.tenants)
 
     def _traffic_agrees_with_dns(self, info: ValidationInfo) -> None:
         """``fleet:traffic`` moves the weights of records ``fleet:dns`` creates for names ``fleet:hostnames`` lists."""
@@ -212,4 +214,5 @@ class HealthModel(BaseModel):
     @model_validator(mode="after")
     def _tenants_own_distinct_namespaces(self) -> HealthModel:
         distinct_namespaces(self.tenants)
+        probes_are_urls(self.tenants)
         return self

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_v
 
 from fleet.domain.model import AnalysisPolicy, HealthPolicy, ParityMode, RolloutPolicy, TeardownPolicy
 from fleet.settings.infra import Section
+from fleet.settings.tenants import ContactBlock, TenantContactSection, TenantTrafficSection, TrafficBlock
 from fleet.settings.types import (
     Duration,
     Flag,
@@ -144,10 +145,10 @@ class Tenant(Section):
     """Root Kustomizations: they and every Flux object they create are the tenant's."""
     selector: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_selector)] = ()
     """Labels a Flux object carries (all of them) to be the tenant's."""
-    traffic: Any = Field(None, json_schema_extra={"reader": "fleet.domain.tenants"})
-    """How the tenant's requests are told apart: read, with its own messages, by ``fleet.domain.tenants``."""
-    contact: Any = Field(None, json_schema_extra={"reader": "fleet.domain.tenants"})
-    """Where the tenant's own messages go: read by ``fleet.domain.tenants``."""
+    traffic: TrafficBlock = Field(default_factory=lambda: TenantTrafficSection.model_validate({}))
+    """How the tenant's requests are told apart, so that its share is judged on its own."""
+    contact: ContactBlock = Field(default_factory=lambda: TenantContactSection.model_validate({}))
+    """Where the tenant's own messages go."""
 
     @model_validator(mode="before")
     @classmethod

@@ -11,12 +11,12 @@ from fleet.domain.reports import Evidence, HealthReport, ObjectFailure, ObjectRe
 from fleet.domain.tenants import (
     TenantContact,
     judge_settings,
-    tenant_traffic_from_config,
     tenant_verdict,
     with_tenants,
 )
 from fleet.errors import ConfigError
 from fleet.settings.read import health_settings_from_config
+from fleet.settings.tenants import tenant_traffic_from_config
 
 RAW = {
     "fleet:tenants": {
