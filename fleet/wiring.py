@@ -175,9 +175,6 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
             except ConfigError as err:
                 unknown.append(err)
         problems.extend(unknown)
-    from fleet.upgrade.settings import upgrade_problems
-
-    problems.extend(upgrade_problems(config))
     return problems
 
 

@@ -22,6 +22,7 @@ from fleet.settings.infra import Cluster, Dns, ExternalDns, GitOps, empty_is_abs
 from fleet.settings.rollout import Analysis, HealthBlock, Rollout, Teardown, Tenant, Tenants
 from fleet.settings.tenants import probes_are_urls
 from fleet.settings.types import DNS_NAME, HOSTNAME, asked, labelled, problem
+from fleet.settings.upgrade import Upgrade
 
 
 @labelled("list of hostnames")
@@ -124,8 +125,7 @@ class FleetModel(InfraModel):
     tenants: Tenants = {}
     state: Annotated[str, BeforeValidator(_location)] | None = None
     """Where this environment's state store lives (default: the local store)."""
-    upgrade: Any = Field(None, json_schema_extra={"reader": "fleet.upgrade.settings"})
-    """``fleet:upgrade``: read, with its own messages, by ``fleet.upgrade.settings`` (not yet folded in)."""
+    upgrade: Annotated[Upgrade, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Upgrade))
     notifications: Any = Field(None, json_schema_extra={"reader": "fleet.notify_settings"})
     """``fleet:notifications``: read, with its own messages, by ``fleet.notify_settings`` (not yet folded in)."""
     hooks: Any = Field(None, json_schema_extra={"reader": "fleet.notify_settings"})
@@ -216,3 +216,11 @@ class HealthModel(BaseModel):
         distinct_namespaces(self.tenants)
         probes_are_urls(self.tenants)
         return self
+
+
+class UpgradeModel(BaseModel):
+    """``fleet:upgrade`` alone, as ``fleet upgrade`` reads it from a stack's raw keys."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+    upgrade: Annotated[Upgrade, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Upgrade))
