@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from fleet.settings.infra import Cluster, Dns, ExternalDns, GitOps, empty_is_absent, provisioning, secret
-from fleet.settings.rollout import Analysis, HealthBlock, Rollout, Teardown, Tenant, Tenants
+from fleet.settings.rollout import Analysis, HealthBlock, Rollout, Singletons, Teardown, Tenant, Tenants
 from fleet.settings.tenants import probes_are_urls
 from fleet.settings.types import DNS_NAME, HOSTNAME, asked, labelled, problem
 from fleet.settings.upgrade import Upgrade
@@ -122,6 +122,7 @@ class FleetModel(InfraModel):
     rollout: Annotated[Rollout, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Rollout))
     teardown: Annotated[Teardown, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Teardown))
     health: HealthBlock | None = None
+    singletons: Annotated[Singletons, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Singletons))
     tenants: Tenants = {}
     state: Annotated[str, BeforeValidator(_location)] | None = None
     """Where this environment's state store lives (default: the local store)."""

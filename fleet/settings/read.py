@@ -78,6 +78,7 @@ def rollout_policy(model: FleetModel) -> RolloutPolicy:
         health_timeout_s=model.rollout.health_timeout,
         analysis=analysis,
         health=HealthPolicy(regression_grace_s=health.regression_grace, parity=health.parity),
+        handoff_at=model.singletons.handoff_at,
     )
 
 

@@ -83,6 +83,19 @@ class Analysis(Section):
         return dict(self.model_extra or {})
 
 
+@labelled("whole percentage 1-100")
+def _handoff(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise problem(f"{value!r}: expected a whole percentage from 1 to 100")
+    return value
+
+
+class Singletons(Section):
+    """``fleet:singletons``: when CronJobs and ``fleet.io/singleton`` workloads move to the new slot."""
+
+    handoff_at: Annotated[int, BeforeValidator(_handoff)] = Field(100, alias="handoffAt")
+
+
 class Teardown(Section):
     """``fleet:teardown``: how long the old slot stays after the last step, and whether to ask first."""
 
