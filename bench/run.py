@@ -45,8 +45,8 @@ if __package__ in (None, ""):
 from bench import analysis, cli_speed, health_gate, traffic, upgrade
 from fleet.config import load_environment
 from fleet.domain.machine import EnvironmentState
-from fleet.fakes import RecordingNotifier
 from fleet.rehearsal.real import RealRun, Waits, parse_real_faults, rehearse_real, traffic_summary
+from fleet.rehearsal.sim import RecordingNotifier
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -290,7 +290,7 @@ class _Host:
         if op == "cluster":
             sim = self.sims.get(slot)
             if sim is None:
-                from fleet.testing.kube_sim import KubeSim
+                from fleet.rehearsal.kube_sim import KubeSim
 
                 sim = KubeSim(flux_installed=False, forget_requests=True).start()
                 self.sims[slot] = sim

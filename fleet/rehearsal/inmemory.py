@@ -1,7 +1,7 @@
 """``fleet rehearse`` on the in-memory fleet: the whole cutover, simulated time, real state store.
 
 A rehearsal runs the real engine and the real state store against the fakes
-of :mod:`fleet.fakes`, so a new user sees exactly what a cutover of their
+of :mod:`fleet.rehearsal.sim`, so a new user sees exactly what a cutover of their
 configuration would do, in seconds and without a cloud account. Faults make
 the fakes fail the way real parts fail; each ends in the state the runbook
 documents.
@@ -27,7 +27,6 @@ from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
-from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import FAULTS
@@ -42,6 +41,7 @@ from fleet.rehearsal.files import (
     load_world,
     started,
 )
+from fleet.rehearsal.sim import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.state import open_store
 
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]

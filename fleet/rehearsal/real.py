@@ -57,7 +57,6 @@ from fleet.domain.reports import Secret, SlotOutputs
 from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import ProvisioningFailed, StateError, UsageError
-from fleet.fakes import OLD_REVISION, REVISION, World
 from fleet.ports import Applied, Confirm, Layout, Lease, Notice, Notifier, Record, StateStore, Traffic
 from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
 from fleet.rehearsal.faults import REAL_FAULTS
@@ -71,6 +70,7 @@ from fleet.rehearsal.files import (
     load_world,
     started,
 )
+from fleet.rehearsal.sim.world import OLD_REVISION, REVISION, World
 from fleet.state import open_store
 
 FLUX = "flux.json"
