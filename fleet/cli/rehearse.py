@@ -208,7 +208,9 @@ WORLDS = {
 def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
           output: str, confirm: Any = None, temporary: bool = False, kube: str = "kmock") -> None:
     from fleet.cli import render
-    from fleet.rehearsal.real import REAL_WORLD_WAITS, Waits, parse_real_faults, rehearse_real
+    from fleet.rehearsal.real import rehearse_real
+    from fleet.rehearsal.real_faults import parse_real_faults
+    from fleet.rehearsal.waits import REAL_WORLD_WAITS, Waits
 
     parsed = parse_real_faults(faults)
     waits = REAL_WORLD_WAITS if kube == "real" else Waits()

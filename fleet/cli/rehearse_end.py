@@ -55,7 +55,7 @@ def finish_real(env: str, final: Any, run: Any, report: str | None, output: str,
                  answered_itself: bool = True, configured: str | None = None) -> None:
     from fleet.cli import render
     from fleet.cli.outcome import report_context
-    from fleet.rehearsal.real import observed, samples, traffic_summary
+    from fleet.rehearsal.summary import observed, samples, traffic_summary
     from fleet.report import UserFailure, save_users, write_report
 
     records = run.store.history(env)
