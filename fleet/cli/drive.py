@@ -21,8 +21,8 @@ def drive(
     config: EnvironmentConfig, action: Callable[[Engine], EnvironmentState], *, yes: bool = False
 ) -> EnvironmentState:
     """Run ``action`` on an engine wired to the environment's real adapters, with the live progress line."""
-    from fleet.cli import render
     from fleet.cli.exits import EXIT_LOCKED
+    from fleet.cli.progress import Progress
     from fleet.engine import Engine, RequestPending
     from fleet.errors import CutoverHalted, ProviderError
     from fleet.wiring import production_ports
@@ -31,7 +31,7 @@ def drive(
     # Before the lock and before any adapter: a rehearsal's state, or a history that does not match its state,
     # is refused here (exit 2) with nothing touched.
     ctx.store(config).load(config.name)
-    progress = render.Progress()
+    progress = Progress()
     ports = production_ports(config, ctx.project(), progress, confirm(yes))
     try:
         return action(Engine(ctx.store(config), ports))

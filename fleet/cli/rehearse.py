@@ -172,7 +172,9 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
     from fleet.rehearsal.inmemory import rehearse as run
 
     parsed = parse_faults(faults)
-    progress = render.Progress()
+    from fleet.cli.progress import Progress
+
+    progress = Progress()
     click.echo(f"rehearsing {env} on the in-memory fleet (state: {location})", err=True)
     try:
         final, r = run(config, location, parsed, progress, target=target, confirm=confirm)
@@ -218,7 +220,9 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
     click.echo(f"world: {kube}: {WORLDS[kube]}; the other is --world {other}: {WORLDS[other]}", err=True)
     click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
-    progress = render.Progress()
+    from fleet.cli.progress import Progress
+
+    progress = Progress()
     try:
         final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm,
                                    kube=kube)

@@ -130,7 +130,9 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
-        progress = render.Progress()
+        from fleet.cli.progress import Progress
+
+        progress = Progress()
         try:
             final, run = resume_real(location, env, progress, force_unlock=force_unlock, confirm=confirm)
         except LockedError as err:
@@ -139,10 +141,11 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
             progress.close()
         finish_real(env, final, run, None, output, answered_itself=confirm is None)
         return
+    from fleet.cli.progress import Progress
     from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
     from fleet.state import open_store
 
-    progress = render.Progress()
+    progress = Progress()
     try:
         final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm)
     except LockedError as err:
