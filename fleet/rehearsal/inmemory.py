@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState, Phase
@@ -28,7 +29,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
-from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
+from fleet.rehearsal.common import SHARED_FAULTS, Fanout, checked_fault, die, fault_number, takes_value
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
     LEASE_S,
@@ -78,49 +79,26 @@ class Faults:
         )
 
 
+_OWN: dict[str, Callable[[str], dict[str, Any]]] = {
+    "missing-objects": lambda v: {"missing_objects": fault_number("missing-objects", v, int, 1, 4)},
+    "provision-fails": lambda v: {"provision_fails": True},
+    "analysis-fails-at": lambda v: {"analysis_fails_at": fault_number("analysis-fails-at", v, int, 1, 100)},
+    "weights-fail-at": lambda v: {"weights_fail_at": fault_number("weights-fail-at", v, int, 1, 100)},
+    "throttled": lambda v: {"throttled": fault_number("throttled", v, int, 1, 3)},
+    "crash-at": lambda v: {"crash_at": v},
+}
+
+
 def parse_faults(specs: Sequence[str]) -> Faults:
     faults = Faults(specs=tuple(specs))
+    known = takes_value(FAULTS)
     for spec in specs:
-        name, has_value, value = spec.partition("=")
-        needs_value = any(f.startswith(name + "=") for f in FAULTS)
-        if name + ("=" if needs_value else "") not in {f.split("=")[0] + ("=" if "=" in f else "") for f in FAULTS}:
-            known = ", ".join(sorted(FAULTS))
-            raise UsageError(f"--fault: unknown fault {spec!r} (known: {known})")
-        if needs_value and not has_value:
-            raise UsageError(f"--fault {name} needs a value: {name}=...")
-        if not needs_value and has_value:
-            raise UsageError(f"--fault {name} takes no value")
-        match name:
-            case "flux-stuck":
-                faults = replace(faults, flux_stuck=True)
-            case "stale-revision":
-                faults = replace(faults, stale_revision=True)
-            case "flux-flap":
-                faults = replace(faults, flux_flap=True)
-            case "flux-fails-in-bake":
-                faults = replace(faults, flux_fails_in_bake=True)
-            case "missing-objects":
-                faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
-            case "provision-fails":
-                faults = replace(faults, provision_fails=True)
-            case "haproxy-reload" | "hand-edit":
-                raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
-            case "green-slow":
-                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, 1500))
-            case "green-errors":
-                faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
-            case "analysis-fails-at":
-                faults = replace(faults, analysis_fails_at=fault_number(name, value, int, 1, 100))
-            case "weights-fail-at":
-                faults = replace(faults, weights_fail_at=fault_number(name, value, int, 1, 100))
-            case "throttled":
-                faults = replace(faults, throttled=fault_number(name, value, int, 1, 3))
-            case "crash-after":
-                faults = replace(faults, crash_after=crash_phase(value))
-            case "crash-at":
-                faults = replace(faults, crash_at=value)
-            case "lock-held":
-                faults = replace(faults, lock_held=True)
+        name, value = checked_fault(
+            spec, known, lambda s: f"--fault: unknown fault {s!r} (known: {', '.join(sorted(FAULTS))})"
+        )
+        if name in ("haproxy-reload", "hand-edit"):
+            raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
+        faults = replace(faults, **(SHARED_FAULTS.get(name) or _OWN[name])(value))
     return faults
 
 
@@ -226,13 +204,6 @@ def build(
 
 def _save_marker(files: RehearsalFiles, env: str, faults: Faults) -> None:
     files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs)})
-
-
-def is_rehearsal(location: str, env: str) -> bool:
-    """Whether ENV's state at ``location`` is a rehearsal's (its state says so, wherever it lives)."""
-    store = open_store(location)
-    kind = store.is_rehearsal(env)  # type: ignore[attr-defined]
-    return bool(kind)
 
 
 def rehearse(

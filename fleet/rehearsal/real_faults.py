@@ -7,22 +7,17 @@ reloaded or hand-edited mid-shift, the process is killed after a phase.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from fleet.domain.machine import Phase
+from fleet.ports import Notice
+from fleet.rehearsal.common import SHARED_FAULTS, checked_fault, die, takes_value
+from fleet.rehearsal.faults import REAL_FAULTS
 
 if TYPE_CHECKING:
     from fleet.rehearsal.parts import Parts
-
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-
-from fleet.domain.machine import Phase
-from fleet.errors import UsageError
-from fleet.ports import Notice
-from fleet.rehearsal.common import crash_phase, die, fault_number
-from fleet.rehearsal.faults import REAL_FAULTS
-
-GREEN_SLOW_MAX_MS = 1500
-"""Below the load generator's 2 s request timeout: slower answers would be failures, not latency."""
 
 
 @dataclass(frozen=True)
@@ -47,37 +42,16 @@ class RealFaults:
 
 def parse_real_faults(specs: Sequence[str]) -> RealFaults:
     faults = RealFaults(specs=tuple(specs))
-    names = {f.partition("=")[0]: "=" in f for f in REAL_FAULTS}
+    known = takes_value(REAL_FAULTS)
     for spec in specs:
-        name, has_value, value = spec.partition("=")
-        if name not in names:
-            raise UsageError(
-                f"--fault: {spec!r} is not a fault of the real rehearsal "
-                f"(real: {', '.join(REAL_FAULTS)}; the others need --simulated)"
-            )
-        if names[name] and not has_value:
-            raise UsageError(f"--fault {name} needs a value: {name}=...")
-        if not names[name] and has_value:
-            raise UsageError(f"--fault {name} takes no value")
-        match name:
-            case "green-errors":
-                faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
-            case "green-slow":
-                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, GREEN_SLOW_MAX_MS))
-            case "flux-stuck":
-                faults = replace(faults, flux_stuck=True)
-            case "stale-revision":
-                faults = replace(faults, stale_revision=True)
-            case "flux-flap":
-                faults = replace(faults, flux_flap=True)
-            case "flux-fails-in-bake":
-                faults = replace(faults, flux_fails_in_bake=True)
-            case "crash-after":
-                faults = replace(faults, crash_after=crash_phase(value))
-            case "lock-held":
-                faults = replace(faults, lock_held=True)
-            case "haproxy-reload" | "hand-edit":
-                faults = replace(faults, mid_shift=name)
+        name, value = checked_fault(
+            spec, known, lambda s: f"--fault: {s!r} is not a fault of the real rehearsal "
+            f"(real: {', '.join(REAL_FAULTS)}; the others need --simulated)",
+        )
+        if name in ("haproxy-reload", "hand-edit"):
+            faults = replace(faults, mid_shift=name)
+        else:
+            faults = replace(faults, **SHARED_FAULTS[name](value))
     return faults
 
 

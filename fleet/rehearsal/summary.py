@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fleet.rehearsal.real import RealRun
-
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.domain.model import SlotName
 from fleet.ports import Record
+
+if TYPE_CHECKING:
+    from fleet.rehearsal.real import RealRun
 
 
 def observed(run: RealRun) -> Callable[[float, float | None], dict[str, Any]]:
