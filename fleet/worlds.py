@@ -13,13 +13,12 @@ state; the worlds themselves are imported only when one is used.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fleet.errors import UsageError
 
 
-@dataclass(frozen=True)
-class Worlds:
+class Worlds(NamedTuple):
     describe: Callable[[str, str], str]
     """``(location, env)``: the world ENV's rehearsal at ``location`` ran in, in words (for reports)."""
     resume: Callable[[str, str, str, bool, bool], None]
