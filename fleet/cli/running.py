@@ -186,26 +186,26 @@ def _give_back(env: str, output: str, what: str, success: str, act: Callable[[En
     finish(drive(config, act), output, success=Phase(success))
 
 
-@click.command()
-@click.argument("env")
-@click.option("--reason", default="requested by operator", show_default=True)
-@wait_option
-@force_unlock_option
-@output_option
-@state_option
+def _gives_back(default_reason: str) -> Callable[[Callable[..., None]], click.Command]:
+    """The command line ``rollback`` and ``abort`` share: ENV, --reason, --wait, --force-unlock, --output, --state."""
+
+    def command(body: Callable[..., None]) -> click.Command:
+        for option in (state_option, output_option, force_unlock_option, wait_option,
+                       click.option("--reason", default=default_reason, show_default=True), click.argument("env")):
+            body = option(body)
+        return click.command()(body)
+
+    return command
+
+
+@_gives_back("requested by operator")
 def rollback(env: str, reason: str, wait: float, force_unlock: bool, output: str) -> None:
     """Give all traffic back to the old slot now (one traffic call; no Pulumi involved)."""
     _give_back(env, output, "roll back", "ROLLED_BACK",
                lambda engine: engine.rollback(env, reason=reason, force_unlock=force_unlock, wait_s=wait))
 
 
-@click.command()
-@click.argument("env")
-@click.option("--reason", default="aborted by operator", show_default=True)
-@wait_option
-@force_unlock_option
-@output_option
-@state_option
+@_gives_back("aborted by operator")
 def abort(env: str, reason: str, wait: float, force_unlock: bool, output: str) -> None:
     """Give up ENV's cutover: traffic back to the old slot, the new slot left for inspection."""
     _give_back(env, output, "abort", "ABORTED",

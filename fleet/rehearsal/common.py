@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from fleet.domain.machine import Phase
@@ -41,7 +42,7 @@ def checked_fault(spec: str, takes_value: Mapping[str, bool], unknown: Callable[
     return name, value
 
 
-def takes_value(faults: Mapping[str, str] | tuple[str, ...]) -> dict[str, bool]:
+def takes_value(faults: Iterable[str]) -> dict[str, bool]:
     """Each fault's name, and whether it takes a value, from its listing (``green-errors=RATE``)."""
     return {f.partition("=")[0]: "=" in f for f in faults}
 
@@ -57,6 +58,18 @@ SHARED_FAULTS: dict[str, Callable[[str], dict[str, Any]]] = {
     "lock-held": lambda v: {"lock_held": True},
 }
 """The faults both rehearsals offer, as the fields each sets on the rehearsal's faults."""
+
+
+def parse_specs(
+    faults: Any, specs: Sequence[str], catalogue: Iterable[str], unknown: Callable[[str], str],
+    own: Mapping[str, Callable[[str], dict[str, Any]]],
+) -> Any:
+    """``faults`` (a frozen dataclass) with every ``--fault`` spec applied: its own faults first, then the shared."""
+    known = takes_value(tuple(catalogue))
+    for spec in specs:
+        name, value = checked_fault(spec, known, unknown)
+        faults = replace(faults, **(own.get(name) or SHARED_FAULTS[name])(value))
+    return faults
 
 
 def crash_phase(value: str) -> Phase:

@@ -29,7 +29,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
-from fleet.rehearsal.common import SHARED_FAULTS, Fanout, checked_fault, die, fault_number, takes_value
+from fleet.rehearsal.common import Fanout, die, fault_number, parse_specs
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
     LEASE_S,
@@ -89,17 +89,20 @@ _OWN: dict[str, Callable[[str], dict[str, Any]]] = {
 }
 
 
+def _needs_real(name: str) -> Callable[[str], dict[str, Any]]:
+    def refuse(value: str) -> dict[str, Any]:
+        raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
+
+    return refuse
+
+
 def parse_faults(specs: Sequence[str]) -> Faults:
-    faults = Faults(specs=tuple(specs))
-    known = takes_value(FAULTS)
-    for spec in specs:
-        name, value = checked_fault(
-            spec, known, lambda s: f"--fault: unknown fault {s!r} (known: {', '.join(sorted(FAULTS))})"
-        )
-        if name in ("haproxy-reload", "hand-edit"):
-            raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
-        faults = replace(faults, **(SHARED_FAULTS.get(name) or _OWN[name])(value))
-    return faults
+    own = {**_OWN, "haproxy-reload": _needs_real("haproxy-reload"), "hand-edit": _needs_real("hand-edit")}
+    unknown = f"(known: {', '.join(sorted(FAULTS))})"
+    parsed: Faults = parse_specs(
+        Faults(specs=tuple(specs)), specs, FAULTS, lambda s: f"--fault: unknown fault {s!r} {unknown}", own
+    )
+    return parsed
 
 
 class _CrashAfter:
@@ -225,10 +228,7 @@ def rehearse(
         r = build(location, config.name, faults, notifier, steps=config.rollout.steps, store=store, lease=lease,
                   confirm=confirm)
         if not r.world.clusters and active is not None:
-            r.world.clusters[active.value] = str(current)
-            r.world.bootstrapped.append(active.value)
-            r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
-            r.world.save()
+            r.world.seed_live(active.value, str(current), {"blue": live.weights.blue, "green": live.weights.green})
         return r.engine.cutover(config, goal), r
 
 

@@ -229,11 +229,7 @@ def rehearse_real(
         files = RehearsalFiles(store)
         _save_marker(files, config.name, faults, waits, kube)
         world = load_world(files)
-        if active.value not in world.clusters:
-            world.clusters[active.value] = str(current)
-            world.bootstrapped.append(active.value)
-            world.weights = {"blue": live.weights.blue, "green": live.weights.green}
-            world.save()
+        if world.seed_live(active.value, str(current), {"blue": live.weights.blue, "green": live.weights.green}):
             from fleet.rehearsal.flux_sim import FluxSpec
 
             flux = files.load_json(FLUX) or {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from fleet.domain.machine import Phase
 from fleet.ports import Notice
-from fleet.rehearsal.common import SHARED_FAULTS, checked_fault, die, takes_value
+from fleet.rehearsal.common import die, parse_specs
 from fleet.rehearsal.faults import REAL_FAULTS
 
 if TYPE_CHECKING:
@@ -41,18 +41,13 @@ class RealFaults:
 
 
 def parse_real_faults(specs: Sequence[str]) -> RealFaults:
-    faults = RealFaults(specs=tuple(specs))
-    known = takes_value(REAL_FAULTS)
-    for spec in specs:
-        name, value = checked_fault(
-            spec, known, lambda s: f"--fault: {s!r} is not a fault of the real rehearsal "
-            f"(real: {', '.join(REAL_FAULTS)}; the others need --simulated)",
-        )
-        if name in ("haproxy-reload", "hand-edit"):
-            faults = replace(faults, mid_shift=name)
-        else:
-            faults = replace(faults, **SHARED_FAULTS[name](value))
-    return faults
+    own = {name: (lambda v, name=name: {"mid_shift": name}) for name in ("haproxy-reload", "hand-edit")}
+    others = f"(real: {', '.join(REAL_FAULTS)}; the others need --simulated)"
+    parsed: RealFaults = parse_specs(
+        RealFaults(specs=tuple(specs)), specs, REAL_FAULTS,
+        lambda s: f"--fault: {s!r} is not a fault of the real rehearsal {others}", own,
+    )
+    return parsed
 
 
 class MidShift:

@@ -79,17 +79,8 @@ def git_repository(
     url: str = "https://example.invalid/fleet/gitops.git",
 ) -> dict[str, Any]:
     """A GitRepository whose artifact is at ``rev`` (None: no artifact yet)."""
-    obj = _meta("GitRepository", name, namespace, generation)
-    obj["spec"] = {"url": url, "interval": "1m", "ref": {"branch": "main"}, "suspend": suspend}
-    obj["status"] = _source_status(
-        rev,
-        ready=ready,
-        reason=reason,
-        message=message,
-        generation=generation,
-        observed_generation=observed_generation,
-    )
-    return obj
+    spec = {"url": url, "interval": "1m", "ref": {"branch": "main"}, "suspend": suspend}
+    return _source("GitRepository", name, namespace, spec, rev, ready, reason, message, generation, observed_generation)
 
 
 def oci_repository(
@@ -103,14 +94,18 @@ def oci_repository(
     generation: int = 1,
     observed_generation: int | None = None,
 ) -> dict[str, Any]:
-    obj = _meta("OCIRepository", name, namespace, generation)
-    obj["spec"] = {"url": "oci://example.invalid/manifests", "interval": "1m", "ref": {"tag": "latest"}}
+    spec = {"url": "oci://example.invalid/manifests", "interval": "1m", "ref": {"tag": "latest"}}
+    return _source("OCIRepository", name, namespace, spec, rev, ready, reason, message, generation, observed_generation)
+
+
+def _source(
+    kind: str, name: str, namespace: str, spec: dict[str, Any], rev: str | None, ready: bool | None,
+    reason: str | None, message: str | None, generation: int, observed_generation: int | None,
+) -> dict[str, Any]:
+    obj = _meta(kind, name, namespace, generation)
+    obj["spec"] = spec
     obj["status"] = _source_status(
-        rev,
-        ready=ready,
-        reason=reason,
-        message=message,
-        generation=generation,
+        rev, ready=ready, reason=reason, message=message, generation=generation,
         observed_generation=observed_generation,
     )
     return obj

@@ -58,6 +58,19 @@ class World:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         tmp.replace(self.path)
 
+    def seed_live(self, slot: str, version: str, weights: dict[str, int]) -> bool:
+        """A rehearsal's first run: the live slot's cluster exists, bootstrapped, with the recorded weights.
+
+        Returns whether it was seeded now (False: the world already knows the slot).
+        """
+        if slot in self.clusters:
+            return False
+        self.clusters[slot] = version
+        self.bootstrapped.append(slot)
+        self.weights = dict(weights)
+        self.save()
+        return True
+
     def record_created(self, slot: str, version: str) -> None:
         self.clusters[slot] = version
         self.created[slot] = self.created.get(slot, 0) + 1
