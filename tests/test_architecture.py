@@ -6,7 +6,8 @@ layers and keeps production paths away from the rehearsal; it cannot say that
 a module is reached at all, so this test does: every module of the package is
 imported by another module of the package, or named by one as a string (the
 adapter registries' ``"module:Class"`` entries, a ``python -m`` child
-process), or is an entry point.
+process), or is an entry point (``__main__``, or a module with a
+``if __name__ == "__main__":`` block that people run with ``python -m``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def test_every_product_module_is_reached_from_the_product() -> None:
         if m not in ENTRY_POINTS
         and not (ROOT / m.replace(".", "/")).is_dir()  # packages: reached through their modules
         and not graph.find_modules_that_directly_import(m)
+        and 'if __name__ == "__main__":' not in (ROOT / (m.replace(".", "/") + ".py")).read_text(encoding="utf-8")
         and f'"{m}' not in text
     )
     assert unreached == [], f"modules nothing in fleet/ uses (move test-only code to tests/): {unreached}"
