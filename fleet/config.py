@@ -50,6 +50,8 @@ KNOWN_KEYS = frozenset(
         "health",
         "state",
         "upgrade",
+        "notifications",
+        "hooks",
     }
 )
 SECRET_KEYS = frozenset({"gitToken", "sopsAgeKey"})
@@ -228,6 +230,7 @@ def _load(project: Path, env: str, *, partial: bool = False) -> tuple[Environmen
     traffic = p.mapping(raw.get("traffic"), "traffic", required=True)
     analysis = p.mapping(raw.get("analysis"), "analysis")
     state = p.optional_str(raw.get("state"), "state")
+    problems.errors.extend(_notify_problems(raw, rel))
     if rollout is None or (problems.errors and not partial):
         return None, problems.errors
     if version is None and not partial:
@@ -245,6 +248,12 @@ def _load(project: Path, env: str, *, partial: bool = False) -> tuple[Environmen
         state=state,
     )
     return config, problems.errors
+
+
+def _notify_problems(raw: Mapping[str, Any], file: str) -> list[ConfigError]:
+    from fleet.notify_settings import notify_problems
+
+    return notify_problems(raw, file=file)
 
 
 def _closest(key: str) -> str:

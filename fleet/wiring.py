@@ -20,6 +20,9 @@ from fleet.errors import ConfigError, FleetError
 from fleet.ports import Confirm, Notice, Notifier
 
 if TYPE_CHECKING:
+    from fleet.adapters.notify.hooks import HttpHooks
+    from fleet.adapters.notify.outbox import WebhookOutbox
+    from fleet.adapters.notify.tenants import TenantMessenger
     from fleet.domain.health import HealthSettings
     from fleet.engine import Ports
 
@@ -46,6 +49,12 @@ class SystemClock:
         time.sleep(max(0.0, seconds))
 
 
+def _tenant_traffic(config: EnvironmentConfig) -> object:
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    return tenant_traffic_from_config(config.raw, file=config.file)
+
+
 def _health_settings(config: EnvironmentConfig) -> HealthSettings:
     from fleet.domain.health import health_settings_from_config
 
@@ -57,6 +66,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     from fleet.adapters.analysis import analysis_from_settings
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.notify.outbox import Tee
     from fleet.adapters.pulumi_engine import use_built_engine
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
     from fleet.adapters.traffic import traffic_from_settings
@@ -68,7 +78,12 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         notifier.notify(Notice(config.name, "output", line.rstrip()))
 
     analysis = analysis_from_settings(config.name, analysis_settings(config), file=config.file)
+    analysis = _with_tenants(analysis, config)
     attach_progress(analysis, notifier, config.name)
+    outbox, hooks = notify_ports(config, notifier)
+    if outbox is not None:
+        notifier = Tee(notifier, outbox)
+    tenants = tenant_messenger(config, outbox)
     return Ports(
         provisioner=PulumiProvisioner(project, show),
         health=FluxHealthGate.from_settings(_health_settings(config)),
@@ -77,7 +92,60 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         clock=SystemClock(),
         notifier=notifier,
         confirm=confirm,
+        outbox=outbox,
+        hooks=hooks,
+        tenants=tenants,
     )
+
+
+def notify_ports(
+    config: EnvironmentConfig, notifier: Notifier
+) -> tuple[WebhookOutbox | None, HttpHooks | None]:
+    """The outbox of ``fleet:notifications`` (and the load-test triggers) and the smoke tests of ``fleet:hooks``."""
+    from fleet.adapters.notify.hooks import HttpHooks
+    from fleet.adapters.notify.outbox import STORY, DeliveryPolicy, WebhookOutbox
+    from fleet.adapters.notify.webhook import UrllibWebhook
+    from fleet.domain.tenants import tenant_traffic_from_config
+    from fleet.notify_settings import notify_settings
+    from fleet.ports import Target
+
+    settings = notify_settings(config.raw, file=config.file)
+    contacts = [
+        Target(kind="webhook", url=t.contact.webhook, name=f"{t.name} contact", events=frozenset({STORY}),
+               tenant=t.name)
+        for t in tenant_traffic_from_config(config.raw, file=config.file) if t.contact.webhook
+    ]
+    for skipped in settings.skipped:
+        notifier.notify(Notice(config.name, "output", f"notifications: {skipped}"))
+    webhook = UrllibWebhook()
+    targets = list(settings.targets) + [
+        Target(kind="webhook", url=h.url, name=h.name, events=frozenset({"step"}), tenant=h.tenant)
+        for h in settings.load_tests
+    ] + contacts
+    policy = DeliveryPolicy(timeout_s=settings.timeout_s, attempts=settings.attempts, budget_s=settings.budget_s)
+    outbox = WebhookOutbox(targets, webhook, policy) if targets else None
+    hooks = HttpHooks(settings.smoke, webhook) if settings.smoke else None
+    return outbox, hooks
+
+
+def tenant_messenger(config: EnvironmentConfig, outbox: WebhookOutbox | None) -> TenantMessenger | None:
+    """Who tells each tenant its story when a run ends: only when some target speaks for a tenant."""
+    if outbox is None or not any(t.tenant for t in outbox.targets):
+        return None
+    from fleet.adapters.notify.tenants import TenantMessenger
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    settings = _health_settings(config)
+    contacts = {t.name: t.contact for t in tenant_traffic_from_config(config.raw, file=config.file)}
+    return TenantMessenger(outbox, settings, contacts, [t.name for t in settings.tenants])
+
+
+def _with_tenants(analysis: Any, config: EnvironmentConfig) -> Any:
+    """The analysis with each tenant whose traffic can be told apart judged on its own (``fleet:tenants``)."""
+    from fleet.adapters.analysis.tenants import with_tenants_from_settings
+    from fleet.domain.tenants import tenant_traffic_from_config
+
+    return with_tenants_from_settings(analysis, tenant_traffic_from_config(config.raw, file=config.file))
 
 
 def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
@@ -91,6 +159,7 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
         lambda: traffic_from_settings(config.name, config.traffic, file=config.file),
         lambda: analysis_from_settings(config.name, analysis_settings(config), file=config.file),
         lambda: _health_settings(config),
+        lambda: _tenant_traffic(config),
     ]
     problems: list[ConfigError] = infra_problems(config.raw, file=config.file)
     for check in checks:
@@ -108,7 +177,8 @@ def validate_adapters(config: EnvironmentConfig) -> list[ConfigError]:
 
 
 def cross_field_problems(config: EnvironmentConfig) -> list[ConfigError]:
-    """Keys of different blocks that must agree: ``fleet:traffic`` against ``fleet:dns`` and ``fleet:hostnames``.
+    """Keys of different blocks that must agree: ``fleet:traffic`` against ``fleet:dns``, ``fleet:hostnames``
+    and ``fleet:teardown.bake`` (at least the records' TTL, so no cached answer points at a destroyed slot).
 
     ``fleet:dns`` is where the slots' weighted records are created and
     ``fleet:hostnames`` what both slots serve; the traffic adapter moves the
@@ -131,6 +201,13 @@ def cross_field_problems(config: EnvironmentConfig) -> list[ConfigError]:
                 "traffic.ttl",
                 f"{ttl} differs from fleet:dns.ttl {dns_ttl}: the settle wait after a step must cover the records' TTL",
             )
+    ttl = traffic.get("ttl", 60)
+    if traffic.get("provider") == "route53" and _whole(ttl) and config.teardown.bake_s < ttl:
+        problem(
+            "teardown.bake",
+            f"{config.teardown.bake_s:g}s is shorter than the records' TTL ({ttl}s, fleet:traffic.ttl): resolvers "
+            "would still send users to the old slot after it is destroyed",
+        )
     names = traffic.get("hostnames")
     if isinstance(names, str):
         names = [names]

@@ -23,6 +23,8 @@ class Worlds(NamedTuple):
     """``(location, env)``: the world ENV's rehearsal at ``location`` ran in, in words (for reports)."""
     resume: Callable[[str, str, str, bool, bool], None]
     """``(location, env, output, force_unlock, yes)``: finish the rehearsal on its world and render its end."""
+    approve: Callable[[str, str, str, bool, int], None]
+    """``(location, env, output, force_unlock, step)``: ``fleet approve`` of a rehearsal (0: the step waiting)."""
 
 
 _registered: Worlds | None = None

@@ -126,9 +126,10 @@ def main() -> None:
     cli.main(prog_name="fleet")
 
 
-from fleet.cli import commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
+from fleet.cli import approve, commands, rehearse  # noqa: E402  (commands attach themselves to ``cli``)
 from fleet.cli import upgrade as _upgrade  # noqa: E402
 
 commands.register(cli)
 rehearse.register(cli)
 _upgrade.register(cli)
+approve.register(cli)

@@ -19,7 +19,8 @@ EXIT_CODES = (
     (EXIT_HALTED, "halted, failed or rolled back; --dry-run: a cutover would run"),
     (EXIT_USAGE, "usage or configuration error"),
     (EXIT_LOCKED, "locked by another run (or a request handed to it is not carried out yet)"),
-    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes)"),
+    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes) or approve a "
+                  "step (fleet approve ENV)"),
     (EXIT_UNREACHABLE, "could not reach a provider or the state store; nothing changed"),
     (EXIT_KILLED, "rehearse --fault crash-*: killed on purpose (SIGKILL); finish with fleet resume"),
 )

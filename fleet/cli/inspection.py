@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,6 +21,7 @@ from fleet.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
+    from fleet.ports import Record
 
 
 @click.command()
@@ -75,19 +79,26 @@ def validate(envs: tuple[str, ...], output: str) -> None:
 @click.command()
 @click.argument("envs", nargs=-1, metavar="[ENV]...")
 @click.option("--health", is_flag=True, help="Also ask each slot's Flux health gate, tenant by tenant.")
+@click.option("--tenant", metavar="NAME", help="One tenant's story of the last cutover (one environment).")
 @output_option
 @state_option
-def status(envs: tuple[str, ...], health: bool, output: str) -> None:
+def status(envs: tuple[str, ...], health: bool, tenant: str | None, output: str) -> None:
     """A row per environment: active slot, versions, weights, phase, last result."""
     from fleet.cli import render
     from fleet.config import list_environments
 
     ctx = current()
+    if tenant is not None:
+        _tenant_status(envs, tenant, output)
+        return
     configured = set(list_environments(ctx.project()))
     names = list(envs) or sorted(configured | set(ctx.store(rehearsal=None).environments()))
     states = {
         name: (ctx.store_for(name) if name in configured else ctx.store(rehearsal=None)).load(name) for name in names
     }
+    for name in names:  # a name with neither a stack file nor a state is a typo, not an idle environment (exit 2)
+        if name not in configured and states[name] is None:
+            ctx.config(name)
     readback: dict[str, dict[str, Any]] = {}
     recorded = {
         name: ctx.config(name) for name in names
@@ -98,12 +109,30 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
 
         readback = traffic_readbacks(recorded, states)
 
+    from fleet.cli import cost_view
+
+    spent = cost_view.costs(
+        states, lambda n: (ctx.store_for(n) if n in configured else ctx.store(rehearsal=None)).history(n)
+    )
+
     def row(name: str) -> dict[str, Any]:
-        return render.status_row(name, states[name], readback.get(name))
+        found = render.status_row(name, states[name], readback.get(name))
+        return {**found, "two slots": cost_view.cell(spent.get(name))}
 
     def as_json(name: str) -> dict[str, Any]:
         found = render.status_json(name, states[name])
+        if name in spent:
+            found["cost"] = cost_view.as_json(spent[name])
         return {**found, "traffic": readback[name]} if name in readback else found
+
+    standing = cost_view.left_standing(states, spent)
+
+    def tables() -> str:
+        text = render.table([row(n) for n in states])
+        if standing:
+            text += "\n\nleft standing by cutovers that stopped short of DONE (oldest first):\n"
+            text += render.table(cost_view.standing_rows(standing))
+        return text
 
     if health:
         if len(names) != 1:
@@ -124,7 +153,29 @@ def status(envs: tuple[str, ...], health: bool, output: str) -> None:
                        err=True)
             sys.exit(EXIT_UNREACHABLE)
         return
-    emit(output, [as_json(n) for n in states], lambda: render.table([row(n) for n in states]))
+    emit(output, [as_json(n) for n in states], tables)
+
+
+def _tenant_status(envs: tuple[str, ...], tenant: str, output: str) -> None:
+    from fleet.cli.tenants import stories
+    from fleet.domain.tenant_story import story_json, story_text
+
+    if len(envs) != 1:
+        raise UsageError("--tenant takes exactly one environment")
+    env = envs[0]
+    store = current().store_for(env)
+    found = stories(current().config(env), store.history(env), store.load(env), only=tenant)[0]
+    emit(output, story_json(found), lambda: story_text(found))
+
+
+def _history_stories(env: str, records: Sequence[Record], state: Any) -> list[Any]:
+    """Each tenant's story for ``fleet history`` and its report; none when the configuration cannot be read."""
+    from fleet.cli.tenants import stories
+
+    try:
+        return stories(current().config(env), records, state)
+    except (ConfigError, UsageError):
+        return []
 
 
 @click.command()
@@ -138,6 +189,11 @@ def history(env: str, output: str, report: str | None) -> None:
 
     store = current().store_for(env)
     records = store.history(env)
+    if not records:  # a name with neither a stack file nor a history is a typo (exit 2)
+        from fleet.config import list_environments
+
+        if env not in list_environments(current().project()):
+            current().config(env)
     if report:
         from fleet.cli.outcome import report_context
         from fleet.report import load_users, write_report
@@ -154,5 +210,20 @@ def history(env: str, output: str, report: str | None) -> None:
         except ConfigError:
             configured = None
         context = report_context(store.load(env), records, kind, location, configured)
+        context = replace(context, tenants=_history_stories(env, records, store.load(env)))
         write_report(report, env, records, samples, failed=failed, context=context)
-    emit(output, render.history_json(records), lambda: render.table(render.history_rows(records)))
+    from fleet.cli import cost_view
+    from fleet.domain.cost import environment_cost, hours
+
+    spent = environment_cost(env, records, time.time())
+
+    def text() -> str:
+        from fleet.cli.tenants import section
+
+        out = render.table(render.history_rows(records))
+        if spent.cutovers:
+            out += f"\n\ntwo slots (the second cluster's hours), {hours(spent.both_s)} in all:\n"
+            out += render.table(cost_view.cutover_rows(spent))
+        return out + section(_history_stories(env, records, store.load(env)))
+
+    emit(output, render.history_json(records), text)  # JSON: the records as before; the cost is in status

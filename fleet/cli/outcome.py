@@ -48,7 +48,7 @@ def exit_code(state: EnvironmentState, success: Phase) -> int:
     c = state.cutover
     if c is not None and c.phase is success:
         return EXIT_OK
-    if c is not None and c.awaiting_confirmation:
+    if c is not None and (c.awaiting_confirmation or c.awaiting_approval is not None):
         return EXIT_WAITING
     return EXIT_HALTED
 
@@ -85,6 +85,8 @@ def finish(
             f"with: fleet resume {state.env}{where} (it re-applies the recorded weights)   or: "
             f"fleet rollback {state.env}{where}"
         )
+    elif c is not None and c.awaiting_approval is not None:
+        message += f": {c.reason}"
     elif c is not None and c.awaiting_confirmation:
         message += f": waiting for a person to confirm destroying the old slot {c.old} (kept for now)"
         message += f"\ndestroy it with: fleet resume {state.env}{where} --yes"

@@ -75,6 +75,8 @@ class Progress:
         self._state: EnvironmentState | None = None
         self._wait: _Wait | None = None
         self._window: Mapping[str, Any] | None = None
+        self._window_at = 0.0
+        """When the window's figures were told: the countdown runs on from the source's own elapsed time."""
         self._live: Any = None
         self._ticker: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -88,6 +90,7 @@ class Progress:
         if notice.kind == "analysis":
             with self._lock:
                 self._window = detail.get("window")
+                self._window_at = time.monotonic()
             return
         if notice.kind in ("retry", "request"):
             self._print(f"{notice.kind}: {notice.message}")
@@ -136,7 +139,7 @@ class Progress:
         if held and held != self._said:
             lines.append(f"{self._stamp()} {state.env}: halted: {held}")
             self._said = held
-        if event == "TeardownDeclined":
+        if event in ("TeardownDeclined", "ApprovalPending"):
             lines.append(f"{self._stamp()} {state.env}: waiting for a person: {c.reason}")
         return lines
 
@@ -189,7 +192,7 @@ class Progress:
     def line(self) -> str:
         """The live line: phase, weights, the current wait with its countdown, the window's figures so far."""
         with self._lock:
-            state, wait, window = self._state, self._wait, self._window
+            state, wait, window, told = self._state, self._wait, self._window, self._window_at
         if state is None or state.cutover is None:
             return f"[{duration(time.monotonic() - self.started)}] starting"
         c = state.cutover
@@ -199,10 +202,13 @@ class Progress:
             f"blue {state.weights.blue} / green {state.weights.green}",
         ]
         now = time.monotonic()
-        if wait is not None:
+        if wait is not None and wait.label == "analysis window" and window is None and c.phase is Phase.SHIFT:
+            # a source that waits for its first reading to be taken inside the window (Prometheus: one scrape)
+            parts.append(f"analysis window: waiting for the first reading {_clock(now - wait.since)}")
+        elif wait is not None:
             elapsed = None
             if window is not None and wait.label == "analysis window":
-                elapsed = max(float(window.get("elapsed_s", 0.0)), now - wait.since)
+                elapsed = float(window.get("elapsed_s", 0.0)) + (now - told)
             parts.append(wait.text(now, elapsed))
         if window is not None and c.phase is Phase.SHIFT:
             parts.append(self._figures(window, c.rollout.analysis))

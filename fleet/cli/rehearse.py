@@ -36,10 +36,10 @@ from fleet.errors import FleetError, LockedError
 def register(cli: click.Group) -> None:
     """Add ``fleet rehearse``, and tell ``fleet resume`` and ``fleet history`` how to finish a rehearsal."""
     from fleet import worlds
-    from fleet.cli.rehearse_end import describe, resume
+    from fleet.cli.rehearse_end import approve, describe, resume
 
     cli.add_command(rehearse)
-    worlds.register(worlds.Worlds(describe=describe, resume=resume))
+    worlds.register(worlds.Worlds(describe=describe, resume=resume, approve=approve))
 
 
 def _fault_help() -> str:
@@ -82,7 +82,10 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     simulated, and only provisioning is simulated; waits are compressed so the
     cutover takes seconds (the waits used are printed). With --simulated, or
     when haproxy is not installed, everything runs in memory with minutes
-    passing in milliseconds. The state goes to a fresh temporary directory
+    passing in milliseconds. An environment that moves traffic with Route53 or
+    is judged by Prometheus is rehearsed on those: the real adapters against
+    moto and a real Prometheus on 127.0.0.1, users behind TTL-caching
+    resolvers (the first lines say per port what is real). The state goes to a fresh temporary directory
     unless --state is given (FLEET_STATE and the project's store are never
     used: a rehearsal must not touch a real environment's state).
 
@@ -215,7 +218,21 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
     from fleet.rehearsal.waits import REAL_WORLD_WAITS, Waits
 
     parsed = parse_real_faults(faults)
+    if kube == "kmock":
+        from fleet.rehearsal.own_providers import wanted
+
+        if wanted(config):
+            from fleet.cli.rehearse_own import rehearse_own
+
+            rehearse_own(env, config, location, parsed, target, report, output, confirm, temporary)
+            return
     waits = REAL_WORLD_WAITS if kube == "real" else Waits()
+    if parsed.tenant_errors is not None:
+        from dataclasses import replace
+
+        from fleet.rehearsal.tenant_faults import TENANT_WINDOW_S
+
+        waits = replace(waits, window_s=max(waits.window_s, TENANT_WINDOW_S))
     other = "real" if kube == "kmock" else "kmock"
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
     click.echo(f"world: {kube}: {WORLDS[kube]}; the other is --world {other}: {WORLDS[other]}", err=True)

@@ -52,7 +52,8 @@ def kept(notes: tuple[str, ...]) -> bool:
 
 
 def finish_real(env: str, final: Any, run: Any, report: str | None, output: str, temporary: bool = False,
-                 answered_itself: bool = True, configured: str | None = None) -> None:
+                 answered_itself: bool = True, configured: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
     from fleet.cli import render
     from fleet.cli.outcome import report_context
     from fleet.rehearsal.summary import observed, samples, traffic_summary
@@ -64,7 +65,7 @@ def finish_real(env: str, final: Any, run: Any, report: str | None, output: str,
                           error=q.error) for q in run.requests if q.failed]
     save_users(run.location, seen, failed)  # for fleet history --report
     if report:
-        context = report_context(final, records, "real parts", run.location, configured)
+        context = report_context(final, records, getattr(run, "kind", "real parts"), run.location, configured)
         write_report(report, env, records, seen, failed=failed, context=context)
     world = {
         "clusters": run.world.clusters,
@@ -78,7 +79,8 @@ def finish_real(env: str, final: Any, run: Any, report: str | None, output: str,
             applied = ", ".join(f"{source} {rev}" for source, rev in sorted(revisions.items()))
             click.echo(f"Flux applied on {slot}: {applied}", err=True)
     click.echo(
-        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through HAProxy, "
+        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through "
+        f"{getattr(run, 'through', 'HAProxy')}, "
         f"{traffic['failed']} failed",
         err=True,
     )
@@ -94,6 +96,7 @@ def finish_real(env: str, final: Any, run: Any, report: str | None, output: str,
         "mode": "real",
         "cluster_world": run.kube,
         "revisions": run.revisions,
+        **(extra or {}),
     })
 
 
@@ -121,12 +124,27 @@ def resume(location: str, env: str, output: str, force_unlock: bool, yes: bool) 
     resume_rehearsal(location, env, output, force_unlock=force_unlock, confirm=confirm(yes) if asked else None)
 
 
-def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None) -> None:
-    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started."""
+def approve(location: str, env: str, output: str, force_unlock: bool, step: int) -> None:
+    """``fleet approve`` of a rehearsal's step: recorded, then the rehearsal goes on on its own world."""
+    resume_rehearsal(location, env, output, force_unlock=force_unlock, approve=step)
+
+
+def resume_rehearsal(
+    location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None, approve: int | None = None
+) -> None:
+    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started.
+
+    ``approve``: ``fleet approve`` of that step (0: the step waiting) instead of a plain resume.
+    """
     from fleet.cli import render
     from fleet.rehearsal.real import rehearsal_mode
 
     if rehearsal_mode(location, env) == "real":
+        from fleet.rehearsal.own_providers import refuse_resume
+
+        refuse_resume(location, env)
+        if approve is not None:
+            raise UsageError("fleet approve continues simulated rehearsals only; a real-parts rehearsal has no gates")
         from fleet.rehearsal.real import resume_real
 
         click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
@@ -147,7 +165,8 @@ def resume_rehearsal(location: str, env: str, output: str, *, force_unlock: bool
 
     progress = Progress()
     try:
-        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm)
+        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm,
+                                 approve=approve)
     except LockedError as err:
         raise with_state(err, location) from err
     finally:

@@ -9,6 +9,7 @@ while a cutover runs is :mod:`fleet.cli.progress`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -84,6 +85,8 @@ def _status_row(env: str, state: EnvironmentState | None) -> dict[str, Any]:
         phase = c.phase.value + (f" {c.step_label()}" if c.step_label() else "")
         if c.awaiting_confirmation:
             phase += " (awaiting --yes)"
+        if c.awaiting_approval is not None:
+            phase += f" (awaiting fleet approve --step {c.awaiting_approval})"
         if c.held:
             phase += " (halted: fleet resume)"
         if c.paused:
@@ -170,6 +173,18 @@ def summarise(r: Record) -> str:
             return f"{d.get('command')}: {d.get('reason')}"
         case "RollbackRequested" | "AbortRequested":
             return str(d.get("reason", ""))
+        case "NotificationsSent":
+            sent = d.get("deliveries", [])
+            counts = Counter(str(x.get("status")) for x in sent)
+            bad = next((x for x in sent if x.get("error")), None)
+            said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            return said + (f"; {bad.get('target')}: {bad.get('error')}" if bad else "")
+        case "SmokeTested":
+            return f"step {d.get('step')}: " + ("passed" if d.get("ok") else f"FAILED: {d.get('reason')}")
+        case "StepApproved":
+            return f"step {d.get('step')} approved by {d.get('by') or '?'}"
+        case "ApprovalPending":
+            return f"step {d.get('step')} waits for fleet approve"
     keys = {k: v for k, v in d.items() if not isinstance(v, (dict, list))}
     return ", ".join(f"{k}={v}" for k, v in keys.items())
 

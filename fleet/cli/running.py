@@ -126,8 +126,13 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
     if dry_run:
         _show_plan(p, output)
         sys.exit(1 if p.changes else 0)
+    from fleet.notify_settings import notify_settings
+
     rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
-    final = drive(config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock), yes=yes)
+    gates = notify_settings(config.raw, file=config.file).gates
+    final = drive(
+        config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock, gates=gates), yes=yes
+    )
     finish(final, output)
 
 
@@ -148,7 +153,7 @@ def resume(env: str, yes: bool, now: bool, force_unlock: bool, output: str) -> N
     from fleet.state import open_store
 
     ctx = current()
-    location = ctx.state_option or _configured_location(env)
+    location = ctx.state_option or configured_location(env)
     if is_rehearsal(open_store(location), env):
         from fleet.worlds import rehearsal_worlds
 
@@ -166,7 +171,7 @@ def resume(env: str, yes: bool, now: bool, force_unlock: bool, output: str) -> N
     finish(final, output)
 
 
-def _configured_location(env: str) -> str:
+def configured_location(env: str) -> str:
     ctx = current()
     try:
         return ctx.store_location(ctx.config(env))

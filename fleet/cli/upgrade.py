@@ -116,8 +116,11 @@ class _EngineRunner:
                 final = drive(config, lambda e: e.resume(config.name, window_end=end), yes=self.yes)
             else:
                 assert plan.target is not None
-                final = drive(config, lambda e: e.cutover(config, plan.target, window_end=end),  # type: ignore[arg-type]
-                               yes=self.yes)
+                from fleet.notify_settings import notify_settings
+
+                gates = notify_settings(config.raw, file=config.file).gates
+                final = drive(config, lambda e: e.cutover(config, plan.target, window_end=end,  # type: ignore[arg-type]
+                                                          gates=gates), yes=self.yes)
         except FleetError as err:
             return RunResult(plan.env, None, False, str(err), err.exit_code)
         self.final = final

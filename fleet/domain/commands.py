@@ -55,6 +55,18 @@ class CheckHealth(Command):
 
 
 @dataclass(frozen=True)
+class AwaitApproval(Command):
+    step: int
+
+
+@dataclass(frozen=True)
+class RunSmokeTest(Command):
+    slot: SlotName
+    step: int
+    percent: int
+
+
+@dataclass(frozen=True)
 class SetWeights(Command):
     weights: Weights
     reapply: bool = False

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from fleet.domain.gates import GatePolicy
 from fleet.domain.model import ABSENT_SLOT, Role, RolloutPolicy, SlotName, SlotState, TeardownPolicy, Version, Weights
 
 
@@ -85,6 +86,13 @@ class Cutover:
     """When the maintenance window this run started (or resumed) in ends; None: no window."""
     paused: str | None = None
     """Why the cutover waits for the next maintenance window (not a rollback); ``fleet resume`` continues."""
+    gates: GatePolicy = field(default_factory=GatePolicy)
+    approved: tuple[int, ...] = ()
+    """Steps (from 1) approved with ``fleet approve``."""
+    awaiting_approval: int | None = None
+    """The step (from 1) held until ``fleet approve``: the run ends with exit 4 meanwhile."""
+    smoke_checked: bool = False
+    """The pre-shift smoke tests passed for this step's weight increase."""
 
     @property
     def steps(self) -> tuple[int, ...]:

@@ -6,8 +6,9 @@ Every decision of a cutover starts from one of these; the transition function
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from fleet.domain.gates import GatePolicy
 from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
 from fleet.domain.reports import HealthReport, Verdict
 
@@ -24,6 +25,25 @@ class CutoverRequested(Event):
     rollout: RolloutPolicy
     teardown: TeardownPolicy
     window_end: float | None = None
+    gates: GatePolicy = field(default_factory=GatePolicy)
+
+
+@dataclass(frozen=True)
+class ApprovalPending(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class StepApproved(Event):
+    step: int
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeTested(Event):
+    step: int
+    ok: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)

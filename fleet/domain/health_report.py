@@ -38,6 +38,7 @@ from fleet.domain.flux_status import (
 from fleet.domain.health_settings import HealthSettings
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, ObjectFailure, ObjectRef, Running, TenantHealth
+from fleet.domain.tenants import rooted_objects
 
 
 def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None = None) -> HealthReport:
@@ -123,7 +124,7 @@ def evaluate(slot: SlotName, snapshot: Snapshot, settings: HealthSettings | None
             revisions[source] = behind[0] if behind else sorted(revs)[0]
 
     failures.sort(key=lambda f: (f.ref, f.reason))
-    tenants = _tenants(settings, checked, failures)
+    tenants = _tenants(settings, checked, failures, snapshot)
     return HealthReport(
         slot=slot,
         reconciled=not failures,
@@ -242,19 +243,27 @@ def _deployment_failure(obj: Mapping[str, Any]) -> str | None:
 
 
 def _tenants(
-    settings: HealthSettings, checked: set[ObjectRef], failures: Sequence[ObjectFailure]
+    settings: HealthSettings, checked: set[ObjectRef], failures: Sequence[ObjectFailure], snapshot: Snapshot
 ) -> tuple[TenantHealth, ...]:
     names = [t.name for t in settings.tenants if t.name != PLATFORM] + [PLATFORM]
-    counts = dict.fromkeys(names, 0)
+    labels: dict[ObjectRef, Mapping[str, str]] = {}
+    for kind in (KUSTOMIZATION, HELM_RELEASE):
+        for obj in snapshot.of(kind):
+            labels[ref_of(obj, kind)] = (obj.get("metadata") or {}).get("labels") or {}
+    rooted = rooted_objects(settings, labels)
+    owner = {ref: settings.tenant_of(ref, labels.get(ref), rooted) for ref in checked | {f.ref for f in failures}}
+    mine: dict[str, list[ObjectRef]] = {name: [] for name in names}
     grouped: dict[str, list[ObjectFailure]] = {name: [] for name in names}
-    for ref in checked:
-        counts[settings.tenant_of(ref)] += 1
+    for ref in sorted(checked):
+        mine[owner[ref]].append(ref)
     for failure in failures:
-        grouped[settings.tenant_of(failure.ref)].append(failure)
+        grouped[owner[failure.ref]].append(failure)
     return tuple(
-        TenantHealth(tenant=name, reconciled=not grouped[name], objects=counts[name], failures=tuple(grouped[name]))
+        TenantHealth(tenant=name, reconciled=not grouped[name], objects=len(mine[name]),
+                     failures=tuple(grouped[name]), refs=tuple(mine[name]) if name != PLATFORM else ())
         for name in names
     )
+
 
 
 def tenant_rows(report: HealthReport) -> list[dict[str, object]]:

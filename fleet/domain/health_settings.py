@@ -23,6 +23,11 @@ class TenantSpec:
     namespaces: frozenset[str] = frozenset()
     kustomizations: frozenset[str] = frozenset()
     helm_releases: frozenset[str] = frozenset()
+    roots: frozenset[str] = frozenset()
+    """Root Kustomizations (``namespace/name``): they and every Flux object they create, transitively, are the
+    tenant's (Flux labels what a Kustomization applies with ``kustomize.toolkit.fluxcd.io/name``/``namespace``)."""
+    selector: tuple[tuple[str, str], ...] = ()
+    """Labels a Flux object carries (all of them) to be the tenant's."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,17 @@ class HealthSettings:
         if kind == KUSTOMIZATION:
             named |= self.kustomizations or frozenset()
             for tenant in self.tenants:
-                named |= tenant.kustomizations
+                named |= tenant.kustomizations | tenant.roots
         elif kind == HELM_RELEASE:
             named |= self.helm_releases or frozenset()
             for tenant in self.tenants:
                 named |= tenant.helm_releases
         return frozenset(named)
 
-    def tenant_of(self, ref: ObjectRef) -> str:
+    def tenant_of(
+        self, ref: ObjectRef, labels: Mapping[str, str] | None = None, rooted: Mapping[ObjectRef, str] | None = None
+    ) -> str:
+        """Whose ``ref`` is: named, else created under a tenant's root, else labelled, else by namespace."""
         if ref.kind not in (KUSTOMIZATION, HELM_RELEASE, *SOURCE_KINDS):
             return PLATFORM
         key = f"{ref.namespace}/{ref.name}"
@@ -77,6 +85,15 @@ class HealthSettings:
                 ref.kind == HELM_RELEASE and key in tenant.helm_releases
             ):
                 return tenant.name
+        if rooted and ref in rooted:
+            return rooted[ref]
+        for tenant in self.tenants:
+            if ref.kind == KUSTOMIZATION and key in tenant.roots:
+                return tenant.name
+        if labels:
+            for tenant in self.tenants:
+                if tenant.selector and all(labels.get(k) == v for k, v in tenant.selector):
+                    return tenant.name
         for tenant in self.tenants:
             if ref.namespace in tenant.namespaces:
                 return tenant.name
@@ -113,15 +130,24 @@ def health_settings_from_config(raw: Mapping[str, Any], *, file: str) -> HealthS
             raise ConfigError("tenant names must be non-empty strings", file=file, key=TENANTS_KEY)
         if not isinstance(spec, Mapping):
             raise ConfigError("must be a mapping with namespaces and/or kustomizations", file=file, key=key)
-        _only_keys(spec, {"namespaces", "kustomizations", "helmReleases"}, file, key)
+        _only_keys(
+            spec, {"namespaces", "kustomizations", "helmReleases", "roots", "selector", "traffic", "contact"}, file, key
+        )
+        selector = _mapping(spec.get("selector"), file=file, key=f"{key}.selector")
+        if not all(isinstance(v, str) for v in selector.values()):
+            raise ConfigError("must map label names to values", file=file, key=f"{key}.selector")
         tenant = TenantSpec(
             name=name,
             namespaces=_names(spec.get("namespaces"), file, f"{key}.namespaces") or frozenset(),
             kustomizations=_refs(spec.get("kustomizations"), file, f"{key}.kustomizations") or frozenset(),
             helm_releases=_refs(spec.get("helmReleases"), file, f"{key}.helmReleases") or frozenset(),
+            roots=_refs(spec.get("roots"), file, f"{key}.roots") or frozenset(),
+            selector=tuple(sorted((str(k), str(v)) for k, v in selector.items())),
         )
-        if not (tenant.namespaces or tenant.kustomizations or tenant.helm_releases):
-            raise ConfigError("names no namespaces, kustomizations or helmReleases", file=file, key=key)
+        if not (tenant.namespaces or tenant.kustomizations or tenant.helm_releases or tenant.roots or tenant.selector):
+            raise ConfigError(
+                "names no namespaces, kustomizations, helmReleases, roots or selector", file=file, key=key
+            )
         tenants.append(tenant)
 
     return HealthSettings(

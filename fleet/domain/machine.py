@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from fleet.domain.commands import (
     Analyse,
+    AwaitApproval,
     AwaitHealthy,
     BootstrapFlux,
     CheckHealth,
@@ -33,6 +34,7 @@ from fleet.domain.commands import (
     DrainSlot,
     ProvisionSlot,
     RefreshSlots,
+    RunSmokeTest,
     SetWeights,
     Transition,
     WaitUntil,
@@ -41,6 +43,7 @@ from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, L
 from fleet.domain.events import (
     AbortRequested,
     AnalysisCompleted,
+    ApprovalPending,
     CutoverRequested,
     DriftObserved,
     Event,
@@ -54,6 +57,8 @@ from fleet.domain.events import (
     SlotDestroyed,
     SlotDrained,
     SlotProvisioned,
+    SmokeTested,
+    StepApproved,
     StepFailed,
     TeardownConfirmed,
     TeardownDeclined,
@@ -61,10 +66,12 @@ from fleet.domain.events import (
     TimerFired,
     WeightsApplied,
 )
+from fleet.domain.gates import gate_due
 from fleet.domain.model import Role, SlotName, SlotState, Weights
 from fleet.domain.outcomes import (
     AFTER_TRAFFIC,
     PARITY_RETRY_S,
+    approve_step,
     close_window,
     enter,
     fail,
@@ -75,14 +82,17 @@ from fleet.domain.outcomes import (
     parity,
     refuse_once_teardown_began,
     roll_back,
+    smoke_tested,
+    start,
 )
 
 __all__ = [
-    "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "AwaitHealthy", "BootstrapFlux",
-    "CheckHealth", "CheckParity", "Command", "ConfirmTeardown", "Cutover", "CutoverRequested", "DestroySlot",
-    "DrainSlot", "DriftObserved", "EnvironmentState", "Event", "FluxBootstrapped", "HealthChanged",
-    "HealthReported", "InvalidTransition", "LastResult", "ParityObserved", "Phase", "ProvisionSlot", "RefreshSlots",
-    "Refreshed", "Resumed", "RollbackRequested", "SetWeights", "SlotDestroyed", "SlotDrained", "SlotProvisioned",
+    "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "ApprovalPending", "AwaitApproval",
+    "AwaitHealthy", "BootstrapFlux", "CheckHealth", "CheckParity", "Command", "ConfirmTeardown", "Cutover",
+    "CutoverRequested", "DestroySlot", "DrainSlot", "DriftObserved", "EnvironmentState", "Event",
+    "FluxBootstrapped", "HealthChanged", "HealthReported", "InvalidTransition", "LastResult", "ParityObserved",
+    "Phase", "ProvisionSlot", "RefreshSlots", "Refreshed", "Resumed", "RollbackRequested", "RunSmokeTest",
+    "SetWeights", "SlotDestroyed", "SlotDrained", "SlotProvisioned", "SmokeTested", "StepApproved",
     "StepFailed", "TeardownConfirmed", "TeardownDeclined", "TeardownRefused", "TimerFired", "Transition",
     "WaitUntil", "WeightsApplied", "health_reason", "layout_slots", "pending", "transition",
 ]
@@ -103,6 +113,8 @@ def pending(state: EnvironmentState) -> Command | None:
     c = state.cutover
     if c is None or c.phase.terminal or c.phase is Phase.FAILED or c.awaiting_confirmation or c.held or c.paused:
         return None
+    if c.awaiting_approval is not None and c.phase is Phase.SHIFT:
+        return None
     if c.refresh_first:
         return RefreshSlots()
     if c.reapply and c.phase in AFTER_TRAFFIC:
@@ -120,8 +132,14 @@ def pending(state: EnvironmentState) -> Command | None:
         case Phase.SHIFT:
             target = Weights.split(c.new, c.steps[c.step])
             if state.weights != target:
-                if target.of(c.new) > state.weights.of(c.new) and not c.health_checked:
-                    return CheckHealth(c.new)
+                if target.of(c.new) > state.weights.of(c.new):
+                    gate = gate_due(c.gates, c.step, c.approved, c.smoke_checked)
+                    if gate == "approve":
+                        return AwaitApproval(c.step + 1)
+                    if not c.health_checked:
+                        return CheckHealth(c.new)
+                    if gate == "smoke":
+                        return RunSmokeTest(c.new, c.step + 1, c.steps[c.step])
                 return SetWeights(target)
             return Analyse(c.new)
         case Phase.BAKE:
@@ -144,7 +162,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
     c = state.cutover
 
     if isinstance(event, CutoverRequested):
-        return _start(state, event)
+        return start(state, event)
     if c is None:
         raise InvalidTransition(f"{type(event).__name__}: no cutover in {state.env}")
     if c.phase.terminal:
@@ -167,6 +185,8 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
+        case StepApproved(step=step):
+            return approve_step(state, c, step)
         case AbortRequested(reason=reason):
             refuse_once_teardown_began(c)
             return roll_back(state, replace(c, aborting=True), at, reason)
@@ -224,6 +244,11 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return parity(state, c, old, new_report, at)
         case (Phase.SHIFT | Phase.BAKE, HealthReported(report=report)) if report.slot is c.new:
             return live_health(state, c, report, at)
+        case (Phase.SHIFT, ApprovalPending(step=step)) if step == c.step + 1:
+            why = f"step {step} ({c.steps[c.step]}%) waits for approval: fleet approve {state.env} --step {step}"
+            return replace(state, cutover=replace(c, awaiting_approval=step, reason=why))
+        case (Phase.SHIFT, SmokeTested(step=step, ok=ok, reason=reason)) if step == c.step + 1:
+            return smoke_tested(state, c, step, ok, reason, at)
         case (Phase.SHIFT, WeightsApplied(weights=weights)):
             return replace(state, weights=weights, cutover=replace(c, reapply=False))
         case (Phase.BAKE | Phase.TEARDOWN_OLD, WeightsApplied(weights=weights)) if c.reapply and weights == (
@@ -261,31 +286,6 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             state = state.with_slot(slot, role=Role.ABSENT, version=None, healthy=False)
             return finish(state, c, Phase.DONE, at, None)
     raise InvalidTransition(f"{type(event).__name__} does not apply in {c.phase}")
-
-
-def _start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState:
-    if state.in_flight:
-        assert state.cutover is not None
-        raise InvalidTransition(f"a cutover is already in flight ({state.cutover.phase})")
-    old = state.active
-    if old is None:
-        raise InvalidTransition(f"{state.env} has no single active slot")
-    if state.weights.of(old) != 100:
-        raise InvalidTransition(f"{old} does not hold all traffic ({state.weights})")
-    cutover = Cutover(
-        id=event.id,
-        old=old,
-        new=old.other,
-        target=event.target,
-        rollout=event.rollout,
-        teardown=event.teardown,
-        phase=Phase.PROVISION,
-        started_at=event.at,
-        phase_since=event.at,
-        window_end=event.window_end,
-    )
-    return replace(state, cutover=cutover)
-
 
 
 def layout_slots(state: EnvironmentState) -> dict[SlotName, SlotState]:

@@ -9,9 +9,11 @@ from dataclasses import replace
 
 from fleet.domain.commands import CheckHealth, Command, SetWeights
 from fleet.domain.cutover import Cutover, EnvironmentState, InvalidTransition, LastResult, Phase
+from fleet.domain.events import CutoverRequested
 from fleet.domain.live_health import applied_revisions, judge_live
 from fleet.domain.model import ParityMode, Role
 from fleet.domain.reports import HealthReport, Outcome, Verdict, compare_parity
+from fleet.domain.tenants import blocking_reason, with_tenants
 
 
 def enter(c: Cutover, phase: Phase, at: float, **changes: object) -> Cutover:
@@ -52,7 +54,7 @@ def roll_back(state: EnvironmentState, c: Cutover, at: float, reason: str) -> En
     that died before recording it, and setting the old slot to 100% is harmless to repeat.
     A cutover held for drift is rolled back all the same: the rollback overwrites the drift.
     """
-    c = replace(c, held=None, reapply=False, paused=None)
+    c = replace(c, held=None, reapply=False, paused=None, awaiting_approval=None)
     state = state.with_slot(c.new, healthy=False)
     if c.phase in BEFORE_TRAFFIC and state.weights.of(c.old) == 100:
         outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
@@ -73,9 +75,11 @@ def restore_roles(state: EnvironmentState, c: Cutover) -> EnvironmentState:
 def judge(state: EnvironmentState, c: Cutover, verdict: Verdict, at: float) -> EnvironmentState:
     policy = c.rollout.analysis
     step = f"step {c.step + 1}/{len(c.steps)} ({c.steps[c.step]}%)"
+    verdict = with_tenants(verdict)  # a tenant's own FAIL fails the window, naming the tenant
     if verdict.outcome is Outcome.PASS:
         if c.step + 1 < len(c.steps):
-            advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False)
+            advanced = replace(c, step=c.step + 1, failed_checks=0, extensions=0, health_checked=False,
+                               smoke_checked=False)
             return replace(state, cutover=advanced)
         state = state.with_slot(c.new, role=Role.ACTIVE).with_slot(c.old, role=Role.STANDBY)
         return replace(state, cutover=enter(c, Phase.BAKE, at, drained_at=at, failed_checks=0, health_checked=False))
@@ -143,6 +147,9 @@ def live_health(state: EnvironmentState, c: Cutover, report: HealthReport, at: f
 def health_reason(report: HealthReport) -> str:
     if not report.failures:
         return "not reconciled"
+    by_tenant = blocking_reason(report)
+    if by_tenant is not None:
+        return by_tenant
     first = report.failures[0]
     more = f" (+{len(report.failures) - 1} more)" if len(report.failures) > 1 else ""
     return f"{first.ref}: {first.reason}: {first.message}{more}"
@@ -170,3 +177,47 @@ def close_window(state: EnvironmentState, at: float, command: Command | None) ->
         f"at {state.weights}: fleet resume {state.env} in the next window continues"
     )
     return replace(state, cutover=replace(c, paused=why, reason=why))
+
+
+def approve_step(state: EnvironmentState, c: Cutover, step: int) -> EnvironmentState:
+    """``fleet approve --step N``: ahead of time, or for the step that waits on it."""
+    past = c.phase in (Phase.BAKE, Phase.TEARDOWN_OLD, Phase.ROLLING_BACK)
+    if not 1 <= step <= len(c.steps) or (c.phase is Phase.SHIFT and step < c.step + 1) or past:
+        raise InvalidTransition(f"step {step} is not ahead in this cutover (steps {list(c.steps)})")
+    waiting = None if c.awaiting_approval == step else c.awaiting_approval
+    approved = tuple(sorted({*c.approved, step}))
+    reason = None if waiting is None else c.reason
+    return replace(state, cutover=replace(c, approved=approved, awaiting_approval=waiting, reason=reason))
+
+
+def smoke_tested(state: EnvironmentState, c: Cutover, step: int, ok: bool, reason: str, at: float) -> EnvironmentState:
+    """A failed pre-shift smoke test rolls back before the weight rises; a passed one lets the step go on."""
+    if not ok:
+        return roll_back(state, c, at, f"pre-shift smoke test failed before step {step} ({c.steps[c.step]}%): {reason}")
+    return replace(state, cutover=replace(c, smoke_checked=True))
+
+
+def start(state: EnvironmentState, event: CutoverRequested) -> EnvironmentState:
+    """A new cutover from the slot that holds all traffic to the other one."""
+    if state.in_flight:
+        assert state.cutover is not None
+        raise InvalidTransition(f"a cutover is already in flight ({state.cutover.phase})")
+    old = state.active
+    if old is None:
+        raise InvalidTransition(f"{state.env} has no single active slot")
+    if state.weights.of(old) != 100:
+        raise InvalidTransition(f"{old} does not hold all traffic ({state.weights})")
+    cutover = Cutover(
+        id=event.id,
+        old=old,
+        new=old.other,
+        target=event.target,
+        rollout=event.rollout,
+        teardown=event.teardown,
+        phase=Phase.PROVISION,
+        started_at=event.at,
+        phase_since=event.at,
+        gates=event.gates,
+        window_end=event.window_end,
+    )
+    return replace(state, cutover=cutover)

@@ -99,6 +99,8 @@ class TenantHealth:
     reconciled: bool
     objects: int
     failures: tuple[ObjectFailure, ...] = ()
+    refs: tuple[ObjectRef, ...] = ()
+    """The Kustomizations, HelmReleases and sources counted as this tenant's."""
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,24 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class TenantVerdict:
+    """One tenant's share of a window, judged on its own (``fleet.domain.tenants``)."""
+
+    tenant: str
+    outcome: Outcome
+    evidence: Evidence
+    reason: str = ""
+    probe: Evidence | None = None
+    """The tenant's own probes, the fallback evidence when its share was too small to judge."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     evidence: Evidence
     reason: str = ""
+    tenants: tuple[TenantVerdict, ...] = ()
+    """Each configured tenant's verdict over the same window (empty when no tenant's traffic is told apart)."""
 
 
 @dataclass(frozen=True)

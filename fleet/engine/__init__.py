@@ -23,10 +23,13 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from fleet import audit
+from fleet.domain.events import StepApproved
+from fleet.domain.gates import GatePolicy
 from fleet.domain.guards import request_event
 from fleet.domain.machine import CutoverRequested, EnvironmentState, Resumed
 from fleet.domain.model import RolloutPolicy, TeardownPolicy, Version
 from fleet.engine.common import (
+    DELIVERIES,
     INTENT,
     Checkpoint,
     CommitFailed,
@@ -46,7 +49,9 @@ from fleet.retry import RetryPolicy
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
 
-__all__ = ["Checkpoint", "CommitFailed", "Engine", "InvariantBroken", "Ports", "RequestPending", "RetryPolicy"]
+__all__ = [
+    "DELIVERIES", "Checkpoint", "CommitFailed", "Engine", "InvariantBroken", "Ports", "RequestPending", "RetryPolicy",
+]
 
 
 class Engine:
@@ -100,6 +105,7 @@ class Engine:
         teardown: TeardownPolicy | None = None,
         force_unlock: bool = False,
         window_end: float | None = None,
+        gates: GatePolicy | None = None,
     ) -> EnvironmentState:
         with self.store.lock(config.name, lease_s=self.lease_s, force=force_unlock) as lease:
             self.ports.provisioner.preflight()
@@ -117,6 +123,7 @@ class Engine:
                 rollout=rollout or config.rollout,
                 teardown=teardown or config.teardown,
                 window_end=window_end,
+                gates=gates or GatePolicy(),
             )
             state = self.driver.step(lease, state, request)
             return self.driver.drive(lease, state)
@@ -127,6 +134,19 @@ class Engine:
             state = self._in_flight(env)
             self._tell_unconfirmed_weights(state)
             state = self.driver.step(lease, state, Resumed(at=self.ports.clock.now(), window_end=window_end))
+            return self.driver.drive(lease, state)
+
+    def approve(self, env: str, step: int | None, *, force_unlock: bool = False) -> EnvironmentState:
+        """Approve ``step`` (from 1; the step waiting when None) of the cutover in flight, and continue it."""
+        with self.store.lock(env, lease_s=self.lease_s, force=force_unlock) as lease:
+            state = self._in_flight(env)
+            c = state.cutover
+            assert c is not None
+            step = step if step is not None else c.awaiting_approval
+            if step is None:
+                raise UsageError(f"{env} waits for no approval now; name the step to approve ahead: --step N")
+            who = f"{self.actor.get('user', '?')}@{self.actor.get('host', '?')}"
+            state = self.driver.step(lease, state, StepApproved(at=self.ports.clock.now(), step=step, by=who))
             return self.driver.drive(lease, state)
 
     def rollback(self, env: str, *, reason: str, force_unlock: bool = False, wait_s: float = 120.0) -> EnvironmentState:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from fleet.domain.cutover import EnvironmentState
 from fleet.errors import FleetError
-from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Notifier, Provisioner, Traffic
+from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Hooks, Notifier, Outbox, Provisioner, Record, Traffic
 
 Checkpoint = Callable[[str], None]
 """Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
 
 INTENT = "WeightsIntended"
 """The journal record written before every weight change: which weights may be live from now on."""
+
+
+DELIVERIES = "NotificationsSent"
+"""The journal record of the notifications delivered or given up since the last checkpoint (the delivery log)."""
+DELIVERY_FLUSH_S = 10.0
+"""How long the end of a run waits for notifications still being delivered."""
+
+
+class TellTenants(Protocol):
+    """Each tenant's own story of a run that ended (``fleet.adapters.notify.tenants``), queued on the outbox."""
+
+    def tell(self, state: EnvironmentState, records: Sequence[Record]) -> int: ...
 
 
 def no_checkpoint(name: str) -> None:
@@ -28,6 +42,12 @@ class Ports:
     clock: Clock
     notifier: Notifier
     confirm: Confirm = field(default=lambda question: False)
+    outbox: Outbox | None = None
+    """Notifications being delivered off the critical path; their log is recorded at the next checkpoint."""
+    hooks: Hooks | None = None
+    """The pre-shift smoke tests; None when the environment has none."""
+    tenants: TellTenants | None = None
+    """Tells each tenant with a contact how the run ended for it; None when no tenant has one."""
 
 
 @dataclass

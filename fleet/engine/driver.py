@@ -30,7 +30,7 @@ from fleet.domain.events import AbortRequested, Event, StepFailed
 from fleet.domain.invariants import violations
 from fleet.domain.machine import EnvironmentState, InvalidTransition, pending, transition
 from fleet.domain.model import Weights
-from fleet.engine.common import INTENT, CommitFailed, InvariantBroken, Ports, RunSettings
+from fleet.engine.common import DELIVERIES, DELIVERY_FLUSH_S, INTENT, CommitFailed, InvariantBroken, Ports, RunSettings
 from fleet.engine.executor import Executor
 from fleet.engine.mailbox import Mailbox
 from fleet.errors import FleetError, LockedError, UsageError
@@ -52,10 +52,35 @@ class Driver:
 
     def drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
         """Carry the cutover on until nothing is pending (done, halted, held, or waiting for a person)."""
+        state = self._drive(lease, state)
+        self._tell_tenants(state)
+        return self.log_deliveries(lease, state, flush=True)
+
+    def _tell_tenants(self, state: EnvironmentState) -> None:
+        """Queue each tenant's story of the run; a story that cannot be told is said, never raised."""
+        if self.ports.tenants is None:
+            return
+        try:
+            self.ports.tenants.tell(state, self.store.history(state.env))
+        except Exception as err:  # a message must never fail the cutover it reports on
+            self.ports.notifier.notify(Notice(state.env, "output", f"tenants' messages not sent: {err}"))
+
+    def log_deliveries(self, lease: Lease, state: EnvironmentState, *, flush: bool = False) -> EnvironmentState:
+        """Record the notifications delivered (or given up) since the last checkpoint; at the end, wait for them."""
+        outbox = self.ports.outbox
+        if outbox is None:
+            return state
+        if flush:
+            outbox.flush(DELIVERY_FLUSH_S)
+        sent = outbox.take()
+        return self.journal(lease, state, DELIVERIES, {"deliveries": list(sent)}) if sent else state
+
+    def _drive(self, lease: Lease, state: EnvironmentState) -> EnvironmentState:
         state = self.take_request(lease, state)
         command = pending(state)
         while command is not None:
             lease.renew()  # a run that lost its lock must not act: LockedError before any side effect
+            state = self.log_deliveries(lease, state)
             state = self.take_request(lease, state)
             if pending(state) != command:
                 command = pending(state)

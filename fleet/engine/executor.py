@@ -21,6 +21,7 @@ from collections.abc import Callable
 from fleet.domain import guards
 from fleet.domain.commands import (
     Analyse,
+    AwaitApproval,
     AwaitHealthy,
     BootstrapFlux,
     CheckHealth,
@@ -31,11 +32,13 @@ from fleet.domain.commands import (
     DrainSlot,
     ProvisionSlot,
     RefreshSlots,
+    RunSmokeTest,
     SetWeights,
     WaitUntil,
 )
 from fleet.domain.events import (
     AnalysisCompleted,
+    ApprovalPending,
     Event,
     FluxBootstrapped,
     HealthReported,
@@ -44,6 +47,7 @@ from fleet.domain.events import (
     SlotDestroyed,
     SlotDrained,
     SlotProvisioned,
+    SmokeTested,
     StepFailed,
     TeardownConfirmed,
     TeardownDeclined,
@@ -205,6 +209,12 @@ class Executor:
                 if verdict.outcome is not Outcome.FAIL and (poll.fired or self.mailbox.waiting(env)):
                     return None  # the window was given up for the request: nothing to record
                 return AnalysisCompleted(at=p.clock.now(), verdict=verdict)
+            case AwaitApproval(step=step):
+                return ApprovalPending(at=p.clock.now(), step=step)
+            case RunSmokeTest(slot=slot, step=step, percent=percent):
+                result = p.hooks.smoke(env, slot, step, percent) if p.hooks is not None else None
+                ok = result is None or result.ok
+                return SmokeTested(at=p.clock.now(), step=step, ok=ok, reason="" if result is None else result.reason)
             case CheckHealth(slot=slot):
                 return HealthReported(at=p.clock.now(), report=self._watch(state, slot, until=0.0))
             case WaitUntil(at=due, watch=None):

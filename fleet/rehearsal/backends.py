@@ -5,7 +5,8 @@ Each answers every request itself and says which slot answered (the
 balancer can measure the real split. Faults are adjustable while it runs:
 ``error_rate`` answers 500 for that share of requests (deterministically, every
 1/rate-th request, so a test sees the same sequence every time) and
-``latency_s`` delays each answer. HTTP/1.1 keep-alive is supported so that a
+``latency_s`` delays each answer. ``/metrics`` answers the slot's counters in
+Prometheus' format (:mod:`fleet.rehearsal.exporter`), for a real Prometheus. HTTP/1.1 keep-alive is supported so that a
 single client thread can push hundreds of requests per second.
 """
 
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fleet.rehearsal.exporter import METRICS_PATH, SlotMetrics
 
 SLOT_HEADER = "X-Slot"
 
@@ -46,13 +49,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         backend = self.server.backend
-        status, delay = backend._next()
+        if self.path == METRICS_PATH:
+            self._answer(200, backend.metrics.render().encode(), "text/plain; version=0.0.4")
+            return
+        started = time.monotonic()
+        status, delay = backend._next(self.path)
         if delay > 0:
             time.sleep(delay)
-        body = f"{backend.name} {status}\n".encode()
+        backend.metrics.observe(status, time.monotonic() - started)
+        self._answer(status, f"{backend.name} {status}\n".encode(), "text/plain")
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header(SLOT_HEADER, backend.name)
-        self.send_header("Content-Type", "text/plain")
+        self.send_header(SLOT_HEADER, self.server.backend.name)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -74,6 +84,10 @@ class SlotBackend:
         self._served = 0
         self._errors = 0
         self._credit = 0.0
+        self.metrics = SlotMetrics(name)
+        """What the slot's exporter says at ``/metrics`` (not counted as a request)."""
+        self._path_errors: dict[str, float] = {}
+        self._path_credit: dict[str, float] = {}
         self.set_faults(error_rate=error_rate, latency_s=latency_s)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.backend = self
@@ -114,13 +128,27 @@ class SlotBackend:
                     raise ValueError("latency_s must not be negative")
                 self._latency_s = latency_s
 
-    def _next(self) -> tuple[int, float]:
+    def set_path_errors(self, rates: dict[str, float]) -> None:
+        """Answer 500 for that share of the requests under each path prefix (one tenant's errors)."""
+        with self._lock:
+            self._path_errors = dict(rates)
+            self._path_credit = dict.fromkeys(rates, 0.0)
+
+    def _next(self, path: str = "/") -> tuple[int, float]:
         with self._lock:
             self._served += 1
-            self._credit += self._error_rate
-            failed = self._credit >= 1.0 - 1e-9
+            prefix = next((p for p in self._path_errors if path.startswith(p)), None)
+            if prefix is not None:
+                self._path_credit[prefix] += self._path_errors[prefix]
+                failed = self._path_credit[prefix] >= 1.0 - 1e-9
+                if failed:
+                    self._path_credit[prefix] -= 1.0
+            else:
+                self._credit += self._error_rate
+                failed = self._credit >= 1.0 - 1e-9
+                if failed:
+                    self._credit -= 1.0
             if failed:
-                self._credit -= 1.0
                 self._errors += 1
             return (500 if failed else 200), self._latency_s
 

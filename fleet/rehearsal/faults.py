@@ -25,6 +25,12 @@ FAULTS = {
     "crash-after=PHASE": "the process is killed when PHASE ends; `fleet resume` finishes the cutover",
     "crash-at=CHECKPOINT[#N]": "the process is killed at the Nth pass of an engine checkpoint (simulated)",
     "lock-held": "another run holds the environment's lock: exits 3",
+    "tenant-errors=TENANT:RATE": (
+        "RATE (0..1] of one tenant's requests fail on the new slot (the tenant sends 5 % of the traffic): "
+        "payments:1 is rolled back naming payments while the slot-wide rate would pass"
+    ),
+    "tenant-stuck=TENANT": "the tenant's Kustomization on the new slot stays Ready=False: halts before traffic "
+    "moves, naming the tenant and Flux's message",
     "haproxy-reload": "HAProxy reloads (-sf) after the first step: the weights drift, the step halts (real parts)",
     "hand-edit": "someone sets HAProxy's weights by hand after the first step: the step halts (real parts)",
 }
@@ -40,5 +46,6 @@ REAL_FAULTS = (
     "lock-held",
     "haproxy-reload",
     "hand-edit",
+    "tenant-errors=TENANT:RATE",
 )
 """The faults the real rehearsal drives through its real parts."""

@@ -68,6 +68,7 @@ class HAProxyProcess:
         checks: bool = False,
         binary: str | None = None,
         start_timeout_s: float = 10.0,
+        tenant_lines: tuple[list[str], list[str], list[str]] | None = None,
     ) -> None:
         if not servers:
             raise ValueError("HAProxyProcess needs at least one server")
@@ -80,6 +81,8 @@ class HAProxyProcess:
         self.nbthread = nbthread
         self.server_state_file = server_state_file
         self.checks = checks
+        self.tenant_lines = tenant_lines
+        """(frontend, backend, table section) lines counting tenants (``fleet.domain.tenants.haproxy_lines``)."""
         self.port = free_port()
         self.metrics_port: int | None = free_port() if prometheus else None
         self.stats_port: int | None = free_port() if tcp_socket else None
@@ -128,6 +131,7 @@ class HAProxyProcess:
             *(["    load-server-state-from-file global"] if self.server_state_file else []),
             "frontend traffic",
             f"    bind 127.0.0.1:{self.port}",
+            *(self.tenant_lines[0] if self.tenant_lines else []),
             f"    default_backend {self.backend}",
         ]
         if self.metrics_port is not None:
@@ -137,7 +141,10 @@ class HAProxyProcess:
                 "    http-request use-service prometheus-exporter if { path /metrics }",
                 "    http-request return status 404",
             ]
+        if self.tenant_lines:
+            lines += self.tenant_lines[2]
         lines += [f"backend {self.backend}", "    balance roundrobin"]
+        lines += self.tenant_lines[1] if self.tenant_lines else []
         for spec in self.servers:
             host, port = spec.address
             check = " check inter 100ms fall 1 rise 1" if self.checks else ""

@@ -34,8 +34,10 @@ Requests (``slot`` and ``name`` are slot names):
   applied on that slot (``main@sha1:...``; the real world only);
 * ``{"op": "load_start", "url": ..., "rate": ..., "total": ..., "time_limit_s": ...,
   "threads": ...}`` and ``{"op": "load_stop"}``, which answers every request
-  the load generator sent as ``[at, status, slot, latency_s, error]`` (``at``
-  on the system-wide monotonic clock, which the parent shares).
+  the load generator sent as ``[at, status, slot, latency_s, error, resolved_at]``
+  (``at`` on the system-wide monotonic clock, which the parent shares);
+  with ``"dns": {...}`` the users find the slots through caching resolvers
+  in front of Route53 instead (:func:`fleet.rehearsal.resolvers.dns_load`).
 
 The host runs one of two worlds (``python -m fleet.rehearsal.host_server --world``, :mod:`fleet.rehearsal.host_server`):
 ``kmock`` (the default: KubeSims with a simulated Flux, quick) or ``real``
@@ -160,13 +162,20 @@ class Host:
         answer = self.call("revision", slot=slot.value)
         return None if answer is None else str(answer)
 
-    def backend(self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0) -> RemoteBackend:
-        started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s)
+    def backend(
+        self, name: str, *, error_rate: float = 0.0, latency_s: float = 0.0, path_errors: dict[str, float] | None = None
+    ) -> RemoteBackend:
+        started = self.call("backend", name=name, error_rate=error_rate, latency_s=latency_s,
+                            path_errors=path_errors or {})
         host, port = started["address"]
         return RemoteBackend(name, (str(host), int(port)))
 
-    def start_load(self, url: str, *, rate: float, total: int, time_limit_s: float, threads: int) -> None:
-        self.call("load_start", url=url, rate=rate, total=total, time_limit_s=time_limit_s, threads=threads)
+    def start_load(
+        self, url: str, *, rate: float, total: int, time_limit_s: float, threads: int,
+        paths: list[tuple[str, float]] | None = None,
+    ) -> None:
+        self.call("load_start", url=url, rate=rate, total=total, time_limit_s=time_limit_s, threads=threads,
+                  paths=paths or [])
 
     def stop_load(self) -> list[RequestRecord]:
         """Stop the load generator; every request it sent, in order of starting."""

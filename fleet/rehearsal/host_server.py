@@ -40,7 +40,7 @@ class _Host:
             return self._start_load(request)
         if op == "load_stop":
             records = self.load.stop() if self.load is not None else []
-            return [[r.at, r.status, r.slot, r.latency_s, r.error] for r in records]
+            return [[r.at, r.status, r.slot, r.latency_s, r.error, r.resolved_at] for r in records]
         if self.world == "real":
             return self._handle_real(op, slot, request)
         if op == "revision":
@@ -101,14 +101,21 @@ class _Host:
             backend = SlotBackend(name).start()
             self.backends[name] = backend
         backend.set_faults(error_rate=float(request["error_rate"]), latency_s=float(request["latency_s"]))
+        backend.set_path_errors({str(p): float(r) for p, r in dict(request.get("path_errors", {})).items()})
         return {"address": list(backend.address)}
 
     def _start_load(self, request: dict[str, Any]) -> None:
         if self.load is not None:
             raise ValueError("the load generator is already running")
+        if "dns" in request:  # users behind caching resolvers in front of Route53
+            from fleet.rehearsal.resolvers import dns_load
+
+            self.load = dns_load(request, {name: b.address for name, b in self.backends.items()}).start()
+            return
         self.load = LoadGenerator(
             str(request["url"]), rate=float(request["rate"]), total=int(request["total"]),
             time_limit_s=float(request["time_limit_s"]), threads=int(request["threads"]),
+            paths=[(str(p), float(s)) for p, s in request.get("paths", [])],
         ).start()
 
     def _destroy(self, slot: str) -> None:

@@ -23,12 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.config import EnvironmentConfig
+from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
+from fleet.domain.tenants import tenant_traffic_from_config
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
-from fleet.ports import Confirm, Lease, Notice, Notifier, StateStore
+from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notice, Notifier, StateStore
 from fleet.rehearsal.common import Fanout, die, fault_number, parse_specs
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
@@ -43,6 +46,14 @@ from fleet.rehearsal.files import (
     started,
 )
 from fleet.rehearsal.sim import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
+from fleet.rehearsal.tenant_faults import (
+    TENANT_SHARE,
+    MixedTraffic,
+    TenantStuckHealth,
+    check_tenant,
+    parse_tenant_errors,
+    rehearsed_tenants,
+)
 from fleet.state import open_store
 
 __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "rehearse", "resume_rehearsal"]
@@ -69,6 +80,8 @@ class Faults:
     crash_after: Phase | None = None
     crash_at: str | None = None
     lock_held: bool = False
+    tenant_errors: tuple[str, float] | None = None
+    tenant_stuck: str | None = None
     specs: tuple[str, ...] = field(default_factory=tuple)
 
     def persistent(self) -> Faults:
@@ -86,6 +99,8 @@ _OWN: dict[str, Callable[[str], dict[str, Any]]] = {
     "weights-fail-at": lambda v: {"weights_fail_at": fault_number("weights-fail-at", v, int, 1, 100)},
     "throttled": lambda v: {"throttled": fault_number("throttled", v, int, 1, 3)},
     "crash-at": lambda v: {"crash_at": v},
+    "tenant-stuck": lambda v: {"tenant_stuck": v},
+    "tenant-errors": lambda v: {"tenant_errors": parse_tenant_errors(v)},
 }
 
 
@@ -118,8 +133,6 @@ class _CrashAfter:
             if self.previous == self.phase.value and notice.phase != self.phase.value:
                 die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
             self.previous = notice.phase
-
-
 
 
 
@@ -159,6 +172,7 @@ def build(
     store: StateStore | None = None,
     lease: Lease | None = None,
     confirm: Confirm | None = None,
+    tenants: tuple[str, ...] = (),
 ) -> Rehearsal:
     """The engine of a rehearsal at ``location``; with ``lease``, the engine uses that held lock."""
     base = store or open_store(location, rehearsal=True)
@@ -185,15 +199,20 @@ def build(
         fail_in_bake=faults.flux_fails_in_bake,
     )
     traffic = FakeTraffic(clock, world, fail_at_weight=faults.weights_fail_at)
-    analysis = FakeAnalysis(
+    analysis: Analysis = FakeAnalysis(
         clock, world, error_rate=faults.green_errors, slow_ms=faults.green_slow_ms, fail_at_weight=fail_weight
     )
+    health_port: GitOpsHealth = health
+    if faults.tenant_errors is not None:
+        analysis = _tenant_analysis(clock, world, faults, tenants)
+    if faults.tenant_stuck is not None:
+        health_port = TenantStuckHealth(health, faults.tenant_stuck, clock)
     hint = f"finish with: fleet resume {env} --state {location}"
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
-    ports = Ports(provisioner, health, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
+    ports = Ports(provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
         used,
@@ -205,8 +224,31 @@ def build(
     return Rehearsal(engine, world, clock, used, location)
 
 
-def _save_marker(files: RehearsalFiles, env: str, faults: Faults) -> None:
-    files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs)})
+def _tenant_analysis(clock: FakeClock, world: World, faults: Faults, tenants: tuple[str, ...]) -> Analysis:
+    """The new slot's traffic as its tenants' mix, each tenant judged too (``tenant-errors``)."""
+    assert faults.tenant_errors is not None
+    name, rate = faults.tenant_errors
+    names = tenants or (name,)
+    mixed = MixedTraffic(
+        clock, world, shares=dict.fromkeys(names, TENANT_SHARE), error_rates={name: rate},
+        base_error_rate=faults.green_errors,
+    )
+    return TenantAnalysis(mixed, rehearsed_tenants(names), mixed)
+
+
+def tenant_names(config: EnvironmentConfig) -> tuple[str, ...]:
+    return tuple(t.name for t in tenant_traffic_from_config(config.raw, file=config.file))
+
+
+def _check_tenant_faults(faults: Faults, tenants: tuple[str, ...]) -> None:
+    if faults.tenant_errors is not None:
+        check_tenant(faults.tenant_errors[0], tenants, "tenant-errors")
+    if faults.tenant_stuck is not None:
+        check_tenant(faults.tenant_stuck, tenants, "tenant-stuck")
+
+
+def _save_marker(files: RehearsalFiles, env: str, faults: Faults, tenants: tuple[str, ...] = ()) -> None:
+    files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs), "tenants": list(tenants)})
 
 
 def rehearse(
@@ -224,24 +266,38 @@ def rehearse(
         current = live.slot(active).version if active is not None else config.version
         assert current is not None
         goal = target or Version(current.major, current.minor + 1)
-        _save_marker(RehearsalFiles(store), config.name, faults)
+        tenants = tenant_names(config)
+        _check_tenant_faults(faults, tenants)
+        _save_marker(RehearsalFiles(store), config.name, faults, tenants)
         r = build(location, config.name, faults, notifier, steps=config.rollout.steps, store=store, lease=lease,
-                  confirm=confirm)
+                  confirm=confirm, tenants=tenants)
         if not r.world.clusters and active is not None:
             r.world.seed_live(active.value, str(current), {"blue": live.weights.blue, "green": live.weights.green})
-        return r.engine.cutover(config, goal), r
+        return r.engine.cutover(config, goal, gates=rehearsed_gates(config)), r
+
+
+def rehearsed_gates(config: EnvironmentConfig) -> GatePolicy:
+    """The environment's approval gates (rehearsed as they are); its smoke tests are not called from a rehearsal."""
+    from fleet.notify_settings import notify_settings
+
+    return GatePolicy(approve=notify_settings(config.raw, file=config.file).gates.approve)
 
 
 def resume_rehearsal(
-    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None
+    location: str, env: str, notifier: Notifier, *, force_unlock: bool, confirm: Confirm | None = None,
+    approve: int | None = None,
 ) -> EnvironmentState:
     store = open_store(location, rehearsal=True)
     check_files(RehearsalFiles(store), env)
     with store.lock(env, lease_s=LEASE_S, force=force_unlock) as lease:
-        faults = parse_faults(load_marker(RehearsalFiles(store), env).get("faults", []))
+        marker = load_marker(RehearsalFiles(store), env)
+        faults = parse_faults(marker.get("faults", []))
+        tenants = tuple(str(t) for t in marker.get("tenants", []))
         state = store.load(env)
         if state is None or state.cutover is None:
             raise UsageError(f"{location} holds no cutover of {env}")
         r = build(location, env, faults, notifier, steps=state.cutover.steps, start=state.cutover.updated_at,
-                  store=store, lease=lease, confirm=confirm)
+                  store=store, lease=lease, confirm=confirm, tenants=tenants)
+        if approve is not None:
+            return r.engine.approve(env, approve or None)
         return r.engine.resume(env)

@@ -38,6 +38,8 @@ class RequestRecord:
     slot: str | None
     latency_s: float
     error: str | None = None
+    resolved_at: float | None = None
+    """Users behind DNS (:mod:`fleet.rehearsal.resolvers`): when their resolver read the answer used."""
 
     @property
     def failed(self) -> bool:
@@ -83,6 +85,7 @@ class LoadGenerator:
         time_limit_s: float = 60.0,
         threads: int = 1,
         timeout_s: float = 2.0,
+        paths: Sequence[tuple[str, float]] = (),
     ) -> None:
         parts = urlsplit(url)
         if parts.hostname not in ("127.0.0.1", "localhost") or parts.scheme != "http":
@@ -94,6 +97,9 @@ class LoadGenerator:
         self.host = "127.0.0.1"
         self.port = parts.port or 80
         self.path = parts.path or "/"
+        self.paths = tuple(paths)
+        """(path, share): that share of the requests goes to that path (tenants' prefixes), the rest to ``path``."""
+        self._credits = [0.0] * len(self.paths)
         self.rate = rate
         self.total = total
         self.time_limit_s = time_limit_s
@@ -178,10 +184,20 @@ class LoadGenerator:
             if conn is not None:
                 conn.close()
 
+    def _next_path(self) -> str:
+        """Deterministic shares: each path gets its share of the requests, spread evenly."""
+        with self._lock:
+            for index, (path, share) in enumerate(self.paths):
+                self._credits[index] += share
+                if self._credits[index] >= 1.0:
+                    self._credits[index] -= 1.0
+                    return path
+        return self.path
+
     def _one(self, conn: http.client.HTTPConnection) -> tuple[RequestRecord, bool]:
         started = time.monotonic()
         try:
-            conn.request("GET", self.path)
+            conn.request("GET", self._next_path() if self.paths else self.path)
             response = conn.getresponse()
             response.read()
             slot = response.getheader(SLOT_HEADER)

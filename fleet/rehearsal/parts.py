@@ -13,12 +13,14 @@ from contextlib import ExitStack
 from typing import Any
 
 from fleet.domain.model import SlotName
+from fleet.domain.tenants import TenantTraffic, haproxy_lines
 from fleet.errors import StateError
 from fleet.rehearsal.files import (
     RehearsalFiles,
 )
 from fleet.rehearsal.real_faults import RealFaults
 from fleet.rehearsal.sim.world import World
+from fleet.rehearsal.tenant_faults import TENANT_PREFIX, TENANT_SHARE, rehearsed_tenants
 from fleet.rehearsal.waits import Waits
 
 FLUX = "flux.json"
@@ -58,23 +60,37 @@ class Parts:
         from fleet.rehearsal.haproxy_process import HAProxyProcess
 
         host = self._host()
+        tenants = self.tenants()
+        path_errors = {}
+        if self.faults.tenant_errors is not None:
+            name, rate = self.faults.tenant_errors
+            path_errors = {f"{TENANT_PREFIX}{name}/": rate}
         for slot in SlotName:
             faulty = slot is self.new
             self.backends[slot.value] = host.backend(
                 slot.value,
                 error_rate=self.faults.green_errors if faulty else 0.0,
                 latency_s=self.faults.green_slow_ms / 1000 if faulty else 0.0,
+                path_errors=path_errors if faulty else None,
             )
         servers = {name: b.address for name, b in self.backends.items()}
-        self.haproxy = HAProxyProcess(servers, weights=dict(self.world.weights))
+        self.haproxy = HAProxyProcess(
+            servers, weights=dict(self.world.weights), tenant_lines=haproxy_lines(tenants) if tenants else None
+        )
         self._stack.callback(self.haproxy.stop)
         self.haproxy.start()
         limit = 300.0
         host.start_load(
             self.haproxy.url, rate=self.waits.rate, total=int(self.waits.rate * limit), time_limit_s=limit,
-            threads=LOAD_THREADS,
+            threads=LOAD_THREADS, paths=[(t.path_prefixes[0], TENANT_SHARE) for t in tenants],
         )
         self._stack.callback(self.stop_load)
+
+    def tenants(self) -> tuple[TenantTraffic, ...]:
+        """The tenants judged on their own: only when a tenant fault is rehearsed (each at its path prefix)."""
+        if self.faults.tenant_errors is None:
+            return ()
+        return rehearsed_tenants(self.faults.tenants or (self.faults.tenant_errors[0],))
 
     def stop_load(self) -> list[Any]:
         """Stop the users' requests (once); every request sent, in order of starting."""

@@ -52,7 +52,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fleet.config import EnvironmentConfig
@@ -176,7 +176,13 @@ def _parts(
             notifiers.append(MidShift(faults.mid_shift, parts))
         if faults.flux_fails_in_bake:
             notifiers.append(FailInBake(parts))
-        analysis = HAProxyAnalysis(parts.haproxy.socket_path)
+        analysis: Any = HAProxyAnalysis(parts.haproxy.socket_path)
+        tenants = parts.tenants()
+        if tenants:
+            from fleet.adapters.analysis.tenants import HAProxyTenantCounts, TenantAnalysis
+
+            counts = HAProxyTenantCounts(analysis.api, analysis.servers, tuple(t.name for t in tenants))
+            analysis = TenantAnalysis(analysis, tenants, counts)
         attach_progress(analysis, notifier, env)
         ports = Ports(
             provisioner=SimulatedProvisioner(parts),
@@ -220,6 +226,13 @@ def rehearse_real(
         if refused:
             raise UsageError(f"--world real does not offer the fault(s) {', '.join(refused)}; use --world kmock")
     waits = waits or (REAL_WORLD_WAITS if kube == "real" else Waits())
+    if faults.tenant_errors is not None:
+        from fleet.rehearsal.inmemory import tenant_names
+        from fleet.rehearsal.tenant_faults import check_tenant
+
+        known = tenant_names(config)
+        check_tenant(faults.tenant_errors[0], known, "tenant-errors")
+        faults = replace(faults, tenants=known)
     with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
         active = live.active
         if active is None:

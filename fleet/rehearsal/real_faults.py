@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fleet.domain.machine import Phase
 from fleet.ports import Notice
@@ -30,6 +30,10 @@ class RealFaults:
     flux_fails_in_bake: bool = False
     crash_after: Phase | None = None
     lock_held: bool = False
+    tenant_errors: tuple[str, float] | None = None
+    """``tenant-errors=NAME:RATE``: that share of the tenant's requests (sent to its path prefix) fail on green."""
+    tenants: tuple[str, ...] = ()
+    """The environment's tenants, judged on their own when a tenant fault is rehearsed."""
     mid_shift: str | None = None
     """``haproxy-reload`` or ``hand-edit``: done to HAProxy once the first step's analysis is recorded."""
     specs: tuple[str, ...] = ()
@@ -41,7 +45,10 @@ class RealFaults:
 
 
 def parse_real_faults(specs: Sequence[str]) -> RealFaults:
-    own = {name: (lambda v, name=name: {"mid_shift": name}) for name in ("haproxy-reload", "hand-edit")}
+    from fleet.rehearsal.tenant_faults import parse_tenant_errors
+
+    own: dict[str, Any] = {name: (lambda v, name=name: {"mid_shift": name}) for name in ("haproxy-reload", "hand-edit")}
+    own["tenant-errors"] = lambda v: {"tenant_errors": parse_tenant_errors(v)}
     others = f"(real: {', '.join(REAL_FAULTS)}; the others need --simulated)"
     parsed: RealFaults = parse_specs(
         RealFaults(specs=tuple(specs)), specs, REAL_FAULTS,

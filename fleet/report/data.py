@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fleet.ports import Record
 
@@ -63,6 +64,8 @@ class ReportContext:
     reason: str | None = None
     state_location: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    tenants: Sequence[Any] = ()
+    """Each tenant's story (``fleet.domain.tenant_story.TenantStory``): the report's per-tenant section."""
 
 
 # --- what a rehearsal leaves for history reports -------------------------------------------------

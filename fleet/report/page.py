@@ -25,6 +25,8 @@ from fleet.report.data import (
     _thresholds,
     _windows,
 )
+from fleet.report.extras import cost_section, deliveries_section
+from fleet.report.tenants import tenant_section
 
 
 def render(
@@ -103,6 +105,9 @@ def render(
         _window_table(windows, samples, steps, t0),
         _phase_table(bands, t0),
         _failed_table(failed, t0, bool(samples)),
+        deliveries_section(run),
+        cost_section(env, records),
+        tenant_section(context.tenants),
     ]
     return _page(title, "".join(body))
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, TypeVar
 
+from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import Cutover, EnvironmentState, Event, LastResult, Phase
 from fleet.domain.model import (
     AnalysisPolicy,
@@ -244,9 +245,17 @@ def _decode_cutover(r: _Reader, raw: object) -> Cutover:
             parity_retry_at=None if c.get("parity_retry_at") is None else float(c["parity_retry_at"]),
             window_end=None if c.get("window_end") is None else float(c["window_end"]),
             paused=None if c.get("paused") is None else str(c["paused"]),
+            gates=_decode_gates(r.mapping(c.get("gates") or {}, "cutover.gates")),
+            approved=tuple(int(n) for n in c.get("approved") or ()),
+            awaiting_approval=None if c.get("awaiting_approval") is None else int(c["awaiting_approval"]),
+            smoke_checked=bool(c.get("smoke_checked", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise StateError(f"malformed cutover record ({err})", file=r.file, key="cutover") from err
+
+
+def _decode_gates(g: Mapping[str, Any]) -> GatePolicy:
+    return GatePolicy(smoke=bool(g.get("smoke", False)), approve=tuple(int(n) for n in g.get("approve") or ()))
 
 
 def _check_cutover(r: _Reader, c: Cutover) -> None:

@@ -44,14 +44,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from fleet.adapters.analysis.prometheus_queries import (
+    DEFAULT_SCRAPE_INTERVAL_S,
+    SETTLE_MARGIN_S,
+    ScrapeTiming,
+    api_error,
+    check_queries,
+    go_duration,
+    render,
+)
 from fleet.adapters.analysis.window import (
     POLICY_KEYS,
     MonotonicClock,
@@ -62,65 +69,13 @@ from fleet.adapters.analysis.window import (
     judge_window,
 )
 from fleet.adapters.traffic.settings import SettingsReader
-from fleet.config import parse_duration
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict
 from fleet.errors import AccessDenied, ConfigError, ProviderError, TransientError
 from fleet.ports import Clock, Interrupted
 
-DEFAULT_SCRAPE_INTERVAL_S = 60.0
-"""Prometheus' own default ``scrape_interval``, used when neither the setting nor the targets API tells."""
-
-SETTLE_MARGIN_S = 0.1
-"""Added to interval + timeout: a scrape's samples are committed a little after it ends."""
-
-_AGGREGATION = re.compile(
-    r"^\s*(sum|count|avg|min|max|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*(\(|by\b|without\b)",
-    re.IGNORECASE,
-)
-
-
-def render(template: str, *, slot: str, env: str, window_s: float) -> str:
-    """A query template with ``{slot}``, ``{env}`` and ``{window}`` filled in (PromQL's own braces kept).
-
-    The window is rounded down to the millisecond so that a range never reaches back before the window.
-    """
-    window = f"{max(1, math.floor(window_s * 1000))}ms"
-    return template.replace("{slot}", slot).replace("{env}", env).replace("{window}", window)
-
-
-@dataclass(frozen=True)
-class ScrapeTiming:
-    """How often the slot's series are scraped, and where that figure came from."""
-
-    interval_s: float
-    timeout_s: float
-    origin: str
-
-    @property
-    def settle_s(self) -> float:
-        """How long after the window opens the first scrape taken inside it is queryable."""
-        return self.interval_s + self.timeout_s + SETTLE_MARGIN_S
-
-
-def _go_duration(text: object) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError:
-        return None
-
-
-def _api_error(body: str) -> str:
-    """The ``error`` of an API error answer (``{"status":"error","error":"1:5: parse error: ..."}``), else the body."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return body
-    return str(parsed.get("error", body)) if isinstance(parsed, dict) else body
-
+__all__ = ["DEFAULT_SCRAPE_INTERVAL_S", "SETTLE_MARGIN_S", "PrometheusAnalysis", "ScrapeTiming", "render"]
 
 class PrometheusAnalysis:
     """Analysis from Prometheus instant queries over unaggregated counters."""
@@ -215,7 +170,7 @@ class PrometheusAnalysis:
                 raise TransientError(
                     f"Prometheus at {self.url} answered {err.code}", retry_after=1.0
                 ) from err
-            raise ProviderError(f"Prometheus rejected {what} ({err.code}): {_api_error(detail)}") from err
+            raise ProviderError(f"Prometheus rejected {what} ({err.code}): {api_error(detail)}") from err
         except (urllib.error.URLError, OSError) as err:
             raise TransientError(f"Prometheus at {self.url} is unreachable: {err}", retry_after=1.0) from err
         except ValueError as err:
@@ -264,8 +219,8 @@ class PrometheusAnalysis:
             t for t in targets
             if (t.get("labels", {}).get("job"), t.get("labels", {}).get("instance")) in wanted
         ] or [t for t in targets if t.get("labels", {}).get("job") in wanted_jobs] or targets
-        intervals = [d for t in matching if (d := _go_duration(t.get("scrapeInterval"))) is not None]
-        timeouts = [d for t in matching if (d := _go_duration(t.get("scrapeTimeout"))) is not None]
+        intervals = [d for t in matching if (d := go_duration(t.get("scrapeInterval"))) is not None]
+        timeouts = [d for t in matching if (d := go_duration(t.get("scrapeTimeout"))) is not None]
         if not intervals:
             return ScrapeTiming(DEFAULT_SCRAPE_INTERVAL_S, 0.0, "Prometheus' default (no target says)")
         self._learnt = ScrapeTiming(max(intervals), max(timeouts, default=0.0), f"{len(matching)} target(s)")
@@ -310,33 +265,6 @@ class PrometheusAnalysis:
     # --- fleet validate ----------------------------------------------------------
 
     def check_online(self, env: str, *, file: str) -> tuple[list[ConfigError], list[ConfigError]]:
-        """Problems and warnings about the queries, found by Prometheus' own parser when it is reachable.
-
-        Each query is evaluated at time 0 (a dry run: no data is that old, so
-        it costs nothing). A query Prometheus rejects is a problem; an
-        unreachable Prometheus, or a counter query that aggregates its series
-        (a ``sum`` hides resets and missing series), is a warning.
-        """
-        problems: list[ConfigError] = []
-        warnings: list[ConfigError] = []
+        """Problems and warnings about the queries, found by Prometheus' own parser (see ``check_queries``)."""
         queries = {"requests": self.requests_query, "errors": self.errors_query, "p99": self.p99_query}
-        for name, template in queries.items():
-            if template is None:
-                continue
-            key = f"fleet:analysis.queries.{name}"
-            if name != "p99" and _AGGREGATION.match(template):
-                warnings.append(ConfigError(
-                    "aggregates its series: fleet needs each counter as its own series to detect resets and "
-                    "missing scrapes (drop the sum; fleet adds the series up)", file=file, key=key,
-                ))
-            promql = render(template, slot=self.slots[SlotName.GREEN], env=env, window_s=60.0)
-            try:
-                self.series(promql, at=0.0)
-            except (TransientError, AccessDenied) as err:  # both are ProviderErrors: they come first
-                warnings.append(ConfigError(
-                    f"queries not checked: could not reach Prometheus ({err})", file=file, key="fleet:analysis.url",
-                ))
-                break
-            except ProviderError as err:
-                problems.append(ConfigError(f"Prometheus rejects it: {err}", file=file, key=key))
-        return problems, warnings
+        return check_queries(self.series, queries, slot=self.slots[SlotName.GREEN], env=env, file=file)

@@ -1,0 +1,1 @@
+"""Notifications and hooks over HTTP: webhooks (Slack, generic JSON), their outbox, smoke-test hooks."""
