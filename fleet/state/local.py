@@ -17,29 +17,24 @@ any command acts, naming the file and the last good record; ``fleet state
 repair ENV`` keeps the damaged file aside and re-anchors the history.
 Nothing here ever overwrites a file it could not read.
 
-Every byte this store writes goes through :class:`Files`, the seam where
+Every byte this store writes goes through :class:`Files` (:mod:`fleet.state.disk`), the seam where
 tests inject a full disk or a read-only directory at any write.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fleet import audit
 from fleet.domain.machine import EnvironmentState
 from fleet.errors import LockedError, StateError
-from fleet.ports import LockInfo, Record, Request
+from fleet.ports import Record, Request
 from fleet.state.codec import (
     GENESIS,
-    DamagedRecord,
     Framed,
     StateMeta,
     check_owner,
@@ -47,235 +42,17 @@ from fleet.state.codec import (
     frame_record,
     load_state_meta,
     record_line,
-    unframe_bytes,
 )
-from fleet.state.identity import Identity, holder_is_alive, holder_is_dead
-from fleet.state.lease import (
-    decode_holder,
-    decode_request,
-    encode_lock,
-    encode_request,
-    held,
-    locked,
-    own_identity,
-)
+from fleet.state.disk import Files, atomic_write, guard, os_errors
+from fleet.state.history import REPAIRED, aside_stamp, explains_gap, repair_record
+from fleet.state.journal import Head, Scan, describe_damage, scan_history
+from fleet.state.lease import decode_request, encode_request, held
+from fleet.state.local_lease import LocalLease, acquire
 
-REPAIRED = "HistoryRepaired"
-"""The event of the record ``fleet state repair`` writes: it names the records that were lost."""
-
-
-class Files:
-    """How the store writes: append-with-truncate and atomic replace, each fsynced (the fault-injection seam)."""
-
-    def append(self, path: Path, data: bytes, *, keep: int) -> None:
-        """Cut ``path`` to its first ``keep`` bytes (a torn tail), then append ``data`` and fsync."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        try:
-            if os.fstat(fd).st_size != keep:
-                os.ftruncate(fd, keep)
-            os.lseek(fd, keep, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def atomic_write(self, path: Path, text: str) -> None:
-        atomic_write(path, text)
-
-    def link(self, source: Path, target: Path) -> None:
-        os.link(source, target)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _guard(lock_path: Path) -> Iterator[None]:
-    """Serialise every read-check-write of one lock file between processes (flock on a sidecar file)."""
-    try:
-        fd = os.open(lock_path.with_name(".lock.guard"), os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise StateError(f"cannot open the lock guard ({err.strerror})", file=str(lock_path)) from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _os_errors(path: Path, doing: str) -> Iterator[None]:
-    try:
-        yield
-    except OSError as err:
-        raise StateError(f"cannot {doing} ({err.strerror or err})", file=str(path)) from err
-
-
-@dataclass(frozen=True)
-class Head:
-    """Where a validated history ends: the last counted record's seq and digest, and the byte after it."""
-
-    seq: int
-    digest: str
-    offset: int
-
-
-@dataclass(frozen=True)
-class Scan:
-    """What a walk through a history found: the good prefix, and what stopped it (None: nothing)."""
-
-    records: list[Framed]
-    head: Head
-    damage: str | None
-    last_good: Framed | None
-
-
-def scan_history(data: bytes, counted: int, *, file: str) -> Scan:
-    """Walk records 1..``counted``; stop at the first that is missing, torn, edited or out of the chain.
-
-    Records beyond ``counted`` are a torn tail and are not read. A record of a
-    format-1 history (no digest) may repeat a sequence number (the old store
-    superseded a torn tail by appending): the later one wins.
-    """
-    records: list[Framed] = []
-    ends: list[int] = []
-    digests: list[str] = []
-    offset = 0
-    expected = 1
-    prev = GENESIS
-    damage: str | None = None
-    number = 0
-    while expected <= counted:
-        if offset >= len(data):
-            damage = f"record {expected} is missing (the history ends at record {expected - 1})"
-            break
-        newline = data.find(b"\n", offset)
-        number += 1
-        if newline < 0:
-            damage = f"record {expected} (line {number}) is torn: no end of line"
-            break
-        line = data[offset:newline]
-        if not line.strip():
-            offset = newline + 1
-            continue
-        try:
-            framed = unframe_bytes(line, file=f"{file}:{number}")
-        except DamagedRecord as err:
-            damage = f"record {expected} (line {number}) is damaged: {err}"
-            break
-        seq = framed.seq
-        if framed.digest is None and seq < expected and records and seq >= records[0].seq:
-            keep = seq - records[0].seq
-            del records[keep:], ends[keep:], digests[keep:]
-            expected = seq
-            prev = digests[-1] if digests else GENESIS
-        if seq != expected and not explains_gap(framed, expected):
-            what = "missing" if seq > expected else "repeated"
-            damage = f"record {expected} is {what} (line {number} holds record {seq})"
-            break
-        if framed.digest is not None and framed.prev != prev:
-            damage = f"record {seq} (line {number}) does not follow record {expected - 1}: the chain of digests breaks"
-            break
-        records.append(framed)
-        offset = newline + 1
-        ends.append(offset)
-        prev = framed.digest if framed.digest is not None else GENESIS
-        digests.append(prev)
-        expected = seq + 1
-    head = Head(records[-1].seq if records else 0, digests[-1] if digests else GENESIS, ends[-1] if ends else 0)
-    return Scan(records, head, damage, records[-1] if records else None)
-
-
-def explains_gap(framed: Framed, expected: int) -> bool:
-    if framed.seq <= expected:
-        return False
-    record = framed.record
-    return (
-        record.event == REPAIRED
-        and record.detail.get("lost_from") == expected
-        and record.detail.get("lost_to") == framed.seq - 1
-    )
-
-
-def describe_damage(scan: Scan, counted: int, env: str) -> str:
-    last = scan.last_good
-    good = "no record is good" if last is None else f"the last good record is {last.seq} ({last.record.event})"
-    return (
-        f"history is damaged: {scan.damage}; {good}, the state counts {counted}. Nothing was done; "
-        f"keep the damaged file aside and go on from the last good record with: fleet state repair {env}"
-    )
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-class LocalLease:
-    def __init__(self, env: str, path: Path, info: LockInfo, lease_s: float, token: str) -> None:
-        self.env = env
-        self.path = path
-        self.info = info
-        self.lease_s = lease_s
-        self.token = token
-
-    def renew(self) -> None:
-        """Check that the lock is still ours; push its expiry out once a sixth of the lease has passed.
-
-        The engine renews before every command, as a fence: a run that lost its
-        lock must not act. The check is a read; the write (with two fsyncs) is
-        only needed when the expiry on disk has come closer, so a lease written
-        less than a sixth of its length ago is left as it is. With the
-        keep-alive renewing every third of the lease, at least half of it is
-        always left, so one failed keep-alive renewal never lets it expire.
-        """
-        with _guard(self.path), _os_errors(self.path, "renew the lock"):
-            current = _read_lock(self.path)
-            if current is None or current[0].run_id != self.token:
-                holder = "nobody" if current is None else locked(self.env, current[0]).holder
-                raise LockedError(self.env, f"{holder} (our lease was lost)")
-            now = time.time()
-            if self.info.expires_at - now > self.lease_s * 5 / 6:
-                return
-            self.info = replace(self.info, expires_at=now + self.lease_s)
-            atomic_write(self.path, encode_lock(self.info, lease_s=self.lease_s, identity=own_identity()))
-
-    def release(self) -> None:
-        with _guard(self.path), _os_errors(self.path, "release the lock"):
-            current = _read_lock(self.path)
-            if current is not None and current[0].run_id == self.token:
-                self.path.unlink(missing_ok=True)
-
-
-def _read_lock(path: Path) -> tuple[LockInfo, Identity | None, float | None] | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise StateError(f"cannot read lock ({err})", file=str(path)) from err
-    return decode_holder(text, file=str(path))
+__all__ = [
+    "REPAIRED", "Files", "Head", "LocalLease", "LocalStateStore", "Scan", "atomic_write", "describe_damage",
+    "explains_gap", "scan_history",
+]
 
 
 @dataclass
@@ -394,7 +171,7 @@ class LocalStateStore:
 
     def commit(self, env: str, state: EnvironmentState, records: Sequence[Record]) -> None:
         folder = self._dir(env)
-        with _os_errors(folder, "save the state"):
+        with os_errors(folder, "save the state"):
             folder.mkdir(parents=True, exist_ok=True)
             head, rehearsal, known = self._head_before(env, state, records)
             self._valid.pop(env, None)
@@ -462,20 +239,11 @@ class LocalStateStore:
             scan = replace(scan, damage=f"record {state.seq} is not the one the state counts")
         if scan.damage is None:
             return {"repaired": False, "file": str(path), "records": len(scan.records)}
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = path.with_name(f"history.jsonl.damaged-{stamp}")
+        aside = path.with_name(f"history.jsonl.damaged-{aside_stamp()}")
         kept = scan.head.seq
-        record = Record(
-            seq=state.seq + 1,
-            at=time.time(),
-            event=REPAIRED,
-            phase=None if state.cutover is None else state.cutover.phase.value,
-            weights=state.weights,
-            detail={"lost_from": kept + 1, "lost_to": state.seq, "damage": scan.damage, "aside": aside.name},
-            actor=actor,
-        )
+        record = repair_record(state, kept, scan.damage, aside.name, actor)
         framed, digest = frame_record(record, prev=scan.head.digest, rehearsal=bool(meta.rehearsal))
-        with _os_errors(path, "repair the history"):
+        with os_errors(path, "repair the history"):
             if path.exists():
                 self.files.link(path, aside)
             self.files.atomic_write(path, data[: scan.head.offset].decode("utf-8") + record_line(framed))
@@ -500,9 +268,9 @@ class LocalStateStore:
         path = self._dir(env) / "request.json"
         # Under the lock file's guard, like take_request: a request written between the holder's read
         # and its unlink would otherwise be removed unread.
-        with _os_errors(path, "leave the request"):
+        with os_errors(path, "leave the request"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _guard(self._dir(env) / "lock.json"):
+            with guard(self._dir(env) / "lock.json"):
                 self.files.atomic_write(path, encode_request(request))
 
     def has_request(self, env: str) -> bool:
@@ -514,7 +282,7 @@ class LocalStateStore:
         if not path.exists():
             return None
         claimed = path.with_name(f".request.{uuid.uuid4().hex}.taken")
-        with _guard(lock_path), _os_errors(path, "take the request"):
+        with guard(lock_path), os_errors(path, "take the request"):
             # Claimed by an atomic rename: a request posted after this moment is a new request.json, never
             # removed unread (and posts wait for the guard anyway).
             try:
@@ -532,25 +300,8 @@ class LocalStateStore:
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[LocalLease]:
         path = self._dir(env) / "lock.json"
-        with _os_errors(path.parent, "create the state directory"):
+        with os_errors(path.parent, "create the state directory"):
             path.parent.mkdir(parents=True, exist_ok=True)
-        lease = self._acquire(env, path, lease_s, force)
+        lease = acquire(env, path, lease_s, force, self.files)
         with held(lease, max(lease_s / 3, 0.05)):
             yield lease
-
-    def _acquire(self, env: str, path: Path, lease_s: float, force: bool) -> LocalLease:
-        now = time.time()
-        token = uuid.uuid4().hex
-        who = audit.actor()
-        info = LockInfo(who["user"], who["host"], os.getpid(), now, now + lease_s, token)
-        with _guard(path), _os_errors(path, "take the lock"):
-            found = _read_lock(path)
-            if found is not None:
-                holder, identity, _ = found
-                dead = holder_is_dead(identity, own_identity())
-                alive = holder_is_alive(identity, own_identity())  # a live holder is never displaced
-                expired = holder.expires_at < now
-                if not (dead or (expired and force and not alive)):
-                    raise locked(env, holder, now=now, alive=alive)
-            self.files.atomic_write(path, encode_lock(info, lease_s=lease_s, identity=own_identity()))
-        return LocalLease(env, path, info, lease_s, token)

@@ -23,38 +23,29 @@ rebuilt from conditional writes (supported by S3 since 2024):
 * A write the SDK retried after it had landed comes back as a conflict; the
   store reads the object back and takes it as written when it holds exactly
   what was sent, instead of reporting a spurious conflict.
-* The lock is created with ``If-None-Match: *``; the holder renews its lease
-  with ``If-Match`` on its own ETag (so a holder that lost the lock finds out).
-  A lease's age is judged on S3's clock (the object's ``LastModified`` against
-  the ``Date`` of the answer), never by comparing two hosts' clocks; a holder
-  that is certainly dead (:mod:`fleet.state.identity`) is taken over at once,
-  an expired lease only when asked to, each with ``If-Match`` on the ETag that
-  was found (so two runs cannot both take it over).
+* The lock is an object written with conditional writes and judged on S3's
+  clock (:mod:`fleet.state.s3_lease`).
 
-boto3 is imported only in this module, and only when an ``s3://`` location is
-opened. Every botocore error leaves as a ``fleet.errors`` exception.
+boto3 is imported only by :mod:`fleet.state.s3_objects`, and only when an
+``s3://`` location is opened; every botocore error leaves there as a
+``fleet.errors`` exception. This module keeps the store's rules.
 """
+
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from fleet import audit
 from fleet.domain.machine import EnvironmentState
-from fleet.errors import AccessDenied, ConfigError, LockedError, ProviderError, StateError, TransientError
-from fleet.ports import LockInfo, Record, Request
+from fleet.errors import ConfigError, LockedError, StateError
+from fleet.ports import Record, Request
 from fleet.state.codec import (
     GENESIS,
-    DamagedRecord,
     Framed,
     StateMeta,
     check_owner,
@@ -62,136 +53,27 @@ from fleet.state.codec import (
     frame_record,
     load_state_meta,
     record_line,
-    unframe,
 )
-from fleet.state.identity import holder_is_alive, holder_is_dead
-from fleet.state.lease import (
-    decode_holder,
-    decode_lock,
-    decode_request,
-    encode_lock,
-    encode_request,
-    held,
-    locked,
-    own_identity,
+from fleet.state.history import aside_stamp, damage_message, repair_record
+from fleet.state.lease import decode_request, encode_request, held
+from fleet.state.s3_history import S3History
+from fleet.state.s3_lease import S3Lease, acquire
+from fleet.state.s3_objects import (
+    _call,
+    _Missing,
+    _Object,
+    _PreconditionFailed,
 )
-from fleet.state.local import REPAIRED, explains_gap
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 ENDPOINT_VARIABLES = ("FLEET_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
-_THROTTLING = frozenset(
-    {"Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "TooManyRequests", "RequestTimeout"}
-)
-_T = TypeVar("_T")
+
+__all__ = ["ENDPOINT_VARIABLES", "S3Lease", "S3StateStore", "_call"]
 
 
-class _PreconditionFailed(Exception):
-    """A conditional write lost: the object is not what the writer expected."""
-
-
-class _Missing(Exception):
-    """The key does not exist."""
-
-
-@dataclass(frozen=True)
-class _Object:
-    body: str
-    etag: str
-    last_modified: float = 0.0
-    """When S3 last wrote the object, on S3's clock (epoch seconds)."""
-    server_now: float = 0.0
-    """S3's clock when it answered (its ``Date`` header); 0 when it did not say."""
-
-
-def _call(what: str, call: Callable[[], _T]) -> _T:
-    """Run one S3 request; turn botocore's errors into fleet's (or the two private outcomes above)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return call()
-    except ClientError as err:
-        error = err.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        message = str(error.get("Message", "")) or code
-        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
-            raise _PreconditionFailed(message) from err
-        if code in ("NoSuchKey", "404", "NotFound"):
-            raise _Missing(message) from err
-        if code == "NoSuchBucket":
-            raise ConfigError(f"the bucket does not exist ({message})", key=what) from err
-        if code in _THROTTLING or status == 429 or status >= 500:
-            raise TransientError(f"S3 {what}: {code or status}: {message}", retry_after=1.0) from err
-        if code in ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch") or (
-            status == 403
-        ):
-            raise AccessDenied(f"S3 {what}: {code}: {message}") from err
-        raise ProviderError(f"S3 {what}: {code or status}: {message}") from err
-    except BotoCoreError as err:
-        raise TransientError(f"S3 {what}: {err}", retry_after=1.0) from err
-
-
-def _client(endpoint_url: str | None) -> S3Client:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
-
-
-class S3Lease:
-    """A lock held in S3; ``renew`` rewrites it under ``If-Match`` on the ETag this run wrote."""
-
-    def __init__(self, store: S3StateStore, env: str, info: LockInfo, etag: str, lease_s: float) -> None:
-        self.store = store
-        self.env = env
-        self.info = info
-        self.etag = etag
-        self.lease_s = lease_s
-        self._mutex = threading.Lock()
-        self.released = False
-
-    def renew(self) -> None:
-        with self._mutex:
-            if self.released:
-                raise LockedError(self.env, "nobody (our lease was released)")
-            info = LockInfo(
-                self.info.owner,
-                self.info.host,
-                self.info.pid,
-                self.info.acquired_at,
-                time.time() + self.lease_s,
-                self.info.run_id,
-            )
-            key = self.store._key(self.env, "lock.json")
-            body = encode_lock(info, lease_s=self.lease_s, identity=own_identity())
-            try:
-                self.etag = self.store._put(key, body, if_match=self.etag)
-            except (_PreconditionFailed, _Missing):
-                found = self.store._get(key)
-                if found is None or found.body != body:
-                    raise LockedError(self.env, f"{self.store._holder(self.env)} (our lease was lost)") from None
-                # The SDK retried a write that had already landed: the lock holds exactly what we wrote.
-                self.etag = found.etag
-            self.info = info
-
-    def release(self) -> None:
-        with self._mutex:
-            if self.released:
-                return
-            self.released = True
-            key = self.store._key(self.env, "lock.json")
-            # If someone took it over after our lease expired, it is theirs now: leave it.
-            with suppress(_PreconditionFailed, _Missing):
-                _call(
-                    "release lock",
-                    lambda: self.store.client.delete_object(Bucket=self.store.bucket, Key=key, IfMatch=self.etag),
-                )
-
-
-class S3StateStore:
+class S3StateStore(S3History):
     """State, history and locks under ``s3://bucket/prefix``; ``rehearsal`` as for the local store."""
 
     def __init__(
@@ -203,14 +85,8 @@ class S3StateStore:
         endpoint_url: str | None = None,
         rehearsal: bool | None = None,
     ) -> None:
-        if not bucket:
-            raise ConfigError("an S3 state location needs a bucket (s3://bucket/prefix)", key="state")
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        super().__init__(bucket, prefix, client=client, endpoint_url=endpoint_url)
         self.rehearsal = rehearsal
-        self._client = client
-        self._endpoint = endpoint_url
         self._etags: dict[str, str | None] = {}
         """The ETag of each environment's state as this store last read or wrote it (None: absent)."""
         self._checked: dict[tuple[str, str], Framed] = {}
@@ -225,83 +101,6 @@ class S3StateStore:
             raise ConfigError(f"{url!r} is not an S3 location (expected s3://bucket/prefix)", key="state")
         endpoint = endpoint_url or next((os.environ[v] for v in ENDPOINT_VARIABLES if os.environ.get(v)), None)
         return cls(parsed.netloc, parsed.path, endpoint_url=endpoint, rehearsal=rehearsal)
-
-    @property
-    def client(self) -> S3Client:
-        if self._client is None:
-            self._client = _client(self._endpoint)
-        return self._client
-
-    # --- plumbing ----------------------------------------------------------------
-
-    def _key(self, env: str, name: str) -> str:
-        return f"{self.prefix}/{env}/{name}" if self.prefix else f"{env}/{name}"
-
-    def _url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def _get(self, key: str) -> _Object | None:
-        try:
-            response = _call("get " + key, lambda: self.client.get_object(Bucket=self.bucket, Key=key))
-        except _Missing:
-            return None
-        raw = _call("read " + key, response["Body"].read)
-        try:
-            body = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise StateError(f"not UTF-8 text ({err})", file=self._url(key)) from err
-        modified = response.get("LastModified")
-        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-        server_now = 0.0
-        if date:
-            with suppress(TypeError, ValueError):
-                server_now = parsedate_to_datetime(date).timestamp()
-        return _Object(body, response["ETag"], modified.timestamp() if modified is not None else 0.0, server_now)
-
-    def _put(self, key: str, body: str, *, if_match: str | None = None, if_none_match: bool = False) -> str:
-        """Write ``body``; a conflict is re-read, and a write the SDK retried after it landed counts as done."""
-        data = body.encode("utf-8")
-        conditions: dict[str, Any] = {}
-        if if_match is not None:
-            conditions["IfMatch"] = if_match
-        if if_none_match:
-            conditions["IfNoneMatch"] = "*"
-        try:
-            response = _call(
-                "put " + key,
-                lambda: self.client.put_object(
-                    Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", **conditions
-                ),
-            )
-        except _PreconditionFailed:
-            if not conditions:
-                raise
-            found = self._get(key)
-            if found is not None and found.body == body:
-                return found.etag
-            raise
-        return response["ETag"]
-
-    def _holder(self, env: str) -> str:
-        found = self._get(self._key(env, "lock.json"))
-        if found is None:
-            return "nobody"
-        return decode_lock(found.body, file=self._url(self._key(env, "lock.json"))).describe()
-
-    # --- a rehearsal's own files ----------------------------------------------------
-
-    def _aside_key(self, name: str) -> str:
-        return f"{self.prefix}/.rehearsal/{name}" if self.prefix else f".rehearsal/{name}"
-
-    def read_aside(self, name: str) -> str | None:
-        found = self._get(self._aside_key(name))
-        return None if found is None else found.body
-
-    def write_aside(self, name: str, text: str) -> None:
-        self._put(self._aside_key(name), text)
-
-    def aside_url(self, name: str) -> str:
-        return self._url(self._aside_key(name))
 
     # --- the StateStore protocol ---------------------------------------------------
 
@@ -336,81 +135,15 @@ class S3StateStore:
         self._etags[env] = obj.etag
         return state
 
-    def _listing(self, env: str) -> dict[int, tuple[str, str]]:
-        """seq -> (key, ETag) of every history object."""
-        prefix = self._key(env, "history/")
-        found: dict[int, tuple[str, str]] = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-
-        def listing() -> None:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    name = item["Key"][len(prefix) :].removesuffix(".json")
-                    if name.isdigit():
-                        found[int(name)] = (item["Key"], str(item.get("ETag", "")))
-
-        _call("list " + prefix, listing)
-        return found
-
-    def _record(self, key: str, etag: str) -> Framed:
-        cached = self._checked.get((key, etag))
-        if cached is not None:
-            return cached
-        obj = self._get(key)
-        if obj is None:
-            raise DamagedRecord("it disappeared while being read")
-        framed = unframe(obj.body, file=self._url(key))
-        self._checked[(key, obj.etag)] = framed
-        return framed
-
-    def _scan(self, env: str, counted: int) -> tuple[list[Record], str, str | None]:
-        """The good prefix of records 1..counted, the digest it ends with, and what stopped it (None: nothing)."""
-        listing = self._listing(env)
-        records: list[Record] = []
-        prev = GENESIS
-        expected = 1
-        while expected <= counted:
-            entry = listing.get(expected)
-            if entry is None:
-                later = [seq for seq in listing if expected < seq <= counted]
-                if later:
-                    framed = self._safe_record(*listing[min(later)])
-                    if framed is not None and explains_gap(framed, expected) and framed.prev == prev:
-                        records.append(framed.record)
-                        prev = framed.digest or GENESIS
-                        expected = framed.seq + 1
-                        continue
-                return records, prev, f"record {expected} is missing"
-            try:
-                framed = self._record(*entry)
-            except DamagedRecord as err:
-                return records, prev, f"record {expected} ({self._url(entry[0])}) is damaged: {err}"
-            if framed.seq != expected:
-                return records, prev, f"{self._url(entry[0])} holds record {framed.seq}, not {expected}"
-            if framed.digest is not None and framed.prev != prev:
-                return records, prev, f"record {expected} does not follow record {expected - 1}"
-            records.append(framed.record)
-            prev = framed.digest or GENESIS
-            expected += 1
-        return records, prev, None
-
-    def _safe_record(self, key: str, etag: str) -> Framed | None:
-        try:
-            return self._record(key, etag)
-        except DamagedRecord:
-            return None
-
     def _validate(self, env: str, state: EnvironmentState, meta: StateMeta) -> list[Record]:
         records, head, damage = self._scan(env, state.seq)
         if damage is None and meta.head is not None and head != meta.head:
             damage = f"record {state.seq} is not the one the state counts (its digest differs)"
         if damage is not None:
-            last = records[-1] if records else None
-            good = "no record is good" if last is None else f"the last good record is {last.seq} ({last.event})"
+            last = (records[-1].seq, records[-1].event) if records else None
+            aside = "records aside and go on from the last good one"
             raise StateError(
-                f"history is damaged: {damage}; {good}, the state counts {state.seq}. Nothing was done; "
-                f"keep the damaged records aside and go on from the last good one with: fleet state repair {env}",
-                file=self._url(self._key(env, "history/")),
+                damage_message(damage, last, state.seq, env, aside=aside), file=self._url(self._key(env, "history/"))
             )
         self._heads[env] = (state.seq, head, records)
         return records
@@ -500,21 +233,12 @@ class S3StateStore:
         if damage is None:
             return {"repaired": False, "file": folder, "records": len(records)}
         kept = records[-1].seq if records else 0
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = self._key(env, f"damaged-{stamp}/")
+        aside = self._key(env, f"damaged-{aside_stamp()}/")
         for seq, (key, _) in sorted(self._listing(env).items()):
             if seq <= kept:
                 continue
             self._move(key, aside + key.rsplit("/", 1)[-1])
-        record = Record(
-            seq=state.seq + 1,
-            at=time.time(),
-            event=REPAIRED,
-            phase=None if state.cutover is None else state.cutover.phase.value,
-            weights=state.weights,
-            detail={"lost_from": kept + 1, "lost_to": state.seq, "damage": damage, "aside": self._url(aside)},
-            actor=actor,
-        )
+        record = repair_record(state, kept, damage, self._url(aside), actor)
         framed, digest = frame_record(record, prev=head, rehearsal=bool(meta.rehearsal))
         self._put(self._key(env, f"history/{record.seq:010d}.json"), record_line(framed))
         repaired = replace(state, seq=record.seq)
@@ -526,17 +250,6 @@ class S3StateStore:
         self._heads.pop(env, None)
         return {"repaired": True, "file": folder, "aside": self._url(aside), "damage": damage, "kept": kept,
                 "lost": max(0, state.seq - kept)}
-
-    def _move(self, key: str, target: str) -> None:
-        def copy() -> None:
-            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
-
-        def delete() -> None:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-
-        _call("copy " + key, copy)
-        _call("delete " + key, delete)
-
     def environments(self) -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         names: list[str] = []
@@ -549,13 +262,6 @@ class S3StateStore:
 
         _call("list " + (base or "/"), listing)
         return [name for name in sorted(names) if self._exists(self._key(name, "state.json"))]
-
-    def _exists(self, key: str) -> bool:
-        try:
-            _call("head " + key, lambda: self.client.head_object(Bucket=self.bucket, Key=key))
-        except _Missing:
-            return False
-        return True
 
     def post_request(self, env: str, request: Request) -> None:
         self._put(self._key(env, "request.json"), encode_request(request))
@@ -576,45 +282,7 @@ class S3StateStore:
 
     @contextmanager
     def lock(self, env: str, *, lease_s: float = 300.0, force: bool = False) -> Iterator[S3Lease]:
-        lease = self._acquire(env, lease_s, force)
+        lease = acquire(self, env, lease_s, force)
         with held(lease, max(lease_s / 3, 0.05)):
             yield lease
-
-    def _acquire(self, env: str, lease_s: float, force: bool, *, attempts: int = 3) -> S3Lease:
-        key = self._key(env, "lock.json")
-        now = time.time()
-        who = audit.actor()
-        info = LockInfo(who["user"], who["host"], os.getpid(), now, now + lease_s, uuid.uuid4().hex)
-        body = encode_lock(info, lease_s=lease_s, identity=own_identity())
-        try:
-            etag = self._put(key, body, if_none_match=True)
-        except _PreconditionFailed:
-            found = self._get(key)
-            if found is None:
-                if attempts <= 1:
-                    raise LockedError(env, "other runs taking and releasing it") from None
-                return self._acquire(env, lease_s, force, attempts=attempts - 1)
-            holder, identity, held_s = decode_holder(found.body, file=self._url(key))  # garbage: StateError
-            expires_at = _expiry(holder, held_s, found, now)
-            dead = holder_is_dead(identity, own_identity())
-            alive = holder_is_alive(identity, own_identity())  # a live holder is never displaced
-            if not (dead or (expires_at < now and force and not alive)):
-                raise locked(env, holder, expires_at=expires_at, now=now, alive=alive) from None
-            try:
-                etag = self._put(key, body, if_match=found.etag)
-            except (_PreconditionFailed, _Missing):
-                raise LockedError(env, "another run that took over at the same time") from None
-        # Read back: the lock must now be ours (also guards servers whose conditional writes are not atomic).
-        current = self._get(key)
-        if current is None or decode_lock(current.body, file=self._url(key)).run_id != info.run_id:
-            raise LockedError(env, "another run that took it at the same time")
-        return S3Lease(self, env, info, etag, lease_s)
-
-
-def _expiry(holder: LockInfo, lease_s: float | None, found: _Object, now: float) -> float:
-    """When the holder's lease runs out, on this host's clock, judged by S3's clock where S3 tells it."""
-    if lease_s is None or not found.last_modified or not found.server_now:
-        return holder.expires_at  # a lock of an older fleet: its writer's clock is all there is
-    left = found.last_modified + lease_s - found.server_now
-    return now + left
 
