@@ -52,6 +52,7 @@ KNOWN_KEYS = frozenset(
         "upgrade",
         "notifications",
         "hooks",
+        "singletons",
     }
 )
 SECRET_KEYS = frozenset({"gitToken", "sopsAgeKey"})
@@ -224,7 +225,7 @@ def _load(project: Path, env: str, *, partial: bool = False) -> tuple[Environmen
 
     p = _Parser(rel, problems)
     version = p.cluster_version(raw.get("cluster"))
-    rollout = p.rollout(raw.get("rollout"), raw.get("analysis"), raw.get("health"))
+    rollout = p.rollout(raw.get("rollout"), raw.get("analysis"), raw.get("health"), raw.get("singletons"))
     teardown = p.teardown(raw.get("teardown"))
     hostnames = p.hostnames(raw.get("hostnames"))
     traffic = p.mapping(raw.get("traffic"), "traffic", required=True)
@@ -387,7 +388,9 @@ class _Parser:
                 hint = unknown_key_hint(str(name), allowed, prefix=f"{NAMESPACE}:{prefix}.")
                 self.fail(f"{prefix}.{name}", f"unknown key{hint}")
 
-    def rollout(self, value: object, analysis_value: object, health_value: object = None) -> RolloutPolicy | None:
+    def rollout(
+        self, value: object, analysis_value: object, health_value: object = None, singletons_value: object = None
+    ) -> RolloutPolicy | None:
         section = self.mapping(value, "rollout")
         self.unknown(section, {"steps", "stepBake", "healthTimeout"}, "rollout")
         default = RolloutPolicy()
@@ -419,7 +422,18 @@ class _Parser:
             health_timeout_s=self.duration(section, "healthTimeout", "rollout.healthTimeout", default.health_timeout_s),
             analysis=analysis,
             health=self.health(health_value),
+            handoff_at=self.handoff_at(singletons_value),
         )
+
+    def handoff_at(self, value: object) -> int:
+        """``fleet:singletons.handoffAt``: the new slot's weight (%) at which singletons move (default 100)."""
+        section = self.mapping(value, "singletons")
+        self.unknown(section, {"handoffAt"}, "singletons")
+        raw = section.get("handoffAt", 100)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 100:
+            self.fail("singletons.handoffAt", f"{raw!r}: expected a whole percentage from 1 to 100")
+            return 100
+        return raw
 
     def health(self, value: object) -> HealthPolicy:
         """The judgement settings of ``fleet:health``; its scope and tenants are read by the health gate."""

@@ -106,6 +106,18 @@ class GitOpsHealth(Protocol):
         ...
 
 
+class Singletons(Protocol):
+    """Holds and releases the workloads that must not run twice on one slot (``fleet.io/singleton``)."""
+
+    def hold(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
+        """Hold them on ``slot``; return once its API server shows them stopped, else raise ProviderError."""
+        ...
+
+    def release(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
+        """Stop holding them on ``slot`` (Flux starts them again as Git declares them)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Applied:
     """A weight change that took effect; analysis may begin after ``settle_s`` (e.g. DNS TTL)."""

@@ -66,6 +66,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
     from fleet.adapters.analysis import analysis_from_settings
     from fleet.adapters.analysis.window import attach_progress
     from fleet.adapters.kube import FluxHealthGate
+    from fleet.adapters.kube.singletons import KubeSingletons
     from fleet.adapters.notify.outbox import Tee
     from fleet.adapters.pulumi_engine import use_built_engine
     from fleet.adapters.pulumi_provisioner import PulumiProvisioner
@@ -95,6 +96,7 @@ def production_ports(config: EnvironmentConfig, project: Path, notifier: Notifie
         outbox=outbox,
         hooks=hooks,
         tenants=tenants,
+        singletons=KubeSingletons(),
     )
 
 

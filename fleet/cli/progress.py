@@ -183,7 +183,7 @@ class Progress:
             "ProvisionSlot": f"provisioning {c.new}", "BootstrapFlux": f"bootstrapping Flux on {c.new}",
             "CheckParity": "checking parity", "SetWeights": "moving weights", "RefreshSlots": "refreshing",
             "ConfirmTeardown": "asking to destroy the old slot", "DrainSlot": f"draining {c.old}",
-            "DestroySlot": f"destroying {c.old}",
+            "DestroySlot": f"destroying {c.old}", "HandoffSingletons": "handing over the singletons",
         }
         return _Wait(words.get(type(command).__name__, type(command).__name__), None, now)
 

@@ -101,6 +101,16 @@ class DestroySlot(Command):
 
 
 @dataclass(frozen=True)
+class HandoffSingletons(Command):
+    """Hold (``running=False``) or release the workloads that must not run twice on ``slot``.
+
+    Holding returns once ``slot``'s API server shows them stopped; both are idempotent."""
+
+    slot: SlotName
+    running: bool
+
+
+@dataclass(frozen=True)
 class Transition:
     state: EnvironmentState
     commands: tuple[Command, ...] = field(default_factory=tuple)

@@ -14,6 +14,21 @@ from fleet.domain.gates import GatePolicy
 from fleet.domain.model import ABSENT_SLOT, Role, RolloutPolicy, SlotName, SlotState, TeardownPolicy, Version, Weights
 
 
+class Handoff(StrEnum):
+    """Where the workloads that must not run twice are (:mod:`fleet.domain.singletons`)."""
+
+    HELD = "held"
+    """They run on the old slot; the new slot holds them (as bootstrapped)."""
+    OLD_STOPPED = "old-stopped"
+    """Stopped on the old slot (confirmed); the new slot may have been told to start them."""
+    HANDED = "handed"
+    """They run on the new slot only."""
+    NEW_STOPPED = "new-stopped"
+    """Rolling back: stopped on the new slot (confirmed); the old slot may have been told to start them."""
+    RETURNED = "returned"
+    """Rolled back: they run on the old slot again, the new slot holds them."""
+
+
 class Phase(StrEnum):
     PROVISION = "PROVISION"
     BOOTSTRAP = "BOOTSTRAP"
@@ -93,6 +108,8 @@ class Cutover:
     """The step (from 1) held until ``fleet approve``: the run ends with exit 4 meanwhile."""
     smoke_checked: bool = False
     """The pre-shift smoke tests passed for this step's weight increase."""
+    handoff: Handoff = Handoff.HELD
+    """Where the workloads that must not run twice are."""
 
     @property
     def steps(self) -> tuple[int, ...]:

@@ -138,6 +138,14 @@ class TeardownRefused(Event):
 
 
 @dataclass(frozen=True)
+class SingletonsHandedOff(Event):
+    """The workloads that must not run twice are confirmed stopped on ``slot`` (``running=False``) or released."""
+
+    slot: SlotName
+    running: bool
+
+
+@dataclass(frozen=True)
 class StepFailed(Event):
     """A command could not be carried out (after the engine's retries)."""
 

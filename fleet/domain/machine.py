@@ -54,6 +54,7 @@ from fleet.domain.events import (
     Refreshed,
     Resumed,
     RollbackRequested,
+    SingletonsHandedOff,
     SlotDestroyed,
     SlotDrained,
     SlotProvisioned,
@@ -85,6 +86,7 @@ from fleet.domain.outcomes import (
     smoke_tested,
     start,
 )
+from fleet.domain.singletons import handed_off, handoff_command, rolled_back
 
 __all__ = [
     "PARITY_RETRY_S", "AbortRequested", "Analyse", "AnalysisCompleted", "ApprovalPending", "AwaitApproval",
@@ -119,6 +121,8 @@ def pending(state: EnvironmentState) -> Command | None:
         return RefreshSlots()
     if c.reapply and c.phase in AFTER_TRAFFIC:
         return SetWeights(state.weights, reapply=True)
+    if (handoff := handoff_command(state)) is not None:
+        return handoff
     match c.phase:
         case Phase.PROVISION:
             return ProvisionSlot(c.new, c.target)
@@ -157,7 +161,6 @@ def pending(state: EnvironmentState) -> Command | None:
     return None
 
 
-
 def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
     c = state.cutover
 
@@ -185,6 +188,8 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
             return replace(state, cutover=replace(c, refresh_first=refresh, awaiting_confirmation=False))
         case Refreshed():
             return replace(state, cutover=replace(c, refresh_first=False))
+        case SingletonsHandedOff():
+            return handed_off(state, c, event)
         case StepApproved(step=step):
             return approve_step(state, c, step)
         case AbortRequested(reason=reason):
@@ -256,11 +261,7 @@ def _apply(state: EnvironmentState, event: Event) -> EnvironmentState:
         ):
             return replace(state, cutover=replace(c, reapply=False))
         case (Phase.ROLLING_BACK, WeightsApplied(weights=weights)):
-            state = replace(state, weights=weights)
-            if weights.of(c.old) != 100:
-                return state
-            outcome = Phase.ABORTED if c.aborting else Phase.ROLLED_BACK
-            return finish(state, c, outcome, at, c.reason)
+            return rolled_back(replace(state, weights=weights), c, at)
         case (Phase.SHIFT, AnalysisCompleted(verdict=verdict)):
             return judge(state, c, verdict, at)
         case (Phase.BAKE, TimerFired(report=report)):

@@ -124,6 +124,9 @@ class RolloutPolicy:
     health_timeout_s: float = 1200.0
     analysis: AnalysisPolicy = field(default_factory=AnalysisPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    handoff_at: int | None = None
+    """The new slot's weight (%) at which workloads that must not run twice move to it
+    (``fleet:singletons.handoffAt``); None: the environment hands none over (:mod:`fleet.domain.singletons`)."""
 
     def with_steps(self, steps: tuple[int, ...]) -> RolloutPolicy:
         return replace(self, steps=steps)

@@ -8,7 +8,19 @@ from typing import Protocol
 
 from fleet.domain.cutover import EnvironmentState
 from fleet.errors import FleetError
-from fleet.ports import Analysis, Clock, Confirm, GitOpsHealth, Hooks, Notifier, Outbox, Provisioner, Record, Traffic
+from fleet.ports import (
+    Analysis,
+    Clock,
+    Confirm,
+    GitOpsHealth,
+    Hooks,
+    Notifier,
+    Outbox,
+    Provisioner,
+    Record,
+    Singletons,
+    Traffic,
+)
 
 Checkpoint = Callable[[str], None]
 """Called at every checkpoint by name; fault injection (crash tests, rehearsal) hooks in here."""
@@ -48,6 +60,8 @@ class Ports:
     """The pre-shift smoke tests; None when the environment has none."""
     tenants: TellTenants | None = None
     """Tells each tenant with a contact how the run ended for it; None when no tenant has one."""
+    singletons: Singletons | None = None
+    """Holds and hands over the workloads that must not run twice; None: the handoff is only recorded."""
 
 
 @dataclass

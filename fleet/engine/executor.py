@@ -30,6 +30,7 @@ from fleet.domain.commands import (
     ConfirmTeardown,
     DestroySlot,
     DrainSlot,
+    HandoffSingletons,
     ProvisionSlot,
     RefreshSlots,
     RunSmokeTest,
@@ -44,6 +45,7 @@ from fleet.domain.events import (
     HealthReported,
     ParityObserved,
     Refreshed,
+    SingletonsHandedOff,
     SlotDestroyed,
     SlotDrained,
     SlotProvisioned,
@@ -68,8 +70,9 @@ from fleet.retry import RetryPolicy, call_with_retries
 SESSIONS_GRACE_S = 10.0
 """How long teardown waits for the old slot's last sessions to close (its weight already 0) before it refuses."""
 
-LONG_COMMANDS = (RefreshSlots, ProvisionSlot, BootstrapFlux, DrainSlot, DestroySlot)
-"""Commands that may run for minutes: a keep-alive renews the lease meanwhile and cancels them if it is lost."""
+LONG_COMMANDS = (RefreshSlots, ProvisionSlot, BootstrapFlux, DrainSlot, DestroySlot, HandoffSingletons)
+"""Commands that may run for minutes (a singleton hold waits for the API server): a keep-alive renews the
+lease meanwhile and cancels them if it is lost."""
 
 
 class Executor:
@@ -191,7 +194,14 @@ class Executor:
                 return SlotProvisioned(at=p.clock.now(), slot=slot, version=version)
             case BootstrapFlux(slot=slot):
                 p.provisioner.bootstrap(self._layout(state), slot)
+                if p.singletons is not None and c.rollout.handoff_at is not None:
+                    p.singletons.hold(env, slot, self._outputs(env, slot))
                 return FluxBootstrapped(at=p.clock.now(), slot=slot)
+            case HandoffSingletons(slot=slot, running=running):
+                if p.singletons is not None:
+                    outputs = self._outputs(env, slot)
+                    (p.singletons.release if running else p.singletons.hold)(env, slot, outputs)
+                return SingletonsHandedOff(at=p.clock.now(), slot=slot, running=running)
             case AwaitHealthy(slot=slot, timeout_s=timeout):
                 report = p.health.wait_reconciled(env, slot, self._outputs(env, slot), timeout)
                 return HealthReported(at=p.clock.now(), report=report)

@@ -46,6 +46,7 @@ from fleet.rehearsal.files import (
     started,
 )
 from fleet.rehearsal.sim import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
+from fleet.rehearsal.singletons import MemorySingletons
 from fleet.rehearsal.tenant_faults import (
     TENANT_SHARE,
     MixedTraffic,
@@ -212,7 +213,10 @@ def build(
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
-    ports = Ports(provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer)
+    ports = Ports(
+        provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
+        singletons=MemorySingletons(world),
+    )
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
         used,

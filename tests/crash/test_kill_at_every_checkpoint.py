@@ -126,6 +126,7 @@ def _outcome(state_dir: Path) -> dict[str, Any]:
         "bootstrapped": sorted(world["bootstrapped"]),
         "weight_steps": distinct_weights,
         "world_weights": world["weights"],
+        "singletons": world["singletons"],
     }
 
 
@@ -148,7 +149,7 @@ def test_a_healthy_cutover_passes_every_kind_of_checkpoint() -> None:
     names = {c.split("#")[0] for c in CHECKPOINTS}
     for command in ("ProvisionSlot", "BootstrapFlux", "AwaitHealthy", "CheckParity", "SetWeights", "Analyse"):
         assert f"before:{command}" in names and f"after:{command}" in names
-    for command in ("WaitUntil", "ConfirmTeardown", "DrainSlot", "DestroySlot"):
+    for command in ("WaitUntil", "ConfirmTeardown", "DrainSlot", "DestroySlot", "HandoffSingletons"):
         assert f"before:{command}" in names
     for event in ("CutoverRequested", "SlotProvisioned", "WeightsApplied", "TimerFired", "SlotDestroyed"):
         assert f"before-commit:{event}" in names and f"after-commit:{event}" in names
@@ -188,4 +189,5 @@ def test_a_run_killed_at_the_checkpoint_resumes_to_the_same_end(
     green = [w["green"] for w in world["weight_changes"]]
     assert green == sorted(green), f"weights went backwards without a rollback: {green}"
     assert all(w["blue"] + w["green"] == 100 for w in world["weight_changes"])
+    assert world["singleton_overlaps"] == [], "both slots ran the workloads that must not run twice"
     covered_checkpoints.add(checkpoint)

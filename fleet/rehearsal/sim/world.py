@@ -48,6 +48,9 @@ class World:
     created: dict[str, int] = field(default_factory=dict)
     destroyed: dict[str, int] = field(default_factory=dict)
     weight_changes: list[dict[str, int]] = field(default_factory=list)
+    singletons: list[str] = field(default_factory=lambda: ["blue"])
+    """The slots that run the workloads that must not run twice (fleet.rehearsal.singletons)."""
+    singleton_overlaps: list[str] = field(default_factory=list)
     path: Path | None = None
 
     def save(self) -> None:
@@ -85,6 +88,8 @@ class World:
         self.clusters.pop(slot, None)
         if slot in self.bootstrapped:
             self.bootstrapped.remove(slot)
+        if slot in self.singletons:
+            self.singletons.remove(slot)
         self.destroyed[slot] = self.destroyed.get(slot, 0) + 1
         self.save()
 

@@ -1,0 +1,250 @@
+"""Workloads that must not run twice, held through Flux itself: a patch on every Flux Kustomization.
+
+Scaling a Deployment to zero or suspending a CronJob by hand fights Flux: the
+next reconciliation applies Git's replicas and ``suspend: false`` again. So
+fleet does not touch the workloads; it adds its own entries to each
+Kustomization's ``spec.patches`` and Flux applies them with everything else:
+
+- every CronJob whose ``fleet.io/singleton`` label is not ``"false"`` gets
+  ``spec.suspend: true``;
+- every Deployment and StatefulSet labelled ``fleet.io/singleton: "true"``
+  gets ``spec.replicas: 0``.
+
+The entries are JSON 6902 patches with a kustomize ``labelSelector`` target;
+each starts with the comment line :data:`MARKER`, which is how fleet finds
+its own entries again (a Kustomization's other patches are kept as they are,
+in their order). Releasing removes fleet's entries, and Flux applies Git's
+values again. Both write the Kustomization with its ``resourceVersion``
+(a concurrent change is a conflict, retried), then ask Flux to reconcile now
+(``reconcile.fluxcd.io/requestedAt``).
+
+A hold returns only once the API server shows every selected CronJob
+suspended and every selected Deployment and StatefulSet at ``spec.replicas:
+0`` with no pods left (``status.replicas`` 0 and no pod matching its
+selector): that is what lets the new slot start them without overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from fleet.adapters.kube.client import ClusterClient, parse_kubeconfig
+from fleet.domain.model import SlotName
+from fleet.domain.reports import SlotOutputs
+from fleet.errors import ProviderError, TransientError
+
+LABEL = "fleet.io/singleton"
+MARKER = "# fleet.io/hold-singletons"
+"""The first line of every patch fleet adds; nothing else in a Kustomization's patches starts with it."""
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
+WORKLOADS = (("apps", "v1", "deployments", "Deployment"), ("apps", "v1", "statefulsets", "StatefulSet"))
+
+
+def _patch(path: str, value: object) -> str:
+    return f"{MARKER}\n- op: add\n  path: {path}\n  value: {json.dumps(value)}\n"
+
+
+def hold_patches() -> list[dict[str, Any]]:
+    """fleet's entries for a Kustomization's ``spec.patches`` while a slot holds its singletons."""
+    cron = {"group": "batch", "version": "v1", "kind": "CronJob", "labelSelector": f"{LABEL}!=false"}
+    entries = [{"target": cron, "patch": _patch("/spec/suspend", True)}]
+    for group, version, _, kind in WORKLOADS:
+        target = {"group": group, "version": version, "kind": kind, "labelSelector": f"{LABEL}=true"}
+        entries.append({"target": target, "patch": _patch("/spec/replicas", 0)})
+    return entries
+
+
+def is_ours(entry: object) -> bool:
+    return isinstance(entry, Mapping) and str(entry.get("patch") or "").startswith(MARKER)
+
+
+def with_hold(patches: Iterable[Mapping[str, Any]], *, hold: bool) -> list[dict[str, Any]]:
+    """``patches`` without fleet's entries, then fleet's entries when holding."""
+    kept = [dict(p) for p in patches if not is_ours(p)]
+    return kept + hold_patches() if hold else kept
+
+
+def still_running(
+    cronjobs: Iterable[Mapping[str, Any]],
+    workloads: Iterable[tuple[str, Mapping[str, Any]]],
+    pods: Callable[[Mapping[str, Any]], int],
+) -> list[str]:
+    """What the API server still shows running among the selected objects, for people; [] when all stopped."""
+    out: list[str] = []
+    for cj in cronjobs:
+        meta = cj.get("metadata") or {}
+        if (meta.get("labels") or {}).get(LABEL) == "false":
+            continue
+        if (cj.get("spec") or {}).get("suspend") is not True:
+            out.append(f"CronJob {meta.get('namespace')}/{meta.get('name')} not suspended")
+    for kind, obj in workloads:
+        meta = obj.get("metadata") or {}
+        if (meta.get("labels") or {}).get(LABEL) != "true":
+            continue
+        name = f"{kind} {meta.get('namespace')}/{meta.get('name')}"
+        spec_replicas = (obj.get("spec") or {}).get("replicas", 1)
+        status_replicas = (obj.get("status") or {}).get("replicas", 0)
+        if spec_replicas != 0:
+            out.append(f"{name} at {spec_replicas} replicas")
+        elif status_replicas:
+            out.append(f"{name} still has {status_replicas} pods")
+        elif (count := pods(obj)) > 0:
+            out.append(f"{name} still has {count} pods")
+    return out
+
+
+class KubeSingletons:
+    """The :class:`fleet.ports.Singletons` port on a slot's Kubernetes API and its Flux."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 300.0,
+        poll_s: float = 2.0,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self.now = now
+        self.sleep = sleep
+
+    def hold(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
+        cluster = self._cluster(env, slot, outputs)
+        try:
+            self._set(cluster, hold=True)
+            deadline = self.now() + self.timeout_s
+            while True:
+                running = self.running(cluster)
+                if not running:
+                    return
+                if self.now() >= deadline:
+                    shown = "; ".join(running[:5]) + (f" and {len(running) - 5} more" if len(running) > 5 else "")
+                    raise ProviderError(
+                        f"{env}/{slot}: singletons still running {self.timeout_s:g}s after the hold: {shown}"
+                    )
+                self.sleep(self.poll_s)
+        finally:
+            cluster.close()
+
+    def release(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
+        cluster = self._cluster(env, slot, outputs)
+        try:
+            self._set(cluster, hold=False)
+        finally:
+            cluster.close()
+
+    def running(self, cluster: ClusterClient) -> list[str]:
+        """What ``cluster``'s API server shows running among the labelled workloads."""
+        cronjobs = self._list(cluster, "batch", "v1", "cronjobs")
+        workloads = [(kind, o) for g, v, plural, kind in WORKLOADS for o in self._list(cluster, g, v, plural)]
+        return still_running(cronjobs, workloads, lambda obj: self._pods(cluster, obj))
+
+    # --- the API calls ---------------------------------------------------------------
+
+    def _cluster(self, env: str, slot: SlotName, outputs: SlotOutputs) -> ClusterClient:
+        return ClusterClient(env, slot, parse_kubeconfig(outputs.kubeconfig, env=env, slot=slot))
+
+    def _set(self, cluster: ClusterClient, *, hold: bool) -> None:
+        for ks in self._list(cluster, *KUSTOMIZATIONS):
+            self._set_one(cluster, ks, hold=hold)
+
+    def _set_one(self, cluster: ClusterClient, ks: Mapping[str, Any], *, hold: bool) -> None:
+        meta = ks["metadata"]
+        path = _path(KUSTOMIZATIONS, meta["namespace"], meta["name"])
+        for _ in range(5):
+            current = list((ks.get("spec") or {}).get("patches") or [])
+            patches = with_hold(current, hold=hold)
+            if patches == current:
+                return
+            body = {
+                "metadata": {
+                    "resourceVersion": ks["metadata"]["resourceVersion"],
+                    "annotations": {REQUESTED_AT: datetime.now(UTC).isoformat()},
+                },
+                "spec": {"patches": patches},
+            }
+            try:
+                self._call(cluster, "PATCH", path, body, query=[("fieldManager", "fleet")])
+                return
+            except _Conflict:
+                ks = self._call(cluster, "GET", path)
+        raise TransientError(f"{cluster.name}: Kustomization {meta['namespace']}/{meta['name']} keeps changing")
+
+    def _list(self, cluster: ClusterClient, group: str, version: str, plural: str) -> list[dict[str, Any]]:
+        body = self._call(cluster, "GET", _path((group, version, plural)))
+        return list(body.get("items") or [])
+
+    def _pods(self, cluster: ClusterClient, obj: Mapping[str, Any]) -> int:
+        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if not labels:
+            return 0
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        body = self._call(cluster, "GET", f"/api/v1/namespaces/{namespace}/pods", query=[("labelSelector", selector)])
+        return len(body.get("items") or [])
+
+    def _call(
+        self,
+        cluster: ClusterClient,
+        method: str,
+        path: str,
+        body: object = None,
+        query: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/merge-patch+json"
+        api = cluster.api
+        try:
+            verb, url, sent_headers, sent_body, post = api.param_serialize(
+                method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = api.call_api(
+                verb, url, header_params=sent_headers, body=sent_body, post_params=post,
+                _request_timeout=(cluster.connect_timeout_s, cluster.read_timeout_s),
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as err:
+            return self._failed(cluster, method, path, int(err.status or 0), str(err.reason))
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise TransientError(f"{cluster.name}: {method} {path}: {err}") from err
+        if response.status >= 300:
+            return self._failed(cluster, method, path, response.status, _message(data) or str(response.reason))
+        try:
+            return dict(json.loads(data or b"{}"))
+        except ValueError as err:
+            raise TransientError(f"{cluster.name}: {method} {path}: unreadable answer: {err}") from err
+
+    @staticmethod
+    def _failed(cluster: ClusterClient, method: str, path: str, status: int, why: str) -> dict[str, Any]:
+        if status == 409:
+            raise _Conflict(path)
+        if status == 429 or status >= 500 or status == 0:
+            raise TransientError(f"{cluster.name}: {method} {path}: {status} {why}")
+        raise ProviderError(f"{cluster.name}: {method} {path}: {status} {why}")
+
+
+def _message(data: bytes | None) -> str:
+    try:
+        return str(json.loads(data or b"{}").get("message") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+class _Conflict(Exception):
+    """The object changed since it was read (409): read it again."""
+
+
+def _path(resource: tuple[str, str, str], namespace: str | None = None, name: str | None = None) -> str:
+    group, version, plural = resource
+    where = f"/namespaces/{namespace}" if namespace else ""
+    return f"/apis/{group}/{version}{where}/{plural}" + (f"/{name}" if name else "")
