@@ -5,10 +5,10 @@ that the Kustomizations have not applied yet, opens ``wait_reconciled``, then
 makes the status change that satisfies the pass rule (the last Kustomization
 reports the new ``lastAppliedRevision``) and measures the time from just
 before that change is sent to the API until ``wait_reconciled`` returns. The
-API is kmock on 127.0.0.1 (:class:`fleet.testing.kube_sim.KubeSim`), spoken
+API is kmock on 127.0.0.1 (:class:`fleet.rehearsal.kube_sim.KubeSim`), spoken
 to over real HTTP by the official client, or (``world="real"``) a real
 kube-apiserver with etcd and Flux's CRDs built by ``tools/peers/build.py``
-(:class:`fleet.testing.real_kube.RealKube`): the same objects and statuses,
+(:class:`tests.worlds.real_kube.RealKube`): the same objects and statuses,
 written through the status subresource, so the delay includes the real
 server's etcd write and watch cache.
 
@@ -34,8 +34,8 @@ from typing import Any, Protocol
 from fleet.adapters.kube import FluxHealthGate
 from fleet.domain.model import SlotName, Version
 from fleet.domain.reports import Secret, SlotOutputs
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeSim
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeSim
 
 POLL_INTERVAL_S = 5.0
 POLL_TRIALS = 4
@@ -64,7 +64,7 @@ class _Api(Protocol):
 def world(name: str) -> AbstractContextManager[Any]:
     """The API the trials run against: ``kmock`` or ``real`` (raises PeersNotBuilt when not built)."""
     if name == "real":
-        from fleet.testing.real_kube import real_kube
+        from tests.worlds.real_kube import real_kube
 
         return real_kube()
     return KubeSim(forget_requests=True)

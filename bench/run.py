@@ -51,8 +51,11 @@ if __package__ in (None, ""):
 from bench import analysis, cli_speed, health_gate, notify, tenants, traffic, upgrade
 from fleet.config import load_environment
 from fleet.domain.machine import EnvironmentState
-from fleet.fakes import RecordingNotifier
-from fleet.rehearsal.real import RealRun, Waits, parse_real_faults, rehearse_real, traffic_summary
+from fleet.rehearsal.real import RealRun, rehearse_real
+from fleet.rehearsal.real_faults import parse_real_faults
+from fleet.rehearsal.sim import RecordingNotifier
+from fleet.rehearsal.summary import traffic_summary
+from fleet.rehearsal.waits import Waits
 
 REPO = Path(__file__).resolve().parents[1]
 

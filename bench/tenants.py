@@ -46,8 +46,8 @@ from fleet.domain.machine import (
 from fleet.domain.model import AnalysisPolicy, RolloutPolicy, SlotName, TeardownPolicy, Version
 from fleet.domain.reports import HealthReport
 from fleet.domain.tenants import TenantTraffic
-from fleet.fakes import FakeClock
 from fleet.ports import Analysis
+from fleet.rehearsal.sim import FakeClock
 from fleet.rehearsal.tenant_faults import MixedTraffic
 
 ROLLOUT = RolloutPolicy(steps=(10, 25, 50, 100), analysis=AnalysisPolicy(success_rate=99.0, window_s=60.0))

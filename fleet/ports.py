@@ -3,7 +3,7 @@
 The engine only ever talks to these. Real adapters (Pulumi Automation API,
 the Kubernetes API, HAProxy, Route53, Prometheus, a state directory or S3)
 live in ``fleet.adapters`` and ``fleet.state``; in-memory fakes with
-configurable delays and injectable faults live in ``fleet.fakes`` and serve
+configurable delays and injectable faults live in ``fleet.rehearsal.sim`` and serve
 both the tests and ``fleet rehearse``. Adapters raise only ``fleet.errors``
 exceptions.
 """

@@ -8,8 +8,16 @@ from dataclasses import dataclass, field
 from fleet.config import EnvironmentConfig
 from fleet.domain.model import RolloutPolicy, TeardownPolicy, Version
 from fleet.engine import Checkpoint, Engine, Ports, RetryPolicy
-from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, RecordingNotifier, World
 from fleet.ports import StateStore
+from fleet.rehearsal.sim import (
+    FakeAnalysis,
+    FakeClock,
+    FakeHealth,
+    FakeProvisioner,
+    FakeTraffic,
+    RecordingNotifier,
+    World,
+)
 
 OLD_VERSION = Version(1, 29)
 NEW_VERSION = Version(1, 30)

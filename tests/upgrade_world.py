@@ -1,8 +1,8 @@
 """A fleet of in-memory environments for ``fleet upgrade``'s rollout: the real engine and store, fake clusters.
 
-Each environment's cutover runs on its own in-memory world (fakes of :mod:`fleet.fakes`)
+Each environment's cutover runs on its own in-memory world (fakes of :mod:`fleet.rehearsal.sim`)
 with the real engine, committing to one shared real state store, as ``fleet upgrade``'s
-processes would. Time is either simulated (:class:`~fleet.fakes.FakeClock`, a cutover in
+processes would. Time is either simulated (:class:`~fleet.rehearsal.sim.FakeClock`, a cutover in
 milliseconds) or compressed (:class:`CompressedClock`: real sleeps, ``scale`` real seconds
 per simulated second), which is what the wave benchmark measures parallelism with.
 """
@@ -19,8 +19,8 @@ from fleet.config import EnvironmentConfig
 from fleet.domain.model import AnalysisPolicy, RolloutPolicy, TeardownPolicy, Version
 from fleet.domain.waves import Action, EnvPlan, EnvView
 from fleet.engine import Engine, RetryPolicy
-from fleet.fakes import FakeClock
 from fleet.ports import StateStore
+from fleet.rehearsal.sim import FakeClock
 from fleet.upgrade.rollout import RunResult, view
 from fleet.upgrade.sources import StaticVersions
 from tests.fleetkit import ACTOR, Fleet

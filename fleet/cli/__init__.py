@@ -20,26 +20,30 @@ from typing import Any
 import click
 
 from fleet import __version__
+from fleet.cli.exits import (
+    EXIT_CODES,
+    EXIT_HALTED,
+    EXIT_KILLED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    EXIT_WAITING,
+)
 from fleet.errors import FleetError
 
-EXIT_OK = 0
-EXIT_HALTED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
-EXIT_WAITING = 4
-EXIT_UNREACHABLE = 5
-EXIT_KILLED = 137
-
-EXIT_CODES = (
-    (EXIT_OK, "done (cutover/resume: DONE; rollback/abort: done, or nothing was in flight)"),
-    (EXIT_HALTED, "halted, failed or rolled back; --dry-run: a cutover would run"),
-    (EXIT_USAGE, "usage or configuration error"),
-    (EXIT_LOCKED, "locked by another run (or a request handed to it is not carried out yet)"),
-    (EXIT_WAITING, "waiting for a person: confirm destroying the old slot (fleet resume ENV --yes) or approve a "
-                  "step (fleet approve ENV)"),
-    (EXIT_UNREACHABLE, "could not reach a provider or the state store; nothing changed"),
-    (EXIT_KILLED, "rehearse --fault crash-*: killed on purpose (SIGKILL); finish with fleet resume"),
-)
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_HALTED",
+    "EXIT_KILLED",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "EXIT_WAITING",
+    "cli",
+    "main",
+]
 
 
 def _message(err: Exception) -> str:

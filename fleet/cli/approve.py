@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import click
 
-from fleet.cli.commands import (
-    _configured_location,
-    _ctx,
-    _drive,
-    finish,
-    force_unlock_option,
-    output_option,
-    state_option,
-)
+from fleet.cli.drive import drive
+from fleet.cli.options import current, force_unlock_option, is_rehearsal, output_option, state_option
+from fleet.cli.outcome import finish
+from fleet.cli.running import configured_location
 from fleet.errors import UsageError
 
 
@@ -34,20 +29,20 @@ from fleet.errors import UsageError
 @state_option
 def approve(env: str, step: int | None, yes: bool, force_unlock: bool, output: str) -> None:
     """Approve a held weight step of ENV's cutover and continue it."""
-    from fleet.rehearsal.inmemory import is_rehearsal
+    from fleet.state import open_store
 
-    ctx = _ctx()
-    location = ctx.state_option or _configured_location(env)
-    if is_rehearsal(location, env):
-        from fleet.cli.rehearse import resume_rehearsal
+    ctx = current()
+    location = ctx.state_option or configured_location(env)
+    if is_rehearsal(open_store(location), env):
+        from fleet.worlds import rehearsal_worlds
 
-        resume_rehearsal(location, env, output, force_unlock=force_unlock, approve=step or 0)
+        rehearsal_worlds(location, env).approve(location, env, output, force_unlock, step or 0)
         return
     config = ctx.config(env)
     state = ctx.store(config).load(env)
     if state is None or not state.in_flight:
         raise UsageError(f"{env} has no cutover in flight; nothing to approve")
-    final = _drive(config, lambda engine: engine.approve(env, step, force_unlock=force_unlock), yes=yes)
+    final = drive(config, lambda engine: engine.approve(env, step, force_unlock=force_unlock), yes=yes)
     finish(final, output)
 
 

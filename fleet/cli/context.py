@@ -47,3 +47,4 @@ class Context:
             return self.store(self.config(env), rehearsal=None)
         except ConfigError:
             return self.store(rehearsal=None)
+

@@ -21,19 +21,25 @@ of the output say which world runs and how to choose the other.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from typing import Any
 
 import click
 
-from fleet.cli.commands import _confirm, _ctx, finish, output_option, parse_version
-from fleet.errors import FleetError, LockedError, UsageError
+from fleet.cli.options import confirm, current, output_option, parse_version
+from fleet.cli.outcome import finish
+from fleet.cli.rehearse_end import finish_real, kept, tidy, with_state
+from fleet.errors import FleetError, LockedError
 
 
 def register(cli: click.Group) -> None:
+    """Add ``fleet rehearse``, and tell ``fleet resume`` and ``fleet history`` how to finish a rehearsal."""
+    from fleet import worlds
+    from fleet.cli.rehearse_end import approve, describe, resume
+
     cli.add_command(rehearse)
+    worlds.register(worlds.Worlds(describe=describe, resume=resume, approve=approve))
 
 
 def _fault_help() -> str:
@@ -88,7 +94,7 @@ def rehearse(env: str, to: str | None, faults: tuple[str, ...], report: str | No
     4 waiting for a person (--confirm-teardown ask); 137 (SIGKILL) on purpose
     (crash-after, crash-at), finished by fleet resume ENV --state DIR.
     """
-    ctx = _ctx()
+    ctx = current()
     config = ctx.config(env)
     target = parse_version(to) if to else None
     if kube == "real":
@@ -143,45 +149,12 @@ def _teardown_answer(config: Any, mode: str) -> Any:
     if not config.teardown.confirm:
         return None
     if mode == "ask":
-        return _confirm(False)
+        return confirm(False)
     return None
-
-
-def _tidy(env: str, location: str, temporary: bool, final: Any, answered_itself: bool) -> tuple[str, ...]:
-    """Remove a temporary state dir nobody needs (the run ended DONE); otherwise keep it and say so."""
-    c = None if final is None else final.cutover
-    answered: tuple[str, ...] = ()
-    if c is not None and c.confirmed and c.teardown.confirm and answered_itself:
-        answered = ("the configuration asks to confirm destroying the old slot; the rehearsal answered yes "
-                    "(--confirm-teardown ask rehearses the question)",)
-    return answered + _tidy_dir(env, location, temporary, c)
-
-
-def _tidy_dir(env: str, location: str, temporary: bool, c: Any) -> tuple[str, ...]:
-    if not temporary:
-        return ()
-    if c is not None and c.phase.value == "DONE":
-        shutil.rmtree(location, ignore_errors=True)
-        return (f"removed the rehearsal's state dir {location} (--state DIR keeps it)",)
-    if c is not None and c.awaiting_confirmation:
-        return (f"state kept in {location}; destroy the old slot with: fleet resume {env} --state {location} --yes",)
-    if c is not None and c.in_flight:
-        return (f"state kept in {location}; continue with: fleet resume {env} --state {location}",)
-    return (f"state kept in {location}; look at it with: fleet history {env} --state {location}",)
-
-
-def _kept(notes: tuple[str, ...]) -> bool:
-    return not any(note.startswith("removed the rehearsal's state dir") for note in notes)
 
 
 class Interrupted(FleetError):
     """Ctrl-C or SIGTERM stopped a rehearsal; its parts were stopped in order (exit 1)."""
-
-
-def with_state(err: LockedError, location: str) -> LockedError:
-    """The same error, its suggested command naming the rehearsal's store."""
-    holder = re.sub(rf"`fleet (\w+) {re.escape(err.env)}\b", rf"`fleet \1 {err.env} --state {location}", err.holder)
-    return LockedError(err.env, holder, expired=err.expired)
 
 
 def _explicit_root_state() -> str | None:
@@ -202,7 +175,9 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
     from fleet.rehearsal.inmemory import rehearse as run
 
     parsed = parse_faults(faults)
-    progress = render.Progress()
+    from fleet.cli.progress import Progress
+
+    progress = Progress()
     click.echo(f"rehearsing {env} on the in-memory fleet (state: {location})", err=True)
     try:
         final, r = run(config, location, parsed, progress, target=target, confirm=confirm)
@@ -210,7 +185,7 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
         progress.close()
     records = r.store.history(env)
     if report:
-        from fleet.cli.commands import report_context
+        from fleet.cli.outcome import report_context
         from fleet.report import write_report
 
         kind = "in memory, simulated clock"
@@ -223,9 +198,9 @@ def _simulated(env: str, config: Any, location: str, faults: tuple[str, ...], ta
         "weight_changes": r.world.weight_changes,
     }
     timeline = render.timeline(records)
-    notes = _tidy(env, location, temporary, final, confirm is None)
+    notes = tidy(env, location, temporary, final, confirm is None)
     finish(final, output, notes=notes, state_hint=location, extra={"timeline": timeline, "state_location": location,
-                                              "state_kept": _kept(notes),
+                                              "state_kept": kept(notes),
                                               "world": world, "mode": "simulated"})
 
 
@@ -238,7 +213,9 @@ WORLDS = {
 def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target: Any, report: str | None,
           output: str, confirm: Any = None, temporary: bool = False, kube: str = "kmock") -> None:
     from fleet.cli import render
-    from fleet.rehearsal.real import REAL_WORLD_WAITS, Waits, parse_real_faults, rehearse_real
+    from fleet.rehearsal.real import rehearse_real
+    from fleet.rehearsal.real_faults import parse_real_faults
+    from fleet.rehearsal.waits import REAL_WORLD_WAITS, Waits
 
     parsed = parse_real_faults(faults)
     if kube == "kmock":
@@ -260,102 +237,12 @@ def _real(env: str, config: Any, location: str, faults: tuple[str, ...], target:
     click.echo(f"rehearsing {env} on real HAProxy, load and Kubernetes APIs (state: {location})", err=True)
     click.echo(f"world: {kube}: {WORLDS[kube]}; the other is --world {other}: {WORLDS[other]}", err=True)
     click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
-    progress = render.Progress()
+    from fleet.cli.progress import Progress
+
+    progress = Progress()
     try:
         final, run = rehearse_real(config, location, parsed, progress, target=target, waits=waits, confirm=confirm,
                                    kube=kube)
     finally:
         progress.close()
-    _finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version))
-
-
-def _finish_real(env: str, final: Any, run: Any, report: str | None, output: str, temporary: bool = False,
-                 answered_itself: bool = True, configured: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
-    from fleet.cli import render
-    from fleet.cli.commands import report_context
-    from fleet.rehearsal.real import observed, samples, traffic_summary
-    from fleet.report import UserFailure, save_users, write_report
-
-    records = run.store.history(env)
-    seen = samples(run)
-    failed = [UserFailure(at=q.at + run.clock_offset, slot=q.slot, status=q.status, latency_ms=1000 * q.latency_s,
-                          error=q.error) for q in run.requests if q.failed]
-    save_users(run.location, seen, failed)  # for fleet history --report
-    if report:
-        context = report_context(final, records, getattr(run, "kind", "real parts"), run.location, configured)
-        write_report(report, env, records, seen, failed=failed, context=context)
-    world = {
-        "clusters": run.world.clusters,
-        "created": run.world.created,
-        "destroyed": run.world.destroyed,
-        "weight_changes": run.world.weight_changes,
-    }
-    traffic = traffic_summary(run, records)
-    if run.kube == "real":
-        for slot, revisions in sorted(run.revisions.items()):
-            applied = ", ".join(f"{source} {rev}" for source, rev in sorted(revisions.items()))
-            click.echo(f"Flux applied on {slot}: {applied}", err=True)
-    click.echo(
-        f"load: {traffic['requests']} requests at {traffic['rate_rps']} req/s through "
-        f"{getattr(run, 'through', 'HAProxy')}, "
-        f"{traffic['failed']} failed",
-        err=True,
-    )
-    timeline = render.timeline(records, observed(run))
-    notes = _tidy(env, run.location, temporary, final, answered_itself)
-    finish(final, output, notes=notes, state_hint=run.location, extra={
-        "timeline": timeline,
-        "state_location": run.location,
-        "state_kept": _kept(notes),
-        "world": world,
-        "waits": run.waits.to_json(),
-        "traffic": traffic,
-        "mode": "real",
-        "cluster_world": run.kube,
-        "revisions": run.revisions,
-        **(extra or {}),
-    })
-
-
-def resume_rehearsal(
-    location: str, env: str, output: str, *, force_unlock: bool, confirm: Any = None, approve: int | None = None
-) -> None:
-    """``fleet resume`` of a rehearsal's state (local or S3): finish it the way it was started.
-
-    ``approve``: ``fleet approve`` of that step (0: the step waiting) instead of a plain resume.
-    """
-    from fleet.cli import render
-    from fleet.rehearsal.real import rehearsal_mode
-
-    if rehearsal_mode(location, env) == "real":
-        from fleet.rehearsal.own_providers import refuse_resume
-
-        refuse_resume(location, env)
-        if approve is not None:
-            raise UsageError("fleet approve continues simulated rehearsals only; a real-parts rehearsal has no gates")
-        from fleet.rehearsal.real import resume_real
-
-        click.echo(f"resuming the rehearsal of {env}: restarting its HAProxy, load and Kubernetes APIs", err=True)
-        progress = render.Progress()
-        try:
-            final, run = resume_real(location, env, progress, force_unlock=force_unlock, confirm=confirm)
-        except LockedError as err:
-            raise with_state(err, location) from err
-        finally:
-            progress.close()
-        _finish_real(env, final, run, None, output, answered_itself=confirm is None)
-        return
-    from fleet.rehearsal.inmemory import resume_rehearsal as resume_simulated
-    from fleet.state import open_store
-
-    progress = render.Progress()
-    try:
-        final = resume_simulated(location, env, progress, force_unlock=force_unlock, confirm=confirm,
-                                 approve=approve)
-    except LockedError as err:
-        raise with_state(err, location) from err
-    finally:
-        progress.close()
-    finish(final, output, state_hint=location,
-           extra={"timeline": render.timeline(open_store(location, rehearsal=True).history(env))})
+    finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version))

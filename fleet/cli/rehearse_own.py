@@ -15,7 +15,8 @@ import click
 def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any, report: str | None, output: str,
                  confirm: Any, temporary: bool) -> None:
     from fleet.cli import render
-    from fleet.cli.rehearse import _finish_real
+    from fleet.cli.progress import Progress
+    from fleet.cli.rehearse_end import finish_real
     from fleet.rehearsal.own_providers import ProviderWaits, settle_line, settles
     from fleet.rehearsal.own_run import rehearse_providers
 
@@ -27,7 +28,7 @@ def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any,
         click.echo("waits, compressed for the rehearsal:\n" + render.table(waits.rows(config)), err=True)
 
     click.echo(f"rehearsing {env} on its own providers (state: {location}):", err=True)
-    progress = render.Progress()
+    progress = Progress()
     try:
         final, run = rehearse_providers(config, location, faults, progress, target=target, confirm=confirm,
                                         ready=ready)
@@ -48,4 +49,4 @@ def rehearse_own(env: str, config: Any, location: str, faults: Any, target: Any,
         "ports": run.lines, "through": run.through, "waits": waits.to_json(),
         "dns_settle": [{"stale_for_s": round(s.stale_for_s, 3), "stale_requests": s.stale_requests} for s in found],
     }}
-    _finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version), extra=extra)
+    finish_real(env, final, run, report, output, temporary, confirm is None, str(config.version), extra=extra)

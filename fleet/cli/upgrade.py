@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fleet.cli.commands import _ctx, _emit, output_option, state_option
+from fleet.cli.options import current, emit, output_option, state_option
 from fleet.errors import CutoverHalted, FleetError, UsageError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def upgrade(envs: tuple[str, ...], wave: str | None, soak: float, max_parallel: 
     from fleet.domain.waves import upgrade_due
     from fleet.upgrade.rollout import ALL, ProcessRunner, matrix, run_rollout, view
 
-    ctx = _ctx()
+    ctx = current()
     project = ctx.project()
     known = list_environments(project)
     names = list(envs) or known
@@ -103,7 +103,8 @@ class _EngineRunner:
         self.final: EnvironmentState | None = None
 
     def run(self, plan: EnvPlan) -> RunResult:
-        from fleet.cli.commands import _drive, exit_code
+        from fleet.cli.drive import drive
+        from fleet.cli.outcome import exit_code
         from fleet.domain.machine import Phase
         from fleet.domain.waves import Action
         from fleet.upgrade.rollout import RunResult
@@ -112,14 +113,14 @@ class _EngineRunner:
         end = plan.window_end
         try:
             if plan.action is Action.RESUME:
-                final = _drive(config, lambda e: e.resume(config.name, window_end=end), yes=self.yes)
+                final = drive(config, lambda e: e.resume(config.name, window_end=end), yes=self.yes)
             else:
                 assert plan.target is not None
                 from fleet.notify_settings import notify_settings
 
                 gates = notify_settings(config.raw, file=config.file).gates
-                final = _drive(config, lambda e: e.cutover(config, plan.target, window_end=end,  # type: ignore[arg-type]
-                                                           gates=gates), yes=self.yes)
+                final = drive(config, lambda e: e.cutover(config, plan.target, window_end=end,  # type: ignore[arg-type]
+                                                          gates=gates), yes=self.yes)
         except FleetError as err:
             return RunResult(plan.env, None, False, str(err), err.exit_code)
         self.final = final
@@ -136,7 +137,7 @@ def _report(done: Rollout, output: str, extra: dict[str, Any]) -> None:
     rows = env_rows(done)
     waves = [{"wave": p.name, "state": str(p.state), "reason": p.reason} for p in done.plans]
     data = {**extra, "environments": rows, "wave_states": waves}
-    _emit(output, data, lambda: render.table(waves) + "\n\n" + render.table(rows) if rows else "nothing to upgrade")
+    emit(output, data, lambda: render.table(waves) + "\n\n" + render.table(rows) if rows else "nothing to upgrade")
 
 
 def _finish(done: Rollout, output: str, single: bool) -> None:

@@ -1,8 +1,16 @@
-"""Local stand-ins for a real cutover: a real HAProxy, two slot backends and a load generator.
+"""Everything ``fleet rehearse`` needs besides the engine and the state store: the worlds a rehearsal runs in.
 
-A cutover's traffic logic (weights, analysis, rollback) can be exercised for
-real on one machine, without clusters: HAProxy plays the load balancer, two
-tiny HTTP servers play the slots' ingresses, and a bounded load generator
-plays the users. The tests in ``tests/traffic``, ``bench/traffic.py`` and
-``fleet rehearse`` are built from these parts. Everything binds to 127.0.0.1.
+* Real parts, on 127.0.0.1 only: a real HAProxy, two slot backends and a
+  bounded load generator (``haproxy_process``, ``backends``, ``load``), run in
+  a process of their own (``host``, ``host_server``) with the clusters:
+  kmock API servers (``kube_sim``) with a simulated Flux (``flux_sim``,
+  ``flux_objects``), or real kube-apiservers and Flux controllers (``peers``).
+  ``real`` runs a cutover on them (``parts``, ``waits``, ``real_faults``,
+  ``sim_provisioner``, ``summary``).
+* The in-memory fleet: every port simulated (``sim``), minutes passing in
+  milliseconds (``inmemory``).
+
+Production commands never import this package (import-linter contracts say
+so): ``fleet resume`` reaches a rehearsal's world through :mod:`fleet.worlds`.
+The traffic tests and ``bench/traffic.py`` use the real parts too.
 """

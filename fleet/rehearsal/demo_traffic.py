@@ -44,10 +44,12 @@ class DemoTraffic:
 
 def _layout(project: Path, env: str) -> tuple[Path, str, dict[str, str], str]:
     """(socket link, backend, slot -> server name, active slot) from the environment's stack and fleet's store."""
-    from fleet.cli.context import Context
+    from fleet.config import load_environment
+    from fleet.state import DEFAULT_LOCATION, open_store
 
-    ctx = Context(project_option=str(project), state_option=None)
-    config = ctx.config(env)
+    config = load_environment(project, env)
+    where = config.state or DEFAULT_LOCATION
+    location = where if where.startswith("s3://") or Path(where).is_absolute() else str(project / where)
     traffic = config.traffic
     if traffic.get("provider") != "haproxy" or not isinstance(traffic.get("socket"), str):
         raise SystemExit(f"{config.file}: fleet:traffic is not a HAProxy on a socket path")
@@ -56,7 +58,7 @@ def _layout(project: Path, env: str) -> tuple[Path, str, dict[str, str], str]:
     names = {slot: str(servers.get(slot, slot)) for slot in SLOTS}
     active = "blue"
     with contextlib.suppress(Exception):  # no store yet, or not readable: blue, as a new environment is seeded
-        state = ctx.store(config).load(env)
+        state = open_store(location, rehearsal=False).load(env)
         if state is not None and state.weights.green > state.weights.blue:
             active = "green"
     return (socket if socket.is_absolute() else project / socket), str(traffic.get("backend", "app")), names, active

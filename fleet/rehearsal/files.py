@@ -15,8 +15,8 @@ from typing import Any
 from fleet.domain.machine import EnvironmentState
 from fleet.domain.model import Version
 from fleet.errors import StateError, UsageError
-from fleet.fakes import World
 from fleet.ports import Lease, Record, Request, StateStore
+from fleet.rehearsal.sim.world import World
 
 
 class RehearsalFiles:

@@ -14,7 +14,7 @@ Flux does once settled: each Kustomization goes ``Reconciling`` (Ready=
 Unknown, same revision) for a moment every interval; ``fail`` breaks the
 HelmRelease for good (``UpgradeFailed``), as a bad upgrade mid-bake does.
 
-The statuses are built by :mod:`fleet.testing.flux_objects`, which follows
+The statuses are built by :mod:`fleet.rehearsal.flux_objects`, which follows
 Flux's documented status semantics; this module only decides their order
 and timing. ``restore`` writes the end state at once, for a rehearsal that
 is resumed in a new process and restarts its clusters from the state dir.
@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeSim
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeSim
 
 STUCK = ("Kustomization", "flux-system", "payments")
 STUCK_MESSAGE = "timeout waiting for: [Deployment/payments/payments-api status: 'InProgress']"

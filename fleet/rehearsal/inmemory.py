@@ -1,7 +1,7 @@
 """``fleet rehearse`` on the in-memory fleet: the whole cutover, simulated time, real state store.
 
 A rehearsal runs the real engine and the real state store against the fakes
-of :mod:`fleet.fakes`, so a new user sees exactly what a cutover of their
+of :mod:`fleet.rehearsal.sim`, so a new user sees exactly what a cutover of their
 configuration would do, in seconds and without a cloud account. Faults make
 the fakes fail the way real parts fail; each ends in the state the runbook
 documents.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.config import EnvironmentConfig
@@ -29,9 +30,8 @@ from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
-from fleet.fakes import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notice, Notifier, StateStore
-from fleet.rehearsal.common import Fanout, crash_phase, die, fault_number
+from fleet.rehearsal.common import Fanout, die, fault_number, parse_specs
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
     LEASE_S,
@@ -44,6 +44,7 @@ from fleet.rehearsal.files import (
     load_world,
     started,
 )
+from fleet.rehearsal.sim import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.rehearsal.singletons import MemorySingletons
 from fleet.rehearsal.tenant_faults import (
     TENANT_SHARE,
@@ -92,54 +93,32 @@ class Faults:
         )
 
 
+_OWN: dict[str, Callable[[str], dict[str, Any]]] = {
+    "missing-objects": lambda v: {"missing_objects": fault_number("missing-objects", v, int, 1, 4)},
+    "provision-fails": lambda v: {"provision_fails": True},
+    "analysis-fails-at": lambda v: {"analysis_fails_at": fault_number("analysis-fails-at", v, int, 1, 100)},
+    "weights-fail-at": lambda v: {"weights_fail_at": fault_number("weights-fail-at", v, int, 1, 100)},
+    "throttled": lambda v: {"throttled": fault_number("throttled", v, int, 1, 3)},
+    "crash-at": lambda v: {"crash_at": v},
+    "tenant-stuck": lambda v: {"tenant_stuck": v},
+    "tenant-errors": lambda v: {"tenant_errors": parse_tenant_errors(v)},
+}
+
+
+def _needs_real(name: str) -> Callable[[str], dict[str, Any]]:
+    def refuse(value: str) -> dict[str, Any]:
+        raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
+
+    return refuse
+
+
 def parse_faults(specs: Sequence[str]) -> Faults:
-    faults = Faults(specs=tuple(specs))
-    for spec in specs:
-        name, has_value, value = spec.partition("=")
-        needs_value = any(f.startswith(name + "=") for f in FAULTS)
-        if name + ("=" if needs_value else "") not in {f.split("=")[0] + ("=" if "=" in f else "") for f in FAULTS}:
-            known = ", ".join(sorted(FAULTS))
-            raise UsageError(f"--fault: unknown fault {spec!r} (known: {known})")
-        if needs_value and not has_value:
-            raise UsageError(f"--fault {name} needs a value: {name}=...")
-        if not needs_value and has_value:
-            raise UsageError(f"--fault {name} takes no value")
-        match name:
-            case "flux-stuck":
-                faults = replace(faults, flux_stuck=True)
-            case "stale-revision":
-                faults = replace(faults, stale_revision=True)
-            case "flux-flap":
-                faults = replace(faults, flux_flap=True)
-            case "flux-fails-in-bake":
-                faults = replace(faults, flux_fails_in_bake=True)
-            case "missing-objects":
-                faults = replace(faults, missing_objects=fault_number(name, value, int, 1, 4))
-            case "provision-fails":
-                faults = replace(faults, provision_fails=True)
-            case "haproxy-reload" | "hand-edit":
-                raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
-            case "green-slow":
-                faults = replace(faults, green_slow_ms=fault_number(name, value, float, 1, 1500))
-            case "green-errors":
-                faults = replace(faults, green_errors=fault_number(name, value, float, 0.0001, 1.0))
-            case "analysis-fails-at":
-                faults = replace(faults, analysis_fails_at=fault_number(name, value, int, 1, 100))
-            case "weights-fail-at":
-                faults = replace(faults, weights_fail_at=fault_number(name, value, int, 1, 100))
-            case "throttled":
-                faults = replace(faults, throttled=fault_number(name, value, int, 1, 3))
-            case "crash-after":
-                faults = replace(faults, crash_after=crash_phase(value))
-            case "crash-at":
-                faults = replace(faults, crash_at=value)
-            case "lock-held":
-                faults = replace(faults, lock_held=True)
-            case "tenant-errors":
-                faults = replace(faults, tenant_errors=parse_tenant_errors(value))
-            case "tenant-stuck":
-                faults = replace(faults, tenant_stuck=value)
-    return faults
+    own = {**_OWN, "haproxy-reload": _needs_real("haproxy-reload"), "hand-edit": _needs_real("hand-edit")}
+    unknown = f"(known: {', '.join(sorted(FAULTS))})"
+    parsed: Faults = parse_specs(
+        Faults(specs=tuple(specs)), specs, FAULTS, lambda s: f"--fault: unknown fault {s!r} {unknown}", own
+    )
+    return parsed
 
 
 class _CrashAfter:
@@ -155,8 +134,6 @@ class _CrashAfter:
             if self.previous == self.phase.value and notice.phase != self.phase.value:
                 die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
             self.previous = notice.phase
-
-
 
 
 
@@ -278,13 +255,6 @@ def _save_marker(files: RehearsalFiles, env: str, faults: Faults, tenants: tuple
     files.save_json(MARKER, {"env": env, "faults": list(faults.persistent().specs), "tenants": list(tenants)})
 
 
-def is_rehearsal(location: str, env: str) -> bool:
-    """Whether ENV's state at ``location`` is a rehearsal's (its state says so, wherever it lives)."""
-    store = open_store(location)
-    kind = store.is_rehearsal(env)  # type: ignore[attr-defined]
-    return bool(kind)
-
-
 def rehearse(
     config: EnvironmentConfig,
     location: str,
@@ -306,10 +276,7 @@ def rehearse(
         r = build(location, config.name, faults, notifier, steps=config.rollout.steps, store=store, lease=lease,
                   confirm=confirm, tenants=tenants)
         if not r.world.clusters and active is not None:
-            r.world.clusters[active.value] = str(current)
-            r.world.bootstrapped.append(active.value)
-            r.world.weights = {"blue": live.weights.blue, "green": live.weights.green}
-            r.world.save()
+            r.world.seed_live(active.value, str(current), {"blue": live.weights.blue, "green": live.weights.green})
         return r.engine.cutover(config, goal, gates=rehearsed_gates(config)), r
 
 

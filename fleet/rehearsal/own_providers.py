@@ -36,8 +36,11 @@ from typing import Any
 from fleet.config import EnvironmentConfig
 from fleet.domain.model import AnalysisPolicy, SlotName, Weights
 from fleet.errors import UsageError
+from fleet.rehearsal.parts import LOAD_THREADS, Parts
 from fleet.rehearsal.prometheus_process import find_prometheus
-from fleet.rehearsal.real import LOAD_THREADS, Parts, RealFaults, RealRun, Waits
+from fleet.rehearsal.real import RealRun
+from fleet.rehearsal.real_faults import RealFaults
+from fleet.rehearsal.waits import Waits
 
 WORLD = "providers"
 REFUSED_FAULTS = ("crash-after", "haproxy-reload", "hand-edit")
@@ -191,9 +194,8 @@ class ProviderParts(Parts):
 
             return HAProxyAnalysis(self.haproxy.socket_path)
         from fleet.adapters.analysis.prometheus import PrometheusAnalysis
-        from fleet.wiring import analysis_settings
-
-        settings = {**analysis_settings(self.config), "url": self.prometheus.url, "interval": "250ms"}
+        # the plan chose Prometheus because fleet:analysis names it: its settings are the environment's own
+        settings = {**self.config.analysis, "url": self.prometheus.url, "interval": "250ms"}
         return PrometheusAnalysis.from_settings(self.config.name, settings, file=self.config.file)
 
 

@@ -18,7 +18,6 @@ from fleet.domain.machine import EnvironmentState
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
-from fleet.fakes import REVISION
 from fleet.ports import Confirm, Notifier
 from fleet.rehearsal.common import Fanout
 from fleet.rehearsal.files import HeldStore, RehearsalFiles, load_world, started
@@ -33,17 +32,12 @@ from fleet.rehearsal.own_providers import (
     query_warnings,
     refuse_faults,
 )
-from fleet.rehearsal.real import (
-    FLUX,
-    RealFaults,
-    RecordingTraffic,
-    RevisionsSeen,
-    SimulatedProvisioner,
-    WallClock,
-    _FailInBake,
-    _save_marker,
-    _terminate_on_sigterm,
-)
+from fleet.rehearsal.parts import FLUX
+from fleet.rehearsal.real import _save_marker, _terminate_on_sigterm
+from fleet.rehearsal.real_faults import FailInBake, RealFaults
+from fleet.rehearsal.sim import REVISION
+from fleet.rehearsal.sim_provisioner import RecordingTraffic, RevisionsSeen, SimulatedProvisioner
+from fleet.rehearsal.waits import WallClock
 
 
 def rehearse_providers(
@@ -114,7 +108,7 @@ def _engine(
     )
     notifiers: list[Any] = [notifier]
     if parts.faults.flux_fails_in_bake:
-        notifiers.append(_FailInBake(parts))
+        notifiers.append(FailInBake(parts))
     analysis = parts.analysis()
     attach_progress(analysis, notifier, parts.config.name)
     timed = TimedTraffic(parts.traffic())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fleet.domain.model import SlotName
 from fleet.domain.reports import SlotOutputs
-from fleet.fakes import World
+from fleet.rehearsal.sim import World
 
 
 class MemorySingletons:

@@ -85,7 +85,7 @@ class MixedTraffic:
     def analyse(
         self, env: str, slot: SlotName, policy: AnalysisPolicy, *, interrupted: Interrupted | None = None
     ) -> Verdict:
-        from fleet.fakes import poisson
+        from fleet.rehearsal.sim import poisson
 
         self._windows += 1
         rng = random.Random(f"{self.seed}/{slot.value}/{self._windows}")

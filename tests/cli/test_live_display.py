@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.cli.render import Progress
+from fleet.cli.progress import Progress
 from fleet.config import load_environment
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.ports import Notice

@@ -27,8 +27,8 @@ import pytest
 
 from fleet.config import load_environment
 from fleet.domain.model import Version
-from fleet.fakes import RecordingNotifier
 from fleet.rehearsal.inmemory import Faults, build
+from fleet.rehearsal.sim import RecordingNotifier
 
 ENV = "local"
 STACK = """\

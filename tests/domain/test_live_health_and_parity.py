@@ -1,7 +1,7 @@
 """Health once traffic moves, and parity on what runs: judged by the pure core on real Flux statuses.
 
 Reports are built by the gate's own rules (``evaluate``) from objects in the
-states Flux writes (``fleet.testing.flux_objects``), then handed to the
+states Flux writes (``fleet.rehearsal.flux_objects``), then handed to the
 transition function, so these tests cover the decision end to end without
 a cluster.
 """
@@ -31,7 +31,7 @@ from fleet.domain.machine import (
 )
 from fleet.domain.model import HealthPolicy, ParityMode, SlotName, Weights
 from fleet.domain.reports import HealthReport, ObjectFailure, compare_parity
-from fleet.testing import flux_objects as fo
+from fleet.rehearsal import flux_objects as fo
 from tests.domain.test_transitions import ROLLOUT, reach
 
 R1 = fo.revision("1")

@@ -17,8 +17,8 @@ from fleet.domain.model import SlotName, Version, Weights
 from fleet.domain.reports import SlotOutputs
 from fleet.domain.traffic import ServerState
 from fleet.errors import LockedError, ProvisioningFailed
-from fleet.fakes import FakeProvisioner
 from fleet.ports import Layout, LockInfo
+from fleet.rehearsal.sim import FakeProvisioner
 from fleet.state.lease import encode_lock
 from fleet.state.local import LocalStateStore
 from tests.fleetkit import NEW_VERSION, Fleet, environment

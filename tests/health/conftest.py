@@ -6,7 +6,7 @@ while the test coroutine drives kmock in the event loop that serves it.
 
 Tests that need nothing kmock-specific (no injected errors) take
 ``any_api`` instead of ``api``: they run once on kmock and once on a real
-kube-apiserver with Flux's CRDs (:class:`fleet.testing.real_kube.RealKube`,
+kube-apiserver with Flux's CRDs (:class:`tests.worlds.real_kube.RealKube`,
 marked ``realpeers``; skipped with the build command when the peers are not
 built). One real server serves the session and is emptied after each test.
 """
@@ -28,7 +28,7 @@ from fleet.adapters.kube import Backoff, FluxHealthGate
 from fleet.domain.health import HealthSettings
 from fleet.domain.model import SlotName, Version
 from fleet.domain.reports import HealthReport, Secret, SlotOutputs
-from fleet.testing.kube_sim import KubeApi, KubeSim
+from fleet.rehearsal.kube_sim import KubeApi, KubeSim
 
 WORLDS = ["kmock", pytest.param("real", marks=pytest.mark.realpeers)]
 
@@ -55,8 +55,8 @@ async def api(kmock: kmock.KubernetesEmulator) -> AsyncIterator[KubeApi]:
 
 @pytest.fixture(scope="session")
 def real_kube_session() -> Iterator[object]:
-    from fleet.testing.real_kube import real_kube
     from tests.realpeers.conftest import binaries_or_skip
+    from tests.worlds.real_kube import real_kube
 
     binaries = binaries_or_skip()
     with real_kube(binaries=binaries) as kube:
@@ -71,7 +71,7 @@ async def any_api(request: pytest.FixtureRequest, kmock: kmock.KubernetesEmulato
         cluster.install()
         yield cluster
         return
-    from fleet.testing.real_kube import AsyncRealKube
+    from tests.worlds.real_kube import AsyncRealKube
 
     kube = request.getfixturevalue("real_kube_session")
     yield AsyncRealKube(kube)

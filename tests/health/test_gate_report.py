@@ -16,8 +16,8 @@ from fleet.domain.health import HealthSettings, TenantSpec
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, Secret
 from fleet.errors import AccessDenied, ConfigError, TransientError
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeApi, KubeSim, kubeconfig_for
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeApi, KubeSim, kubeconfig_for
 
 from .conftest import outputs_for
 

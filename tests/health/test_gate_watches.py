@@ -12,8 +12,8 @@ from kmock import KubernetesError
 
 from fleet.adapters.kube import FluxHealthGate
 from fleet.errors import AccessDenied
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeApi
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeApi
 
 from .conftest import Waiting, watching_threads
 

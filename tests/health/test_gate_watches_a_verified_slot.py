@@ -18,8 +18,8 @@ from fleet.adapters.kube import FluxHealthGate
 from fleet.domain.health import judge_live
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeApi
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeApi
 
 from .conftest import outputs_for, watching_threads
 

@@ -11,8 +11,8 @@ import pytest
 
 from fleet.adapters.kube import FluxHealthGate
 from fleet.domain.model import SlotName
-from fleet.testing import flux_objects as fo
-from fleet.testing.kube_sim import KubeSim, merge_patch
+from fleet.rehearsal import flux_objects as fo
+from fleet.rehearsal.kube_sim import KubeSim, merge_patch
 
 from .conftest import outputs_for, watching_threads
 

@@ -9,7 +9,7 @@ import pytest
 from fleet.domain.health import HealthSettings, Snapshot, evaluate, summary
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, ObjectRef
-from fleet.testing import flux_objects as fo
+from fleet.rehearsal import flux_objects as fo
 
 R1 = fo.revision("1")
 R2 = fo.revision("2")

@@ -16,8 +16,8 @@ from fleet.domain.health import (
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport, check_parity
 from fleet.errors import ConfigError
+from fleet.rehearsal import flux_objects as fo
 from fleet.settings.read import health_settings_from_config
-from fleet.testing import flux_objects as fo
 
 R1 = fo.revision("1")
 R2 = fo.revision("2")

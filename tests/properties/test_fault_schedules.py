@@ -67,10 +67,10 @@ from fleet.domain.model import Role, RolloutPolicy, SlotName, TeardownPolicy, Ve
 from fleet.domain.reports import Evidence, HealthReport, ObjectFailure, ObjectRef, Outcome, Verdict
 from fleet.engine import InvariantBroken
 from fleet.errors import UsageError
-from fleet.fakes import World
 from fleet.ports import Record
-from fleet.testing.memory_store import MemoryStateStore
+from fleet.rehearsal.sim.world import World
 from tests.fleetkit import Fleet, environment
+from tests.worlds.memory_store import MemoryStateStore
 
 SCHEDULES = int(os.environ.get("FLEET_SCHEDULES", "1000"))
 ENV = "local"

@@ -15,7 +15,8 @@ import pytest
 
 from fleet.domain.model import SlotName
 from fleet.rehearsal.flux_sim import FluxSpec
-from fleet.rehearsal.host import Host, HostError, serve
+from fleet.rehearsal.host import Host, HostError
+from fleet.rehearsal.host_server import serve
 
 pytest.importorskip("kmock")
 

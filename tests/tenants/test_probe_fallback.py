@@ -9,8 +9,8 @@ from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Outcome
 from fleet.domain.tenants import TenantTraffic
-from fleet.fakes import FakeClock
 from fleet.rehearsal.backends import SlotBackend
+from fleet.rehearsal.sim import FakeClock
 from fleet.rehearsal.tenant_faults import MixedTraffic
 
 

@@ -14,7 +14,7 @@ from bench.tenants import shift
 from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.domain.machine import Phase
 from fleet.domain.tenants import TenantTraffic
-from fleet.fakes import FakeClock
+from fleet.rehearsal.sim import FakeClock
 from fleet.rehearsal.tenant_faults import MixedTraffic
 
 TENANTS = {"payments": 0.005, "search": 0.05, "shop": 0.2}

@@ -7,8 +7,8 @@ from typing import Any
 from fleet.domain.health import HealthSettings, Snapshot, evaluate
 from fleet.domain.model import SlotName
 from fleet.domain.reports import HealthReport
+from fleet.rehearsal import flux_objects as fo
 from fleet.settings.read import health_settings_from_config
-from fleet.testing import flux_objects as fo
 
 R1 = fo.revision("1")
 CREATOR_NAME, CREATOR_NS = "kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"

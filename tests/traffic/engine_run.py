@@ -2,7 +2,7 @@
 
 Only what is not about traffic is a stand-in: the slots stand already at the
 addresses HAProxy knows (provisioning and bootstrap are instant), Flux reports
-them reconciled (:class:`fleet.fakes.FakeHealth`), and state and history live
+them reconciled (:class:`fleet.rehearsal.sim.FakeHealth`), and state and history live
 in memory. The weights move through :class:`HAProxyTraffic`, every step is
 judged by the real analysis source, and the cutover goes through the same
 driver, executor and transition function as ``fleet cutover``.
@@ -24,12 +24,12 @@ from fleet.domain.model import AnalysisPolicy, HealthPolicy, RolloutPolicy, Slot
 from fleet.domain.reports import Secret, SlotOutputs, Verdict
 from fleet.domain.traffic import TrafficView
 from fleet.engine import Engine, Ports, RetryPolicy
-from fleet.fakes import FakeHealth, FakeProvisioner, RecordingNotifier, World
 from fleet.ports import Analysis, Applied, Interrupted, Traffic
 from fleet.rehearsal.haproxy_process import HAProxyProcess
-from fleet.testing.memory_store import MemoryStateStore
+from fleet.rehearsal.sim import FakeHealth, FakeProvisioner, RecordingNotifier, World
 from fleet.wiring import SystemClock
 from tests.fleetkit import ACTOR, environment
+from tests.worlds.memory_store import MemoryStateStore
 
 OLD_VERSION = Version(1, 29)
 NEW_VERSION = Version(1, 30)

@@ -11,7 +11,7 @@ from fleet.adapters.analysis.window import CounterDelta, Reading, SeriesCounters
 from fleet.domain.analysis import SequentialJudge
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Outcome
-from fleet.fakes import FakeClock
+from fleet.rehearsal.sim import FakeClock
 
 POLICY = AnalysisPolicy(success_rate=99.0, p99_latency_ms=500.0, window_s=60.0, min_requests=100)
 

@@ -19,11 +19,11 @@ from fleet.domain.reports import SlotOutputs
 from fleet.domain.traffic import ServerState, TrafficView
 from fleet.engine import RetryPolicy
 from fleet.errors import ConfigError, ProviderError, TransientError
-from fleet.fakes import FakeProvisioner
 from fleet.rehearsal.backends import SlotBackend
 from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
 from fleet.rehearsal.load import LoadGenerator, failures, in_range, observed_split
-from fleet.rehearsal.real import RecordingTraffic
+from fleet.rehearsal.sim import FakeProvisioner
+from fleet.rehearsal.sim_provisioner import RecordingTraffic
 from fleet.state.local import LocalStateStore
 from fleet.wiring import SystemClock
 from tests.fleetkit import NEW_VERSION, Fleet, environment

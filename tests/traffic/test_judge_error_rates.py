@@ -25,7 +25,7 @@ from fleet.domain.analysis import (
 )
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Outcome, Verdict
-from fleet.fakes import FakeAnalysis, FakeClock, World
+from fleet.rehearsal.sim import FakeAnalysis, FakeClock, World
 
 POLICY = AnalysisPolicy(success_rate=99.0, p99_latency_ms=500.0, window_s=60.0, min_requests=100)
 DEFAULTS = SprtSettings()

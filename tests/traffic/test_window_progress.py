@@ -6,7 +6,7 @@ from fleet.adapters.analysis.haproxy import HAProxyAnalysis
 from fleet.adapters.analysis.window import Reading, WindowProgress, attach_progress, judge_window
 from fleet.domain.model import AnalysisPolicy
 from fleet.domain.reports import Outcome
-from fleet.fakes import FakeClock, RecordingNotifier
+from fleet.rehearsal.sim import FakeClock, RecordingNotifier
 
 POLICY = AnalysisPolicy(success_rate=99.0, p99_latency_ms=500.0, window_s=10.0, min_requests=100)
 

@@ -1,4 +1,4 @@
-"""A real kube-apiserver that tests and benchmarks script like :class:`fleet.testing.kube_sim.KubeSim`.
+"""A real kube-apiserver that tests and benchmarks script like :class:`fleet.rehearsal.kube_sim.KubeSim`.
 
 kmock answers the way we think an API server answers; this one is the API
 server. :class:`RealKube` serves Flux's CRDs without Flux's controllers, so
@@ -141,7 +141,7 @@ class RealKube:
 
 
 class AsyncRealKube:
-    """:class:`RealKube` with :class:`fleet.testing.kube_sim.KubeApi`'s coroutines, for the async gate tests."""
+    """:class:`RealKube` with :class:`fleet.rehearsal.kube_sim.KubeApi`'s coroutines, for the async gate tests."""
 
     def __init__(self, kube: RealKube) -> None:
         self.kube = kube
