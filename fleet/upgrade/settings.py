@@ -1,18 +1,8 @@
-"""``fleet:upgrade``: an environment's version channel, wave and maintenance windows.
+"""``fleet:upgrade`` as ``fleet upgrade`` uses it: an environment's channel, wave and maintenance windows.
 
-```yaml
-fleet:upgrade:
-  channel: minor              # pinned (default) | patch | minor
-  version: "1.30"             # pinned only: the exact version (default fleet:cluster.version)
-  wave: staging               # the wave of `fleet upgrade --wave dev,staging,prod` it belongs to
-  windows:                    # none: any time
-    - {days: [sat, sun], start: "02:00", duration: 4h, zone: Europe/Berlin}
-  versions: ["1.30", "1.31"]  # versions offered when the driver cannot say (fallback)
-  fluxKubernetes: ["1.29", "1.33"]   # overrides the known range of fleet:gitops.fluxVersion
-```
-
-Read by the model (:mod:`fleet.settings.upgrade`), like every other key: every problem names
-its file and key.
+The keys, their types and messages are the model's (:mod:`fleet.settings.upgrade`, which shows them in
+YAML); every problem names its file and key. This module turns what the model read into the domain's
+channel policy and windows.
 """
 
 from __future__ import annotations
