@@ -22,7 +22,7 @@ import http.client
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -155,23 +155,28 @@ class LoadGenerator:
             self._issued += 1
             return True
 
-    def _run(self, index: int) -> None:
+    def _turns(self, index: int) -> Iterator[None]:
+        """Worker ``index``'s turns: one each time its next request is due, until stopped, done or out of time."""
         assert self.started_at is not None
         interval = self.threads / self.rate
         next_at = self.started_at + index * (1.0 / self.rate)
         deadline = self.started_at + self.time_limit_s
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if next_at > now:
+                self._stop.wait(min(next_at - now, deadline - now))
+                continue
+            if not self._claim():
+                return
+            next_at = max(next_at + interval, now - interval)
+            yield
+
+    def _run(self, index: int) -> None:
         conn: http.client.HTTPConnection | None = None
         try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= deadline:
-                    return
-                if next_at > now:
-                    self._stop.wait(min(next_at - now, deadline - now))
-                    continue
-                if not self._claim():
-                    return
-                next_at = max(next_at + interval, now - interval)
+            for _ in self._turns(index):
                 if conn is None:
                     conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
                 record, keep = self._one(conn)

@@ -119,24 +119,11 @@ class DnsLoad(LoadGenerator):
         self.addresses = {value.rstrip(".").lower(): address for value, address in addresses.items()}
 
     def _run(self, index: int) -> None:
-        assert self.started_at is not None
         resolver = self.resolvers[index % len(self.resolvers)]
         hostname = self.hostnames[(index % len(self.resolvers)) % len(self.hostnames)]  # one name per resolver
-        interval = self.threads / self.rate
-        next_at = self.started_at + index * (1.0 / self.rate)
-        deadline = self.started_at + self.time_limit_s
         conns: dict[tuple[str, int], http.client.HTTPConnection] = {}
         try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= deadline:
-                    return
-                if next_at > now:
-                    self._stop.wait(min(next_at - now, deadline - now))
-                    continue
-                if not self._claim():
-                    return
-                next_at = max(next_at + interval, now - interval)
+            for _ in self._turns(index):
                 record = self._visit(resolver, hostname, conns)
                 with self._lock:
                     self._records.append(record)
