@@ -52,7 +52,7 @@ from fleet.adapters.analysis.window import (
     Reading,
     judge_window,
 )
-from fleet.adapters.traffic.haproxy import RuntimeApi
+from fleet.adapters.traffic.haproxy_api import RuntimeApi
 from fleet.domain.analysis import SprtSettings
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Verdict

@@ -70,7 +70,7 @@ class HAProxyTenantCounts:
 
     def __init__(self, api: object, servers: Mapping[SlotName, str], tenants: tuple[str, ...],
                  table: str = HAPROXY_TABLE) -> None:
-        self.api = api  # fleet.adapters.traffic.haproxy.RuntimeApi (execute)
+        self.api = api  # fleet.adapters.traffic.haproxy_api.RuntimeApi (execute)
         self.servers = dict(servers)
         self.tenants = tenants
         self.table = table

@@ -36,7 +36,7 @@ def _haproxy_name(value: str) -> str:
 
 
 def _address(value: str) -> str:
-    from fleet.adapters.traffic.haproxy import parse_address
+    from fleet.adapters.traffic.haproxy_api import parse_address
 
     try:
         parse_address(value)
