@@ -18,7 +18,9 @@ repair ENV`` keeps the damaged file aside and re-anchors the history.
 Nothing here ever overwrites a file it could not read.
 
 Every byte this store writes goes through :class:`Files` (:mod:`fleet.state.disk`), the seam where
-tests inject a full disk or a read-only directory at any write.
+tests inject a full disk or a read-only directory at any write. Reading and checking the history
+file (and remembering what was found whole) is :mod:`fleet.state.local_history`; the lock is
+:mod:`fleet.state.local_lease`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from fleet.domain.machine import EnvironmentState
@@ -47,19 +49,13 @@ from fleet.state.disk import Files, atomic_write, guard, os_errors
 from fleet.state.history import REPAIRED, aside_stamp, explains_gap, repair_record
 from fleet.state.journal import Head, Scan, describe_damage, scan_history
 from fleet.state.lease import decode_request, encode_request, held
+from fleet.state.local_history import LocalHistory
 from fleet.state.local_lease import LocalLease, acquire
 
 __all__ = [
     "REPAIRED", "Files", "Head", "LocalLease", "LocalStateStore", "Scan", "atomic_write", "describe_damage",
     "explains_gap", "scan_history",
 ]
-
-
-@dataclass
-class _Valid:
-    key: tuple[int, int, int, int, str | None]
-    head: Head
-    records: list[Framed]
 
 
 class LocalStateStore:
@@ -77,7 +73,7 @@ class LocalStateStore:
         self.location = str(self.root)
         self.rehearsal = rehearsal
         self.files = files or Files()
-        self._valid: dict[str, _Valid] = {}
+        self.histories = LocalHistory(self.root)
 
     def _dir(self, env: str) -> Path:
         return self.root / env
@@ -111,70 +107,19 @@ class LocalStateStore:
     def load(self, env: str) -> EnvironmentState | None:
         found = self._read_state(env)
         if found is None:
-            self._check_no_orphan_history(env)
+            self.histories.check_no_orphan(env)
             return None
         state, meta = found
         self._check_owner(env, meta)
-        self._validate(env, state, meta)
+        self.histories.validate(env, state.seq, meta)
         return state
-
-    def _history_path(self, env: str) -> Path:
-        return self._dir(env) / "history.jsonl"
-
-    def _read_history(self, env: str) -> tuple[bytes, tuple[int, int, int]]:
-        path = self._history_path(env)
-        try:
-            with open(path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                return handle.read(), (st.st_size, st.st_mtime_ns, st.st_ino)
-        except FileNotFoundError:
-            return b"", (0, 0, 0)
-        except OSError as err:
-            raise StateError(f"cannot read the history ({err.strerror})", file=str(path)) from err
-
-    def _check_no_orphan_history(self, env: str) -> None:
-        """A history without a state is the torn tail of a first commit, or a state that was lost."""
-        data, _ = self._read_history(env)
-        scan = scan_history(data, 2, file=str(self._history_path(env)))
-        if scan.records and (len(scan.records) > 1 or scan.records[0].seq > 1):
-            raise StateError(
-                f"the history holds {len(scan.records)} records but there is no state.json; "
-                "restore the state, or move the history aside to start afresh",
-                file=str(self._history_path(env)),
-            )
-
-    def _validate(self, env: str, state: EnvironmentState, meta: StateMeta) -> _Valid:
-        path = self._history_path(env)
-        if not path.exists() and state.seq == 0:
-            valid = _Valid((0, 0, 0, 0, meta.head), Head(0, GENESIS, 0), [])
-            self._valid[env] = valid
-            return valid
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            st = None
-        except OSError as err:
-            raise StateError(f"cannot read the history ({err.strerror})", file=str(path)) from err
-        key = (st.st_size, st.st_mtime_ns, st.st_ino, state.seq, meta.head) if st else (0, 0, 0, state.seq, meta.head)
-        cached = self._valid.get(env)
-        if cached is not None and cached.key == key:
-            return cached
-        data, _ = self._read_history(env)
-        scan = scan_history(data, state.seq, file=str(path))
-        if scan.damage is None and meta.head is not None and scan.head.digest != meta.head:
-            scan = replace(scan, damage=f"record {state.seq} is not the one the state counts (its digest differs)")
-        if scan.damage is not None:
-            raise StateError(describe_damage(scan, state.seq, env), file=str(path))
-        valid = _Valid(key, scan.head, scan.records)
-        self._valid[env] = valid
-        return valid
 
     def commit(self, env: str, state: EnvironmentState, records: Sequence[Record]) -> None:
         folder = self._dir(env)
         with os_errors(folder, "save the state"):
             folder.mkdir(parents=True, exist_ok=True)
             head, rehearsal, known = self._head_before(env, state, records)
-            self._valid.pop(env, None)
+            self.histories.forget(env)
             digest = head.digest if head.seq == state.seq else GENESIS
             end = head.offset
             counted = list(known)
@@ -185,19 +130,13 @@ class LocalStateStore:
                     framed, prev = frame_record(record, prev=prev, rehearsal=rehearsal)
                     data += record_line(framed).encode("utf-8")
                     if record.seq <= state.seq:
-                        counted.append(Framed(framed, prev, str(self._history_path(env)), record))
+                        counted.append(Framed(framed, prev, str(self.histories.path(env)), record))
                         end = head.offset + len(data)
                     if record.seq == state.seq:
                         digest = prev
-                self.files.append(self._history_path(env), data, keep=head.offset)
+                self.files.append(self.histories.path(env), data, keep=head.offset)
             self.files.atomic_write(folder / "state.json", dump_state(state, rehearsal=rehearsal, head=digest))
-        # What was just written is known to be whole: the next commit or load need not read the history again.
-        try:
-            st = self._history_path(env).stat()
-        except OSError:
-            return
-        key = (st.st_size, st.st_mtime_ns, st.st_ino, state.seq, digest)
-        self._valid[env] = _Valid(key, Head(state.seq, digest, end), counted)
+        self.histories.written(env, state.seq, digest, end, counted)
 
     def _head_before(
         self, env: str, state: EnvironmentState, records: Sequence[Record]
@@ -215,28 +154,25 @@ class LocalStateStore:
         if current.seq != before:
             raise LockedError(env, f"another writer (the state is at record {current.seq}, not {before})")
         rehearsal = bool(meta.rehearsal) if self.rehearsal is None else self.rehearsal
-        valid = self._validate(env, current, meta)
+        valid = self.histories.validate(env, current.seq, meta)
         return valid.head, rehearsal, valid.records
 
     def history(self, env: str) -> list[Record]:
         found = self._read_state(env)
         if found is None:
-            self._check_no_orphan_history(env)
+            self.histories.check_no_orphan(env)
             return []
         state, meta = found
-        return [framed.record for framed in self._validate(env, state, meta).records]
+        return [framed.record for framed in self.histories.validate(env, state.seq, meta).records]
 
     def repair(self, env: str, actor: dict[str, str]) -> dict[str, object]:
         """Keep a damaged history aside and go on from its last good record (call with the lock held)."""
         found = self._read_state(env)
-        path = self._history_path(env)
+        path = self.histories.path(env)
         if found is None:
             raise StateError("there is no state to repair the history against", file=str(self._dir(env) / "state.json"))
         state, meta = found
-        data, _ = self._read_history(env)
-        scan = scan_history(data, state.seq, file=str(path))
-        if scan.damage is None and meta.head is not None and scan.head.digest != meta.head:
-            scan = replace(scan, damage=f"record {state.seq} is not the one the state counts")
+        data, scan = self.histories.scan(env, state.seq, meta.head, differs="")
         if scan.damage is None:
             return {"repaired": False, "file": str(path), "records": len(scan.records)}
         aside = path.with_name(f"history.jsonl.damaged-{aside_stamp()}")
@@ -251,7 +187,7 @@ class LocalStateStore:
             self.files.atomic_write(
                 self._dir(env) / "state.json", dump_state(repaired, rehearsal=bool(meta.rehearsal), head=digest)
             )
-        self._valid.pop(env, None)
+        self.histories.forget(env)
         return {
             "repaired": True, "file": str(path), "aside": str(aside), "damage": scan.damage,
             "kept": kept, "lost": max(0, state.seq - kept),
