@@ -17,7 +17,6 @@ from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
-from fleet.errors import UsageError
 from fleet.ports import Confirm, Notifier
 from fleet.rehearsal.common import Fanout
 from fleet.rehearsal.files import HeldStore, RehearsalFiles, load_world, started
@@ -33,7 +32,7 @@ from fleet.rehearsal.own_providers import (
     refuse_faults,
 )
 from fleet.rehearsal.parts import FLUX
-from fleet.rehearsal.real import _save_marker, _terminate_on_sigterm
+from fleet.rehearsal.real import _active_and_goal, _save_marker, _terminate_on_sigterm
 from fleet.rehearsal.real_faults import FailInBake, RealFaults
 from fleet.rehearsal.sim import REVISION
 from fleet.rehearsal.sim_provisioner import RecordingTraffic, RevisionsSeen, SimulatedProvisioner
@@ -53,11 +52,7 @@ def rehearse_providers(
     chosen = plan(config)
     waits = ProviderWaits()
     with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
-        active = live.active
-        if active is None:
-            raise UsageError(f"{config.name} has no single active slot in {location}")
-        current = live.slot(active).version or config.version
-        goal = target or Version(current.major, current.minor + 1)
+        active, current, goal = _active_and_goal(live, config, location, target)
         files = RehearsalFiles(store)
         _save_marker(files, config.name, faults, waits, WORLD)
         world = load_world(files)
