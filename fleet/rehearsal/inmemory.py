@@ -14,25 +14,23 @@ beside it are a marker (``rehearsal.json``) and the fakes' world
 killed on purpose with ``crash-after=PHASE`` is finished by ``fleet resume``,
 in another process, without provisioning anything twice. The lock is taken
 before anything else: a contender leaves at once (exit 3) and touches
-nothing of the run that holds it.
+nothing of the run that holds it. The faults (``--fault``) and the hooks
+that kill the process on cue are :mod:`fleet.rehearsal.inmemory_faults`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass
 
 from fleet.adapters.analysis.tenants import TenantAnalysis
 from fleet.config import EnvironmentConfig
 from fleet.domain.gates import GatePolicy
-from fleet.domain.machine import EnvironmentState, Phase
+from fleet.domain.machine import EnvironmentState
 from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
-from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notice, Notifier, StateStore
-from fleet.rehearsal.common import Fanout, die, fault_number, parse_specs
-from fleet.rehearsal.faults import FAULTS
+from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notifier, StateStore
+from fleet.rehearsal.common import Fanout
 from fleet.rehearsal.files import (
     LEASE_S,
     MARKER,
@@ -44,6 +42,7 @@ from fleet.rehearsal.files import (
     load_world,
     started,
 )
+from fleet.rehearsal.inmemory_faults import CrashAfterPhase, Faults, crash_at_checkpoint, parse_faults
 from fleet.rehearsal.sim import FakeAnalysis, FakeClock, FakeHealth, FakeProvisioner, FakeTraffic, World
 from fleet.rehearsal.singletons import MemorySingletons
 from fleet.rehearsal.tenant_faults import (
@@ -51,7 +50,6 @@ from fleet.rehearsal.tenant_faults import (
     MixedTraffic,
     TenantStuckHealth,
     check_tenant,
-    parse_tenant_errors,
     rehearsed_tenants,
 )
 from fleet.settings.tenants import tenant_traffic_from_config
@@ -61,97 +59,6 @@ __all__ = ["MARKER", "WORLD", "Faults", "Rehearsal", "build", "parse_faults", "r
 
 FLAP = (10.0, 4.0)
 """The simulated flux-flap: every Kustomization reconciles for 4 s every 10 s."""
-
-_ONE_SHOT = ("crash-", "lock-held", "provision-fails", "throttled")
-
-
-@dataclass(frozen=True)
-class Faults:
-    flux_stuck: bool = False
-    stale_revision: bool = False
-    flux_flap: bool = False
-    flux_fails_in_bake: bool = False
-    missing_objects: int = 0
-    provision_fails: bool = False
-    green_errors: float = 0.0
-    green_slow_ms: float = 0.0
-    analysis_fails_at: int | None = None
-    weights_fail_at: int | None = None
-    throttled: int = 0
-    crash_after: Phase | None = None
-    crash_at: str | None = None
-    lock_held: bool = False
-    tenant_errors: tuple[str, float] | None = None
-    tenant_stuck: str | None = None
-    specs: tuple[str, ...] = field(default_factory=tuple)
-
-    def persistent(self) -> Faults:
-        """The faults that still hold when the rehearsal is resumed; one-shot faults have happened."""
-        kept = tuple(s for s in self.specs if not s.startswith(_ONE_SHOT))
-        return replace(
-            self, crash_after=None, crash_at=None, lock_held=False, provision_fails=False, throttled=0, specs=kept
-        )
-
-
-_OWN: dict[str, Callable[[str], dict[str, Any]]] = {
-    "missing-objects": lambda v: {"missing_objects": fault_number("missing-objects", v, int, 1, 4)},
-    "provision-fails": lambda v: {"provision_fails": True},
-    "analysis-fails-at": lambda v: {"analysis_fails_at": fault_number("analysis-fails-at", v, int, 1, 100)},
-    "weights-fail-at": lambda v: {"weights_fail_at": fault_number("weights-fail-at", v, int, 1, 100)},
-    "throttled": lambda v: {"throttled": fault_number("throttled", v, int, 1, 3)},
-    "crash-at": lambda v: {"crash_at": v},
-    "tenant-stuck": lambda v: {"tenant_stuck": v},
-    "tenant-errors": lambda v: {"tenant_errors": parse_tenant_errors(v)},
-}
-
-
-def _needs_real(name: str) -> Callable[[str], dict[str, Any]]:
-    def refuse(value: str) -> dict[str, Any]:
-        raise UsageError(f"--fault {name} needs the real rehearsal (haproxy); drop --simulated")
-
-    return refuse
-
-
-def parse_faults(specs: Sequence[str]) -> Faults:
-    own = {**_OWN, "haproxy-reload": _needs_real("haproxy-reload"), "hand-edit": _needs_real("hand-edit")}
-    unknown = f"(known: {', '.join(sorted(FAULTS))})"
-    parsed: Faults = parse_specs(
-        Faults(specs=tuple(specs)), specs, FAULTS, lambda s: f"--fault: unknown fault {s!r} {unknown}", own
-    )
-    return parsed
-
-
-class _CrashAfter:
-    """Kills the process, hard, once ``phase`` has been left (after that commit)."""
-
-    def __init__(self, phase: Phase, hint: str) -> None:
-        self.phase = phase
-        self.hint = hint
-        self.previous: str | None = None
-
-    def notify(self, notice: Notice) -> None:
-        if notice.kind == "phase":
-            if self.previous == self.phase.value and notice.phase != self.phase.value:
-                die(f"rehearsal: killing the process after {self.phase.value} (crash-after); {self.hint}")
-            self.previous = notice.phase
-
-
-
-def _crash_at(spec: str | None, hint: str) -> Callable[[str], None]:
-    if spec is None:
-        return lambda name: None
-    name, _, nth = spec.partition("#")
-    wanted = int(nth) if nth.isdigit() else 1
-    seen = {"count": 0}
-
-    def hook(checkpoint: str) -> None:
-        if checkpoint == name:
-            seen["count"] += 1
-            if seen["count"] == wanted:
-                die(f"rehearsal: killing the process at {checkpoint} (crash-at); {hint}")
-
-    return hook
-
 
 @dataclass
 class Rehearsal:
@@ -211,7 +118,7 @@ def build(
     hint = f"finish with: fleet resume {env} --state {location}"
     notifiers: list[Notifier] = [notifier]
     if faults.crash_after is not None:
-        notifiers.append(_CrashAfter(faults.crash_after, hint))
+        notifiers.append(CrashAfterPhase(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
     ports = Ports(
         provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
@@ -223,7 +130,7 @@ def build(
         ports,
         retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
         lease_s=LEASE_S,
-        checkpoint=_crash_at(faults.crash_at, hint),
+        checkpoint=crash_at_checkpoint(faults.crash_at, hint),
     )
     return Rehearsal(engine, world, clock, used, location)
 
