@@ -28,7 +28,7 @@ from fleet.adapters.pulumi_provisioner import PulumiProvisioner
 from fleet.domain.model import Role, SlotName, SlotState, Version
 from fleet.ports import Layout
 from tests.realpulumi.conftest import Pulumi
-from tests.realpulumi.demo_world import pulumi_leftovers
+from tests.realpulumi.demo_world import pulumi_leftovers, slot_host_pids
 
 pytestmark = [pytest.mark.realpulumi, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -51,20 +51,6 @@ def resource_types(pulumi: Pulumi, project: Path) -> list[str]:
     return sorted(r["type"] + "::" + r["urn"].rsplit("::", 1)[1] for r in state["deployment"].get("resources") or [])
 
 
-def host_pids(project: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            words = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"fleet.infra.local_slot" in words and any(str(project).encode() in w for w in words):
-            pids.append(int(proc.name))
-    return pids
-
-
 def test_provision_bootstrap_drain_destroy_through_the_automation_api(
     demo_project: Path, engine: dict[str, str], pulumi: Pulumi
 ) -> None:
@@ -76,13 +62,13 @@ def test_provision_bootstrap_drain_destroy_through_the_automation_api(
         outputs = fleet.provision(LAYOUT, SlotName.BLUE, Version(1, 36))
         assert outputs.endpoint.startswith("https://127.0.0.1:")
         assert json.loads(outputs.kubeconfig.reveal())["kind"] == "Config"
-        assert len(host_pids(project)) == 1
+        assert len(slot_host_pids(project)) == 1
         fleet.bootstrap(LAYOUT, SlotName.BLUE)
         fleet.drain(LAYOUT, SlotName.BLUE)
     finally:
         fleet.destroy(LAYOUT, SlotName.BLUE)
     assert fleet.outputs("demo", SlotName.BLUE) is None
-    assert host_pids(project) == []
+    assert slot_host_pids(project) == []
     assert not (project / ".fleet" / "local" / "demo-blue").exists()
     assert lines, "Pulumi's output should have been streamed"
 
@@ -124,18 +110,18 @@ def test_kill_9_during_pulumi_up_then_refresh_and_provision_converge_to_one_slot
         fleet.refresh(LAYOUT)
         assert pulumi_leftovers(engine["PULUMI_HOME"]) == [], "refresh stops the plugins the killed run left"
         fleet.provision(LAYOUT, SlotName.BLUE, Version(1, 36))
-        assert len(host_pids(project)) == 1, "the host started before the kill is adopted, not doubled"
+        assert len(slot_host_pids(project)) == 1, "the host started before the kill is adopted, not doubled"
         interrupted = resource_types(pulumi, project)
     finally:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGKILL)
             runner.wait(30)
         fleet.destroy(LAYOUT, SlotName.BLUE)
-    assert host_pids(project) == []
+    assert slot_host_pids(project) == []
 
     fleet.provision(LAYOUT, SlotName.BLUE, Version(1, 36))
     try:
         assert resource_types(pulumi, project) == interrupted
     finally:
         fleet.destroy(LAYOUT, SlotName.BLUE)
-    assert host_pids(project) == []
+    assert slot_host_pids(project) == []
