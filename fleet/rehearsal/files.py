@@ -12,8 +12,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from fleet.config import EnvironmentConfig
 from fleet.domain.machine import EnvironmentState
-from fleet.domain.model import Version
+from fleet.domain.model import SlotName, Version
 from fleet.errors import StateError, UsageError
 from fleet.ports import Lease, Record, Request, StateStore
 from fleet.rehearsal.sim.world import World
@@ -220,3 +221,14 @@ def started(
                 f"{location} holds a cutover in flight; finish it with fleet resume {env} --state {location}"
             )
         yield store, lease, existing or EnvironmentState.seed(env, version)
+
+
+def active_and_goal(
+    live: EnvironmentState, config: EnvironmentConfig, location: str, target: Version | None
+) -> tuple[SlotName, Version, Version]:
+    """The live state's active slot, its version, and where the cutover goes (the next minor unless asked)."""
+    active = live.active
+    if active is None:
+        raise UsageError(f"{config.name} has no single active slot in {location}")
+    current = live.slot(active).version or config.version
+    return active, current, target or Version(current.major, current.minor + 1)

@@ -19,7 +19,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.ports import Confirm, Notifier
 from fleet.rehearsal.common import Fanout
-from fleet.rehearsal.files import HeldStore, RehearsalFiles, load_world, started
+from fleet.rehearsal.files import HeldStore, RehearsalFiles, active_and_goal, load_world, started
 from fleet.rehearsal.own_providers import (
     WORLD,
     ProviderParts,
@@ -32,7 +32,7 @@ from fleet.rehearsal.own_providers import (
     refuse_faults,
 )
 from fleet.rehearsal.parts import FLUX
-from fleet.rehearsal.real import _active_and_goal, _save_marker, _terminate_on_sigterm
+from fleet.rehearsal.real import _save_marker, _terminate_on_sigterm
 from fleet.rehearsal.real_faults import FailInBake, RealFaults
 from fleet.rehearsal.sim import REVISION
 from fleet.rehearsal.sim_provisioner import RecordingTraffic, RevisionsSeen, SimulatedProvisioner
@@ -52,7 +52,7 @@ def rehearse_providers(
     chosen = plan(config)
     waits = ProviderWaits()
     with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
-        active, current, goal = _active_and_goal(live, config, location, target)
+        active, current, goal = active_and_goal(live, config, location, target)
         files = RehearsalFiles(store)
         _save_marker(files, config.name, faults, waits, WORLD)
         world = load_world(files)

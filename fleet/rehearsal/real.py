@@ -67,6 +67,7 @@ from fleet.rehearsal.files import (
     MARKER,
     HeldStore,
     RehearsalFiles,
+    active_and_goal,
     check_files,
     load_marker,
     load_world,
@@ -118,17 +119,6 @@ def _save_marker(files: RehearsalFiles, env: str, faults: RealFaults, waits: Wai
     marker = {"env": env, "mode": MODE, "faults": list(faults.persistent().specs), "waits": waits.to_json(),
               "world": kube}
     files.save_json(MARKER, marker)
-
-
-def _active_and_goal(
-    live: EnvironmentState, config: EnvironmentConfig, location: str, target: Version | None
-) -> tuple[SlotName, Version, Version]:
-    """The live state's active slot, its version, and where the cutover goes (the next minor unless asked)."""
-    active = live.active
-    if active is None:
-        raise UsageError(f"{config.name} has no single active slot in {location}")
-    current = live.slot(active).version or config.version
-    return active, current, target or Version(current.major, current.minor + 1)
 
 
 def rehearsal_mode(location: str, env: str) -> str:
@@ -245,7 +235,7 @@ def rehearse_real(
         check_tenant(faults.tenant_errors[0], known, "tenant-errors")
         faults = replace(faults, tenants=known)
     with started(location, config.name, config.version, contender=faults.lock_held) as (store, lease, live):
-        active, current, goal = _active_and_goal(live, config, location, target)
+        active, current, goal = active_and_goal(live, config, location, target)
         files = RehearsalFiles(store)
         _save_marker(files, config.name, faults, waits, kube)
         world = load_world(files)
