@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.rehearsal.common import wait_or_kill
 from fleet.rehearsal.haproxy_process import free_port
 from fleet.rehearsal.procs import spawn
 
@@ -61,8 +62,4 @@ def moto_server(env: Mapping[str, str] | None = None, *, start_timeout_s: float 
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        wait_or_kill(proc, 10)

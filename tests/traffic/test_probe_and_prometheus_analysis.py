@@ -20,6 +20,7 @@ from fleet.domain.model import AnalysisPolicy, SlotName, Weights
 from fleet.domain.reports import Outcome
 from fleet.errors import TransientError
 from fleet.rehearsal.backends import SlotBackend
+from fleet.rehearsal.common import wait_or_kill
 from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
 from fleet.rehearsal.load import LoadGenerator
 from tests.traffic.support import PROMETHEUS, wait_http, without_haproxy, without_prometheus
@@ -106,11 +107,7 @@ def prometheus(haproxy: HAProxyProcess) -> Iterator[str]:
             yield url
         finally:
             proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            wait_or_kill(proc, 10)
 
 
 def from_haproxy_exporter(url: str) -> PrometheusAnalysis:
