@@ -31,6 +31,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notice, Notifier, StateStore
+from fleet.rehearsal.attached import attach
 from fleet.rehearsal.common import Fanout, die, fault_number, parse_specs
 from fleet.rehearsal.faults import FAULTS
 from fleet.rehearsal.files import (
@@ -213,9 +214,10 @@ def build(
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
+    used_provisioner, singletons = attach(files, provisioner, MemorySingletons(world))
     ports = Ports(
-        provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
-        singletons=MemorySingletons(world),
+        used_provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
+        singletons=singletons,
     )
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(

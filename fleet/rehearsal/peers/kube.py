@@ -85,7 +85,8 @@ class ApiServer:
     """One slot's kube-apiserver on a free port of 127.0.0.1, with a static admin token."""
 
     def __init__(
-        self, slot: str, binary: Path, etcd: Etcd, certs: Certificates, workdir: Path, *, prefix: str | None = None
+        self, slot: str, binary: Path, etcd: Etcd, certs: Certificates, workdir: Path, *, prefix: str | None = None,
+        audit_log: Path | None = None,
     ) -> None:
         self.slot = slot
         self.port = free_port()
@@ -107,7 +108,7 @@ class ApiServer:
                 f"--service-account-key-file={certs.sa_pub}", f"--service-account-signing-key-file={certs.sa_key}",
                 "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
                 "--enable-priority-and-fairness=false", "--profiling=false", f"--cert-dir={workdir / slot}",
-                "--v=0",
+                "--v=0", *_audit_flags(audit_log, workdir / f"{slot}-audit-policy.yaml"),
             ],
             workdir / f"{slot}-kube-apiserver.log",
         )
@@ -147,6 +148,31 @@ class ApiServer:
 
     def rest(self) -> Rest:
         return Rest(self.url, self.token, self.context)
+
+
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: RequestResponse
+    verbs: [create, update, patch, delete]
+    resources:
+      - {group: batch, resources: [cronjobs]}
+      - {group: apps, resources: [deployments, statefulsets]}
+  - level: None
+"""
+"""Every write to a CronJob, Deployment or StatefulSet with the object as stored; nothing else."""
+
+
+def _audit_flags(audit_log: Path | None, policy: Path) -> list[str]:
+    """The flags that make the API server log ``AUDIT_POLICY``'s events as JSON lines to ``audit_log``."""
+    if audit_log is None:
+        return []
+    policy.write_text(AUDIT_POLICY)
+    audit_log.parent.mkdir(parents=True, exist_ok=True)
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}", "--audit-log-format=json",
+            "--audit-log-mode=blocking", "--audit-log-maxbackup=0", "--audit-log-maxsize=0"]
 
 
 def _plural(kind: str) -> str:

@@ -1,0 +1,237 @@
+"""A CronJob and a singleton never run on both slots, through cutovers and rollbacks killed at every checkpoint.
+
+The slots are real kube-apiservers (over one etcd) with real Flux reconciling
+one Git repository that holds a CronJob (held by default), a CronJob opted
+out with ``fleet.io/singleton: "false"`` (the control: it runs on both) and a
+Deployment labelled ``fleet.io/singleton: "true"``. The clusters live in this
+process (:mod:`.cluster_host`) and are attached to rehearsals run in
+subprocesses (:mod:`fleet.rehearsal.attached`): ``fleet rehearse --simulated
+--fault crash-at=NAME#N`` kills itself with SIGKILL at that checkpoint,
+``fleet resume`` finishes the cutover, and the real ``KubeSingletons`` holds
+and hands off on the real API servers throughout.
+
+The checkpoints come from recording runs (a healthy cutover, and one rolled
+back in the bake after the handoff): every checkpoint from ``BootstrapFlux``
+to DONE, and every checkpoint of the rollback path from where it leaves the
+healthy one. One world serves every case: each case is one whole cutover in
+the same state directory, from whichever slot the last one left live, so
+each kill costs one new cluster, not a new world.
+
+The verdict comes from the API servers' records, not from polling: every API
+server writes an audit log of the workloads' writes; merged by time, they
+replay each workload's running state per slot (:mod:`.audit_replay`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.rehearsal.attached import ATTACHED
+from tests.realpeers.conftest import binaries_or_skip
+from tests.singletons import audit_replay
+from tests.singletons.cluster_host import ClusterHost
+from tests.singletons.test_singletons_on_real_flux import NS, _manifests
+
+pytestmark = [pytest.mark.realpeers, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+ENV = "local"
+STACK = """\
+config:
+  fleet:cluster: {driver: kind, version: "1.29"}
+  fleet:traffic: {provider: haproxy}
+"""
+HELD = (f"CronJob {NS}/billing", f"Deployment {NS}/consumer")
+CONTROL = f"CronJob {NS}/cache-warmer"
+ROLLBACK = "flux-fails-in-bake"
+"""Fails the new slot once all traffic is on it: the singletons were handed over, and are handed back."""
+ALL_ENV = "FLEET_SINGLETONS_EVERY_CHECKPOINT"
+"""Set: every checkpoint from BootstrapFlux (about 130 cases); unset: those around the singletons' moves."""
+
+
+def _record(faults: list[str]) -> list[str]:
+    """Every checkpoint a rehearsed cutover passes in memory, as ``name#occurrence``."""
+    from fleet.config import load_environment
+    from fleet.domain.model import Version
+    from fleet.rehearsal.inmemory import build, parse_faults
+    from fleet.rehearsal.sim import RecordingNotifier
+
+    root = Path(tempfile.mkdtemp(prefix="fleet-singletons-record-"))
+    try:
+        config = load_environment(_project(root / "project"), ENV)
+        passed: list[str] = []
+        r = build(str(root / "state"), ENV, parse_faults(faults), RecordingNotifier(), steps=config.rollout.steps)
+        r.world.clusters["blue"] = str(config.version)
+        r.world.bootstrapped.append("blue")
+        r.world.save()
+        r.engine.checkpoint = passed.append
+        r.engine.cutover(config, Version(1, 30))
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    seen: Counter[str] = Counter()
+    out = []
+    for name in passed:
+        seen[name] += 1
+        out.append(f"{name}#{seen[name]}")
+    return out
+
+
+def _near_singletons(path: list[str], start: int) -> list[str]:
+    """From ``start``: the checkpoints of the commands and events that move singletons or clusters, with the
+    checkpoint just before and just after each run of them (what a kill between two of them leaves)."""
+    moving = ("BootstrapFlux", "FluxBootstrapped", "HandoffSingletons", "SingletonsHandedOff", "DestroySlot",
+              "SlotDestroyed")
+    keep: set[int] = set()
+    for i in range(start, len(path)):
+        if any(f":{m}#" in path[i] for m in moving):
+            keep.update(j for j in (i - 1, i, i + 1) if start <= j < len(path))
+    return [path[i] for i in sorted(keep)]
+
+
+def cases() -> list[tuple[str, str]]:
+    healthy, rolled_back = _record([]), _record([ROLLBACK])
+    first = healthy.index("before:BootstrapFlux#1")
+    split = next(i for i, (a, b) in enumerate(zip(healthy, rolled_back, strict=False)) if a != b)
+    if os.environ.get(ALL_ENV):
+        chosen = [("DONE", c) for c in healthy[first:]] + [("ROLLED_BACK", c) for c in rolled_back[split:]]
+    else:
+        chosen = [("DONE", c) for c in _near_singletons(healthy, first)]
+        chosen += [("ROLLED_BACK", c) for c in _near_singletons(rolled_back, split)]
+    return chosen
+
+
+def _project(root: Path) -> Path:
+    (root / "stacks").mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text("name: fleet\n")
+    (root / "stacks" / f"Pulumi.{ENV}.yaml").write_text(STACK)
+    return root
+
+
+def _fleet(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env["FLEET_PROJECT"] = str(project)
+    return subprocess.run([sys.executable, "-m", "fleet", *args], capture_output=True, text=True, timeout=600,
+                          env=env, stdin=subprocess.DEVNULL, check=False)
+
+
+class World:
+    """The clusters, their host, the project and the one state directory every case continues."""
+
+    def __init__(self, root: Path) -> None:
+        from fleet.rehearsal.peers import RealClusters
+
+        self.root = root
+        self.project = _project(root / "project")
+        self.state = root / "state"
+        self.state.mkdir()
+        self.audit = root / "audit"
+        self.clusters = RealClusters(interval="1m", binaries=binaries_or_skip(), audit_dir=self.audit)
+        self.host = ClusterHost(self.clusters, self.audit).start()
+        (self.state / ATTACHED).write_text(json.dumps({"url": self.host.url}))
+        self.clusters.cluster("blue")
+        self.clusters.repo.commit("Workloads that must not run twice", _manifests())
+        self.host.handle("bootstrap", "blue")
+        self.cases: list[tuple[str, str, float]] = []
+
+    def close(self) -> None:
+        self.host.stop()
+        self.clusters.close()
+
+    def live(self) -> dict[str, Any]:
+        return dict(json.loads((self.state / ENV / "state.json").read_text()))
+
+    def intervals(self) -> list[audit_replay.Interval]:
+        changes = []
+        for name, slot, path in self.host.logs():
+            changes += audit_replay.read_log(path.read_text().splitlines(), name, slot)
+        return audit_replay.replay(changes, self.host.ended)
+
+    def wait_running(self, slot: str, timeout_s: float = 120.0) -> list[audit_replay.Interval]:
+        """The records once ``slot`` alone runs the held workloads and every cluster runs the control."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            intervals = self.intervals()
+            now = audit_replay.running_now(intervals)
+            alive = set(self.clusters.slots)
+            if (all(k in now.get(slot, set()) for k in HELD)
+                    and not any(k in now.get(s, set()) for s in alive - {slot} for k in HELD)
+                    and all(CONTROL in now.get(s, set()) for s in alive)):
+                return intervals
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {timeout_s:g}s: {slot} alone runs {HELD}; running: {now}")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    binaries_or_skip()
+    root = Path(tempfile.mkdtemp(prefix="fleet-singletons-kills-"))
+    made = World(root)
+    try:
+        yield made
+        print(f"\nsingletons across kills: {len(made.cases)} cases, "
+              f"{sum(c[2] for c in made.cases):.0f}s in cutovers", file=sys.stderr)
+    finally:
+        made.close()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+CASES = cases()
+
+
+def test_the_cases_span_bootstrap_the_handoffs_the_teardown_and_the_rollback() -> None:
+    done = {c for end, c in CASES if end == "DONE"}
+    back = {c for end, c in CASES if end == "ROLLED_BACK"}
+    for name in ("before:BootstrapFlux#1", "after-commit:FluxBootstrapped#1", "before:HandoffSingletons#2",
+                 "after-commit:SingletonsHandedOff#2", "before:DestroySlot#1", "after-commit:SlotDestroyed#1"):
+        assert name in done, name
+    for name in ("before:HandoffSingletons#3", "before:HandoffSingletons#4", "after-commit:SingletonsHandedOff#4"):
+        assert name in back, name
+
+
+@pytest.mark.parametrize(("end", "checkpoint"), CASES, ids=[f"{e}-{c}" for e, c in CASES])
+def test_killed_at_the_checkpoint_they_never_run_on_both_slots(world: World, end: str, checkpoint: str) -> None:
+    started = time.monotonic()
+    before = world.live() if (world.state / ENV / "state.json").exists() else None
+    old = next(s for s, v in before["slots"].items() if v["role"] == "active") if before else "blue"
+    new = "green" if old == "blue" else "blue"
+    faults = ["--fault", f"crash-at={checkpoint}"] + (["--fault", ROLLBACK] if end == "ROLLED_BACK" else [])
+
+    killed = _fleet(world.project, "rehearse", ENV, "--simulated", "--state", str(world.state), *faults)
+    assert killed.returncode == -signal.SIGKILL, f"not killed at {checkpoint}: {killed.stderr[-2000:]}"
+    phase = world.live()["cutover"]["phase"]
+    resumed = _fleet(world.project, "resume", ENV, "--state", str(world.state))
+    if phase in ("DONE", "ROLLED_BACK"):
+        assert resumed.returncode == 2 and "no cutover in flight" in resumed.stderr, resumed.stderr
+    else:
+        assert resumed.returncode == (0 if end == "DONE" else 1), resumed.stderr[-3000:]  # README: 1 rolled back
+        assert "Traceback" not in resumed.stderr
+    live = world.live()
+    assert live["cutover"]["phase"] == end
+
+    runner = new if end == "DONE" else old
+    intervals = world.wait_running(runner)
+    if end == "DONE":
+        assert old not in world.clusters.slots, "the old slot was not destroyed"
+    for key in HELD:
+        both = audit_replay.both_ran(intervals, key)
+        assert both == [], f"{key} ran on both slots at once: {both[:2]}"
+    world.cases.append((end, checkpoint, time.monotonic() - started))
+
+
+def test_the_records_would_have_shown_two_slots_running(world: World) -> None:
+    """The control: the opted-out CronJob ran on both slots at once, and the replay saw it."""
+    if not world.cases:
+        pytest.skip("no case ran")
+    assert audit_replay.both_ran(world.intervals(), CONTROL) != []
