@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from fleet.domain.model import SlotName, Version
 from fleet.domain.reports import Secret, SlotOutputs
 from fleet.ports import Layout, Provisioner, Singletons
+from fleet.rehearsal.common import die
 from fleet.rehearsal.files import RehearsalFiles
 from fleet.rehearsal.sim import FakeProvisioner
 
@@ -106,14 +108,63 @@ def born_held(layout: Layout, slot: SlotName) -> list[dict[str, Any]]:
     return []
 
 
+class Attached(NamedTuple):
+    provisioner: Provisioner
+    singletons: Singletons
+    checkpoint: Callable[[str], None]
+
+
 def attach(
-    files: RehearsalFiles, provisioner: FakeProvisioner, singletons: Singletons
-) -> tuple[Provisioner, Singletons]:
-    """The rehearsal's provisioner and singletons: on the attached clusters when the state directory names them."""
+    files: RehearsalFiles, provisioner: FakeProvisioner, singletons: Singletons, checkpoint: Callable[[str], None]
+) -> Attached:
+    """The rehearsal's provisioner, singletons and checkpoint hook: on the attached clusters when the state
+    directory names them, killed by its kill plan when it has one."""
     where = files.load_json(ATTACHED)
     if where is None:
-        return provisioner, singletons
+        return Attached(provisioner, singletons, checkpoint)
     from fleet.adapters.kube.singletons import KubeSingletons
 
-    return (AttachedProvisioner(provisioner, AttachedClusters(str(where["url"]))),
-            KubeSingletons(timeout_s=120.0, poll_s=0.2))
+    plan = files.load_json(KILLS)
+    return Attached(AttachedProvisioner(provisioner, AttachedClusters(str(where["url"]))),
+                    KubeSingletons(timeout_s=120.0, poll_s=0.2),
+                    checkpoint if plan is None else KillPlan(files, plan).checkpoint)
+
+
+KILLS = "kills.json"
+"""A kill plan: ``{"env": ENV, "arm_at": "before:BootstrapFlux", "armed": false, "killed": [], "names": [...]}``
+(``names``: the checkpoints to kill at; the others, such as a resume's own records, are passed)."""
+REPEATED = frozenset({"Resumed", "Refreshed", "WeightsIntended"})
+"""Records a resumed run journals again by design: they do not move a run past a point."""
+
+
+class KillPlan:
+    """Kills the process (SIGKILL) at every point of a cutover once, across the runs that resume it.
+
+    A point is a checkpoint's name and how many records (but :data:`REPEATED`)
+    were committed when it was passed; a resumed run passes the point it was
+    killed at again (it re-does the command) and goes on to the next one, where
+    it is killed in turn. Armed at the first checkpoint starting with
+    ``arm_at``; the points killed at are written before the kill, so every
+    point is killed at exactly once and ``fleet resume`` in a loop ends the
+    cutover. One world serves the whole chain: that is what makes killing at
+    every checkpoint on real clusters affordable.
+    """
+
+    def __init__(self, files: RehearsalFiles, plan: dict[str, Any]) -> None:
+        self.files = files
+        self.plan = plan
+
+    def checkpoint(self, name: str) -> None:
+        plan = self.plan
+        if not plan["armed"]:
+            if not name.startswith(str(plan["arm_at"])):
+                return
+            plan["armed"] = True
+        committed = sum(1 for r in self.files.store.history(str(plan["env"])) if r.event not in REPEATED)
+        point = [name, committed]
+        if point in plan["killed"] or name not in plan["names"]:
+            return
+        plan["killed"].append(point)
+        self.files.save_json(KILLS, plan)
+        die(f"rehearsal: killing the process at {name} (kill plan, point {len(plan['killed'])}); "
+            f"finish with: fleet resume {plan['env']}")

@@ -214,10 +214,10 @@ def build(
     if faults.crash_after is not None:
         notifiers.append(_CrashAfter(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
-    used_provisioner, singletons = attach(files, provisioner, MemorySingletons(world))
+    attached = attach(files, provisioner, MemorySingletons(world), _crash_at(faults.crash_at, hint))
     ports = Ports(
-        used_provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
-        singletons=singletons,
+        attached.provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
+        singletons=attached.singletons,
     )
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
@@ -225,7 +225,7 @@ def build(
         ports,
         retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
         lease_s=LEASE_S,
-        checkpoint=_crash_at(faults.crash_at, hint),
+        checkpoint=attached.checkpoint,
     )
     return Rehearsal(engine, world, clock, used, location)
 

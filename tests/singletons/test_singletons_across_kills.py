@@ -5,17 +5,21 @@ one Git repository that holds a CronJob (held by default), a CronJob opted
 out with ``fleet.io/singleton: "false"`` (the control: it runs on both) and a
 Deployment labelled ``fleet.io/singleton: "true"``. The clusters live in this
 process (:mod:`.cluster_host`) and are attached to rehearsals run in
-subprocesses (:mod:`fleet.rehearsal.attached`): ``fleet rehearse --simulated
---fault crash-at=NAME#N`` kills itself with SIGKILL at that checkpoint,
-``fleet resume`` finishes the cutover, and the real ``KubeSingletons`` holds
-and hands off on the real API servers throughout.
+subprocesses (:mod:`fleet.rehearsal.attached`); the real ``KubeSingletons``
+holds and hands off on the real API servers throughout.
 
-The checkpoints come from recording runs (a healthy cutover, and one rolled
-back in the bake after the handoff): every checkpoint from ``BootstrapFlux``
-to DONE, and every checkpoint of the rollback path from where it leaves the
-healthy one. One world serves every case: each case is one whole cutover in
-the same state directory, from whichever slot the last one left live, so
-each kill costs one new cluster, not a new world.
+The checkpoints come from recording runs in memory (a healthy cutover, and
+one rolled back in the bake after the handoff): every checkpoint from
+``BootstrapFlux`` to DONE, and every checkpoint of the rollback path from
+where it leaves the healthy one. A new cluster and Flux per kill would take
+about 13 s each (measured), over 25 minutes for the ~120 checkpoints; so one
+world serves them all, and one cutover serves each path: ``fleet rehearse``
+runs with a kill plan (:class:`fleet.rehearsal.attached.KillPlan`) and is
+killed with SIGKILL at the path's first checkpoint, ``fleet resume`` is
+killed at the next one, and so on until a ``fleet resume`` ends the cutover.
+The checkpoints killed at, in order, must be exactly the recorded path.
+(``fleet rehearse --fault crash-at=NAME#N``, one kill per cutover, works on
+this world too; tests/crash covers it in memory.)
 
 The verdict comes from the API servers' records, not from polling: every API
 server writes an audit log of the workloads' writes; merged by time, they
@@ -38,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from fleet.rehearsal.attached import ATTACHED
+from fleet.rehearsal.attached import ATTACHED, KILLS
 from tests.realpeers.conftest import binaries_or_skip
 from tests.singletons import audit_replay
 from tests.singletons.cluster_host import ClusterHost
@@ -56,8 +60,6 @@ HELD = (f"CronJob {NS}/billing", f"Deployment {NS}/consumer")
 CONTROL = f"CronJob {NS}/cache-warmer"
 ROLLBACK = "flux-fails-in-bake"
 """Fails the new slot once all traffic is on it: the singletons were handed over, and are handed back."""
-ALL_ENV = "FLEET_SINGLETONS_EVERY_CHECKPOINT"
-"""Set: every checkpoint from BootstrapFlux (about 130 cases); unset: those around the singletons' moves."""
 
 
 def _record(faults: list[str]) -> list[str]:
@@ -87,28 +89,13 @@ def _record(faults: list[str]) -> list[str]:
     return out
 
 
-def _near_singletons(path: list[str], start: int) -> list[str]:
-    """From ``start``: the checkpoints of the commands and events that move singletons or clusters, with the
-    checkpoint just before and just after each run of them (what a kill between two of them leaves)."""
-    moving = ("BootstrapFlux", "FluxBootstrapped", "HandoffSingletons", "SingletonsHandedOff", "DestroySlot",
-              "SlotDestroyed")
-    keep: set[int] = set()
-    for i in range(start, len(path)):
-        if any(f":{m}#" in path[i] for m in moving):
-            keep.update(j for j in (i - 1, i, i + 1) if start <= j < len(path))
-    return [path[i] for i in sorted(keep)]
-
-
-def cases() -> list[tuple[str, str]]:
+def paths() -> dict[str, tuple[str, list[str]]]:
+    """Per end, the checkpoint to arm the kills at and the checkpoints to kill at, in order."""
     healthy, rolled_back = _record([]), _record([ROLLBACK])
-    first = healthy.index("before:BootstrapFlux#1")
+    first = next(i for i, c in enumerate(healthy) if ":BootstrapFlux#" in c)
     split = next(i for i, (a, b) in enumerate(zip(healthy, rolled_back, strict=False)) if a != b)
-    if os.environ.get(ALL_ENV):
-        chosen = [("DONE", c) for c in healthy[first:]] + [("ROLLED_BACK", c) for c in rolled_back[split:]]
-    else:
-        chosen = [("DONE", c) for c in _near_singletons(healthy, first)]
-        chosen += [("ROLLED_BACK", c) for c in _near_singletons(rolled_back, split)]
-    return chosen
+    arm = max(i for i in range(split + 1) if rolled_back[i].endswith("#1"))  # its name's first pass arms the plan
+    return {"DONE": (healthy[first], healthy[first:]), "ROLLED_BACK": (rolled_back[arm], rolled_back[arm:])}
 
 
 def _project(root: Path) -> Path:
@@ -180,56 +167,70 @@ def world() -> Iterator[World]:
     made = World(root)
     try:
         yield made
-        print(f"\nsingletons across kills: {len(made.cases)} cases, "
-              f"{sum(c[2] for c in made.cases):.0f}s in cutovers", file=sys.stderr)
+        print("\nsingletons across kills: " + ", ".join(f"{end}: {n} kills in {s:.0f}s" for end, n, s in made.cases),
+              file=sys.stderr)
     finally:
         made.close()
         subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
-CASES = cases()
+PATHS = paths()
 
 
-def test_the_cases_span_bootstrap_the_handoffs_the_teardown_and_the_rollback() -> None:
-    done = {c for end, c in CASES if end == "DONE"}
-    back = {c for end, c in CASES if end == "ROLLED_BACK"}
-    for name in ("before:BootstrapFlux#1", "after-commit:FluxBootstrapped#1", "before:HandoffSingletons#2",
-                 "after-commit:SingletonsHandedOff#2", "before:DestroySlot#1", "after-commit:SlotDestroyed#1"):
+def test_the_paths_span_bootstrap_the_handoffs_the_teardown_and_the_rollback() -> None:
+    done, back = PATHS["DONE"][1], PATHS["ROLLED_BACK"][1]
+    assert done[0] == "before:BootstrapFlux#1" and done[-1] == "after-commit:SlotDestroyed#1"
+    for name in ("before:HandoffSingletons#1", "after-commit:SingletonsHandedOff#2", "before:SetWeights#4"):
         assert name in done, name
-    for name in ("before:HandoffSingletons#3", "before:HandoffSingletons#4", "after-commit:SingletonsHandedOff#4"):
-        assert name in back, name
+    assert "after-commit:SingletonsHandedOff#4" in back and "before:SetWeights#5" in back
 
 
-@pytest.mark.parametrize(("end", "checkpoint"), CASES, ids=[f"{e}-{c}" for e, c in CASES])
-def test_killed_at_the_checkpoint_they_never_run_on_both_slots(world: World, end: str, checkpoint: str) -> None:
+def _kill_all_along(world: World, end: str) -> list[str]:
+    """One cutover ending ``end``, killed once at every checkpoint of its path; the checkpoints killed at."""
+    arm_at, path = PATHS[end]
+    names = sorted({c.split("#")[0] for c in path})
+    plan = {"env": ENV, "arm_at": arm_at.split("#")[0], "armed": False, "killed": [], "names": names}
+    (world.state / KILLS).write_text(json.dumps(plan))
+    faults = ["--fault", ROLLBACK] if end == "ROLLED_BACK" else []
+    run = _fleet(world.project, "rehearse", ENV, "--simulated", "--state", str(world.state), *faults)
+    for _ in range(len(path) + 5):
+        if run.returncode != -signal.SIGKILL:
+            break
+        resumed = _fleet(world.project, "resume", ENV, "--state", str(world.state))
+        if world.live()["cutover"]["phase"] == end and resumed.returncode == 2:  # killed after the end's commit
+            assert "no cutover in flight" in resumed.stderr, resumed.stderr
+            break
+        run = resumed
+    else:
+        raise AssertionError(f"still killed after {len(path) + 5} runs")
+    if run.returncode != -signal.SIGKILL:
+        assert run.returncode == (0 if end == "DONE" else 1), run.stderr[-3000:]  # README: 1 is rolled back
+        assert "Traceback" not in run.stderr
+    killed = json.loads((world.state / KILLS).read_text())["killed"]
+    (world.state / KILLS).unlink()
+    return [str(name) for name, _committed in killed]
+
+
+@pytest.mark.parametrize("end", ["DONE", "ROLLED_BACK"])
+def test_killed_at_every_checkpoint_they_never_run_on_both_slots(world: World, end: str) -> None:
     started = time.monotonic()
     before = world.live() if (world.state / ENV / "state.json").exists() else None
     old = next(s for s, v in before["slots"].items() if v["role"] == "active") if before else "blue"
     new = "green" if old == "blue" else "blue"
-    faults = ["--fault", f"crash-at={checkpoint}"] + (["--fault", ROLLBACK] if end == "ROLLED_BACK" else [])
 
-    killed = _fleet(world.project, "rehearse", ENV, "--simulated", "--state", str(world.state), *faults)
-    assert killed.returncode == -signal.SIGKILL, f"not killed at {checkpoint}: {killed.stderr[-2000:]}"
-    phase = world.live()["cutover"]["phase"]
-    resumed = _fleet(world.project, "resume", ENV, "--state", str(world.state))
-    if phase in ("DONE", "ROLLED_BACK"):
-        assert resumed.returncode == 2 and "no cutover in flight" in resumed.stderr, resumed.stderr
-    else:
-        assert resumed.returncode == (0 if end == "DONE" else 1), resumed.stderr[-3000:]  # README: 1 rolled back
-        assert "Traceback" not in resumed.stderr
-    live = world.live()
-    assert live["cutover"]["phase"] == end
+    killed = _kill_all_along(world, end)
 
-    runner = new if end == "DONE" else old
-    intervals = world.wait_running(runner)
+    assert killed == [c.split("#")[0] for c in PATHS[end][1]], "not killed at exactly the recorded checkpoints"
+    assert world.live()["cutover"]["phase"] == end
+    intervals = world.wait_running(new if end == "DONE" else old)
     if end == "DONE":
         assert old not in world.clusters.slots, "the old slot was not destroyed"
+    else:
+        assert new in world.clusters.slots, "the rolled-back slot is kept, holding them"
     for key in HELD:
         both = audit_replay.both_ran(intervals, key)
         assert both == [], f"{key} ran on both slots at once: {both[:2]}"
-    world.cases.append((end, checkpoint, time.monotonic() - started))
-
-
+    world.cases.append((end, str(len(killed)), time.monotonic() - started))
 def test_the_records_would_have_shown_two_slots_running(world: World) -> None:
     """The control: the opted-out CronJob ran on both slots at once, and the replay saw it."""
     if not world.cases:
