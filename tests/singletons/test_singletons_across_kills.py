@@ -48,7 +48,7 @@ from tests.singletons import audit_replay
 from tests.singletons.cluster_host import ClusterHost
 from tests.singletons.test_singletons_on_real_flux import NS, _manifests
 
-pytestmark = [pytest.mark.realpeers, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.realpeers, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ENV = "local"
 STACK = """\
