@@ -17,6 +17,10 @@ its sync Kustomization applied Git's HEAD, as ``flux bootstrap`` does.
 Every call is idempotent on the serving side (a cluster is created once per
 slot until destroyed, Flux is started once per cluster), so a resumed process
 that repeats the command it was killed in does not do it twice.
+
+A kill plan (:data:`KILLS`, :class:`KillPlan`; in memory too) kills one
+cutover at every checkpoint in turn, across the runs that resume it, so that
+one world serves them all.
 """
 
 from __future__ import annotations
@@ -119,15 +123,16 @@ def attach(
 ) -> Attached:
     """The rehearsal's provisioner, singletons and checkpoint hook: on the attached clusters when the state
     directory names them, killed by its kill plan when it has one."""
+    plan = files.load_json(KILLS)
+    if plan is not None:
+        checkpoint = KillPlan(files, plan).checkpoint
     where = files.load_json(ATTACHED)
     if where is None:
         return Attached(provisioner, singletons, checkpoint)
     from fleet.adapters.kube.singletons import KubeSingletons
 
-    plan = files.load_json(KILLS)
     return Attached(AttachedProvisioner(provisioner, AttachedClusters(str(where["url"]))),
-                    KubeSingletons(timeout_s=120.0, poll_s=0.2),
-                    checkpoint if plan is None else KillPlan(files, plan).checkpoint)
+                    KubeSingletons(timeout_s=120.0, poll_s=0.2), checkpoint)
 
 
 KILLS = "kills.json"
