@@ -95,7 +95,7 @@ class ClusterHost:
         if not cluster.flux.processes:
             cluster.flux.install_crds()
             cluster.flux.start()
-            cluster.flux.bootstrap(self.clusters.repo_url, self.clusters.interval, patches)
+            cluster.flux.bootstrap(self.clusters.repo_url, self.clusters.interval, patches=patches)
         revision = self.clusters.repo.revision()
         deadline = time.monotonic() + CONVERGE_S
         while not cluster.converged(revision, ["flux-system"]):

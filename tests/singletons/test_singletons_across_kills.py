@@ -46,7 +46,7 @@ from fleet.rehearsal.attached import ATTACHED, KILLS
 from tests.realpeers.conftest import binaries_or_skip
 from tests.singletons import audit_replay
 from tests.singletons.cluster_host import ClusterHost
-from tests.singletons.test_singletons_on_real_flux import NS, _manifests
+from tests.singletons.workloads import CONTROL, HELD, manifests
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,8 +56,6 @@ config:
   fleet:cluster: {driver: kind, version: "1.29"}
   fleet:traffic: {provider: haproxy}
 """
-HELD = (f"CronJob {NS}/billing", f"Deployment {NS}/consumer")
-CONTROL = f"CronJob {NS}/cache-warmer"
 ROLLBACK = "flux-fails-in-bake"
 """Fails the new slot once all traffic is on it: the singletons were handed over, and are handed back."""
 
@@ -127,7 +125,7 @@ class World:
         self.host = ClusterHost(self.clusters, self.audit).start()
         (self.state / ATTACHED).write_text(json.dumps({"url": self.host.url}))
         self.clusters.cluster("blue")
-        self.clusters.repo.commit("Workloads that must not run twice", _manifests())
+        self.clusters.repo.commit("Workloads that must not run twice", manifests())
         self.host.handle("bootstrap", "blue")
         self.cases: list[tuple[str, str, float]] = []
 

@@ -128,10 +128,10 @@ class Flux:
             path = rest.path("apps/v1", "Deployment", FLUX_NAMESPACE, name) + "/status"
             rest.call("PUT", path, deployment)
 
-    def bootstrap(self, url: str, interval: str, patches: list[dict[str, Any]] | None = None) -> None:
+    def bootstrap(self, url: str, interval: str, *, patches: list[dict[str, Any]] | None = None) -> None:
         """What ``flux bootstrap`` leaves behind: the namespace and the sync objects; Git holds the rest.
 
-        ``patches``: the sync Kustomization's ``spec.patches`` from its creation (a slot born holding its singletons).
+        ``patches``: the sync Kustomization's ``spec.patches`` from its creation (a slot born held).
         """
         rest = self.api.rest()
         rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FLUX_NAMESPACE}})

@@ -108,7 +108,8 @@ class ApiServer:
                 f"--service-account-key-file={certs.sa_pub}", f"--service-account-signing-key-file={certs.sa_key}",
                 "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
                 "--enable-priority-and-fairness=false", "--profiling=false", f"--cert-dir={workdir / slot}",
-                "--v=0", *_audit_flags(audit_log, workdir / f"{slot}-audit-policy.yaml"),
+                "--v=0",
+                *(_audit_flags(audit_log) if audit_log is not None else ()),
             ],
             workdir / f"{slot}-kube-apiserver.log",
         )
@@ -150,29 +151,32 @@ class ApiServer:
         return Rest(self.url, self.token, self.context)
 
 
-AUDIT_POLICY = """\
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-  - level: RequestResponse
-    verbs: [create, update, patch, delete]
-    resources:
-      - {group: batch, resources: [cronjobs]}
-      - {group: apps, resources: [deployments, statefulsets]}
-  - level: None
-"""
-"""Every write to a CronJob, Deployment or StatefulSet with the object as stored; nothing else."""
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "RequestResponse",
+            "verbs": ["create", "update", "patch"],
+            "resources": [
+                {"group": "batch", "resources": ["cronjobs"]},
+                {"group": "apps", "resources": ["deployments", "statefulsets"]},
+                {"group": "kustomize.toolkit.fluxcd.io", "resources": ["kustomizations"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+"""What ``audit_log`` records: every write of a workload and of a Kustomization, with the object the API
+server answered (JSON lines); everything else is left out."""
 
 
-def _audit_flags(audit_log: Path | None, policy: Path) -> list[str]:
-    """The flags that make the API server log ``AUDIT_POLICY``'s events as JSON lines to ``audit_log``."""
-    if audit_log is None:
-        return []
-    policy.write_text(AUDIT_POLICY)
-    audit_log.parent.mkdir(parents=True, exist_ok=True)
-    return [f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}", "--audit-log-format=json",
-            "--audit-log-mode=blocking", "--audit-log-maxbackup=0", "--audit-log-maxsize=0"]
+def _audit_flags(log: Path) -> list[str]:
+    policy = log.with_name(f"{log.name}.policy.json")  # JSON is YAML: the API server reads either
+    policy.write_text(json.dumps(AUDIT_POLICY))
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json",
+            "--audit-log-mode=blocking", "--audit-log-maxbackup=0"]
 
 
 def _plural(kind: str) -> str:
