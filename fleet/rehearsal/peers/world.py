@@ -113,7 +113,10 @@ class RealClusters:
         self._created += 1
         work = self.workdir / f"cluster-{self._created}"
         work.mkdir()
-        audit = None if self.audit_dir is None else self.audit_dir / f"{self._created}-{slot}.audit.jsonl"
+        audit = None
+        if self.audit_dir is not None:
+            self.audit_dir.mkdir(parents=True, exist_ok=True)
+            audit = self.audit_dir / f"{self._created}-{slot}.audit.jsonl"
         api = ApiServer(slot, self.binaries.bin["kube-apiserver"], self.etcd, self.certs, work,
                         prefix=f"/registry-{slot}-{self._created}", audit_log=audit)
         api.start()
