@@ -12,7 +12,7 @@ The checkpoints come from recording runs in memory (a healthy cutover, and
 one rolled back in the bake after the handoff): every checkpoint from
 ``BootstrapFlux`` to DONE, and every checkpoint of the rollback path from
 where it leaves the healthy one. A new cluster and Flux per kill would take
-about 13 s each (measured), over 25 minutes for the ~120 checkpoints; so one
+about 13 s each (measured), over 20 minutes for the 109 checkpoints; so one
 world serves them all, and one cutover serves each path: ``fleet rehearse``
 runs with a kill plan (:class:`fleet.rehearsal.attached.KillPlan`) and is
 killed with SIGKILL at the path's first checkpoint, ``fleet resume`` is
