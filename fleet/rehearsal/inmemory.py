@@ -30,6 +30,7 @@ from fleet.domain.model import Version
 from fleet.engine import Engine, Ports, RetryPolicy
 from fleet.errors import UsageError
 from fleet.ports import Analysis, Confirm, GitOpsHealth, Lease, Notifier, StateStore
+from fleet.rehearsal.attached import attach
 from fleet.rehearsal.common import Fanout
 from fleet.rehearsal.files import (
     LEASE_S,
@@ -120,9 +121,10 @@ def build(
     if faults.crash_after is not None:
         notifiers.append(CrashAfterPhase(faults.crash_after, hint))
     answer = confirm or (lambda q: True)
+    attached = attach(files, provisioner, MemorySingletons(world), crash_at_checkpoint(faults.crash_at, hint))
     ports = Ports(
-        provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
-        singletons=MemorySingletons(world),
+        attached.provisioner, health_port, traffic, analysis, clock, Fanout(*notifiers), confirm=answer,
+        singletons=attached.singletons,
     )
     used: StateStore = base if lease is None else HeldStore(base, lease)
     engine = Engine(
@@ -130,7 +132,7 @@ def build(
         ports,
         retry=RetryPolicy(attempts=5, base_s=1.0, budget_s=120.0),
         lease_s=LEASE_S,
-        checkpoint=crash_at_checkpoint(faults.crash_at, hint),
+        checkpoint=attached.checkpoint,
     )
     return Rehearsal(engine, world, clock, used, location)
 

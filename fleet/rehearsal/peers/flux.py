@@ -128,12 +128,18 @@ class Flux:
             path = rest.path("apps/v1", "Deployment", FLUX_NAMESPACE, name) + "/status"
             rest.call("PUT", path, deployment)
 
-    def bootstrap(self, url: str, interval: str) -> None:
-        """What ``flux bootstrap`` leaves behind: the namespace and the sync objects; Git holds the rest."""
+    def bootstrap(self, url: str, interval: str, *, patches: list[dict[str, Any]] | None = None) -> None:
+        """What ``flux bootstrap`` leaves behind: the namespace and the sync objects; Git holds the rest.
+
+        ``patches``: the sync Kustomization's ``spec.patches`` from its creation (a slot born held).
+        """
         rest = self.api.rest()
         rest.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FLUX_NAMESPACE}})
         rest.apply(git_repository(url, interval))
-        rest.apply(kustomization("flux-system", "./clusters/local", interval, wait=False))
+        sync = kustomization("flux-system", "./clusters/local", interval, wait=False)
+        if patches:
+            sync["spec"]["patches"] = patches
+        rest.apply(sync)
 
     def stop(self) -> None:
         running = bool(self.processes)

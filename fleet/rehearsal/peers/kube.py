@@ -85,7 +85,8 @@ class ApiServer:
     """One slot's kube-apiserver on a free port of 127.0.0.1, with a static admin token."""
 
     def __init__(
-        self, slot: str, binary: Path, etcd: Etcd, certs: Certificates, workdir: Path, *, prefix: str | None = None
+        self, slot: str, binary: Path, etcd: Etcd, certs: Certificates, workdir: Path, *, prefix: str | None = None,
+        audit_log: Path | None = None,
     ) -> None:
         self.slot = slot
         self.port = free_port()
@@ -108,6 +109,7 @@ class ApiServer:
                 "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
                 "--enable-priority-and-fairness=false", "--profiling=false", f"--cert-dir={workdir / slot}",
                 "--v=0",
+                *(_audit_flags(audit_log) if audit_log is not None else ()),
             ],
             workdir / f"{slot}-kube-apiserver.log",
         )
@@ -147,6 +149,34 @@ class ApiServer:
 
     def rest(self) -> Rest:
         return Rest(self.url, self.token, self.context)
+
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "RequestResponse",
+            "verbs": ["create", "update", "patch"],
+            "resources": [
+                {"group": "batch", "resources": ["cronjobs"]},
+                {"group": "apps", "resources": ["deployments", "statefulsets"]},
+                {"group": "kustomize.toolkit.fluxcd.io", "resources": ["kustomizations"]},
+            ],
+        },
+        {"level": "None"},
+    ],
+}
+"""What ``audit_log`` records: every write of a workload and of a Kustomization, with the object the API
+server answered (JSON lines); everything else is left out."""
+
+
+def _audit_flags(log: Path) -> list[str]:
+    policy = log.with_name(f"{log.name}.policy.json")  # JSON is YAML: the API server reads either
+    policy.write_text(json.dumps(AUDIT_POLICY))
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json",
+            "--audit-log-mode=blocking", "--audit-log-maxbackup=0"]
 
 
 def _plural(kind: str) -> str:

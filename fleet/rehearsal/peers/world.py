@@ -77,7 +77,7 @@ class RealClusters:
     its own, so a destroyed slot's next cluster starts empty.
     """
 
-    def __init__(self, interval: str = "5m", binaries: Binaries | None = None) -> None:
+    def __init__(self, interval: str = "5m", binaries: Binaries | None = None, audit_dir: Path | None = None) -> None:
         # 5 minutes: no routine reconcile (Ready=Unknown for a moment) lands in a one-minute rehearsal,
         # whose re-checks before each weight step would take it for a failure (see tests/realpeers).
         self.interval = interval
@@ -88,6 +88,8 @@ class RealClusters:
         self.slots: dict[str, Slot] = {}
         self._created = 0
         self._shared = False
+        self.audit_dir = audit_dir
+        """With a directory, each cluster's API server logs its workloads' writes to ``<n>-<slot>.audit.jsonl``."""
 
     def _start_shared(self) -> None:
         if self._shared:
@@ -111,8 +113,12 @@ class RealClusters:
         self._created += 1
         work = self.workdir / f"cluster-{self._created}"
         work.mkdir()
+        audit = None
+        if self.audit_dir is not None:
+            self.audit_dir.mkdir(parents=True, exist_ok=True)
+            audit = self.audit_dir / f"{self._created}-{slot}.audit.jsonl"
         api = ApiServer(slot, self.binaries.bin["kube-apiserver"], self.etcd, self.certs, work,
-                        prefix=f"/registry-{slot}-{self._created}")
+                        prefix=f"/registry-{slot}-{self._created}", audit_log=audit)
         api.start()
         created = Slot(slot, api, Flux(api, self.binaries, work))
         self.slots[slot] = created
