@@ -122,7 +122,7 @@ class _Recorded:
             else state
             for name, state in layout.slots.items()
         }
-        return Layout(layout.env, slots)
+        return Layout(layout.env, slots, layout.held)
 
 
 class PulumiProvisioner:
@@ -241,7 +241,7 @@ class PulumiProvisioner:
 
     def destroy(self, layout: Layout, slot: SlotName) -> None:
         recorded = self._recorded(layout.env)
-        remaining = Layout(layout.env, {name: s for name, s in layout.slots.items() if name is not slot})
+        remaining = Layout(layout.env, {name: s for name, s in layout.slots.items() if name is not slot}, layout.held)
         self._up(recorded.complete(remaining), recorded.bootstrapped, "destroy")
 
     def _up(self, layout: Layout, bootstrapped: Mapping[SlotName, bool], operation: str) -> None:
@@ -295,4 +295,4 @@ def _present(layout: Layout, slot: SlotName) -> SlotState | None:
 
 
 def _with_slot(layout: Layout, slot: SlotName, state: SlotState) -> Layout:
-    return Layout(layout.env, {**layout.slots, slot: state})
+    return Layout(layout.env, {**layout.slots, slot: state}, layout.held)

@@ -30,6 +30,7 @@ from dataclasses import replace
 from fleet.domain.commands import HandoffSingletons
 from fleet.domain.cutover import Cutover, EnvironmentState, Handoff, InvalidTransition, Phase
 from fleet.domain.events import SingletonsHandedOff
+from fleet.domain.model import SlotName
 from fleet.domain.outcomes import finish
 
 _FORWARD_PHASES = (Phase.SHIFT, Phase.BAKE, Phase.TEARDOWN_OLD)
@@ -75,6 +76,21 @@ def rolled_back(state: EnvironmentState, c: Cutover, at: float) -> EnvironmentSt
     if state.weights.of(c.old) != 100 or handoff_command(state) is not None:
         return state
     return finish(state, c, Phase.ABORTED if c.aborting else Phase.ROLLED_BACK, at, c.reason)
+
+
+def born_held(state: EnvironmentState) -> frozenset[SlotName]:
+    """The slots whose Flux must be created, and stay declared, holding the singletons.
+
+    The cutover's new slot, from before its Flux first applies anything until
+    the handoff releases it: so that Flux never runs them there while the old
+    slot does. After a rollback (or an abort) the new slot stays held. The
+    engine passes this to the infrastructure program, and a hand-run program
+    derives it from the same recorded state, so both declare the same Flux.
+    """
+    c = state.cutover
+    if c is None or c.rollout.handoff_at is None or c.handoff is Handoff.HANDED:
+        return frozenset()
+    return frozenset({c.new})
 
 
 def running_on(c: Cutover) -> str:

@@ -60,6 +60,7 @@ from fleet.domain.events import (
 from fleet.domain.machine import EnvironmentState, Phase, layout_slots
 from fleet.domain.model import ABSENT_SLOT, SlotName, Weights
 from fleet.domain.reports import HealthReport, Outcome, SlotOutputs
+from fleet.domain.singletons import born_held
 from fleet.engine.common import Ports, RunSettings
 from fleet.engine.mailbox import Mailbox
 from fleet.errors import ProviderError, TransientError
@@ -139,7 +140,7 @@ class Executor:
         slots = layout_slots(state)
         if without is not None:
             slots[without] = ABSENT_SLOT
-        return Layout(env=state.env, slots=slots)
+        return Layout(env=state.env, slots=slots, held=born_held(state))
 
     def _outputs(self, env: str, slot: SlotName) -> SlotOutputs:
         outputs = self.ports.provisioner.outputs(env, slot)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from fleet.domain.hold_patches import born_held, instance_entry
 from fleet.domain.model import Role, SlotName, Version
 from fleet.infra.settings import GitOpsSettings
 
@@ -63,6 +64,8 @@ class FluxBootstrapArgs:
     sops_age_key: pulumi.Input[str] | None = None
     cluster_type: str = "kubernetes"
     substitutions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    hold_singletons: bool = False
+    """Born held: the sync Kustomization is created with fleet's hold entries (docs/singletons.md)."""
 
     @property
     def image_automation(self) -> bool:
@@ -175,6 +178,7 @@ class FluxBootstrap(pulumi.ComponentResource):
             git_server=args.substitutions.get("local_git_server", ""),
             namespace_name=NAMESPACE,
             slot_configmap=SLOT_CONFIGMAP,
+            patches=born_held(NAMESPACE) if args.hold_singletons else [],
         )
         self.components = list(LOCAL_COMPONENTS)
         self.external_dns_owner_id = args.external_dns_owner_id
@@ -225,12 +229,14 @@ def flux_instance_spec(args: FluxBootstrapArgs) -> dict[str, object]:
                 "value": {"provider": "sops", "secretRef": {"name": SOPS_SECRET}},
             }
         )
+    sync_target = {"kind": "Kustomization", "name": NAMESPACE}
+    patches: list[dict[str, object]] = [{"target": sync_target, "patch": json.dumps(patch)}]
+    if args.hold_singletons:
+        patches.append(instance_entry(NAMESPACE))
     return {
         "distribution": {"version": args.gitops.flux_version, "registry": "ghcr.io/fluxcd"},
         "components": args.components,
         "cluster": {"type": args.cluster_type, "multitenant": False, "networkPolicy": True},
         "sync": sync,
-        "kustomize": {
-            "patches": [{"target": {"kind": "Kustomization", "name": NAMESPACE}, "patch": json.dumps(patch)}]
-        },
+        "kustomize": {"patches": patches},
     }

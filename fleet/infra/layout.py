@@ -6,7 +6,12 @@ the ``FLEET_LAYOUT`` environment variable as JSON::
 
     {"env": "staging",
      "slots": {"blue":  {"role": "active",  "version": "1.29", "bootstrap": true},
-               "green": {"role": "standby", "version": "1.30", "bootstrap": false}}}
+               "green": {"role": "standby", "version": "1.30", "bootstrap": false, "holdSingletons": true}}}
+
+``holdSingletons`` (absent: false) makes the slot's Flux born holding the
+workloads that must not run twice (docs/singletons.md); it is
+:func:`fleet.domain.singletons.born_held` of fleet's state, whichever way the
+layout travels, so a hand-run ``pulumi preview`` plans what fleet's run did.
 
 A hand-run ``pulumi up -s <env>`` has no such variable, so the program reads
 the layout fleet recorded in its state store instead; only when nothing is
@@ -60,6 +65,7 @@ class SlotPlan:
     role: Role
     version: Version
     bootstrap: bool = True
+    hold_singletons: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ def encode_layout(layout: Layout, bootstrap: Mapping[SlotName, bool]) -> str:
         entry: dict[str, Any] = {"role": state.role.value, "bootstrap": bool(bootstrap.get(name, False))}
         if state.version is not None:
             entry["version"] = str(state.version)
+        if name in layout.held:
+            entry["holdSingletons"] = True
         slots[name.value] = entry
     return json.dumps({"env": layout.env, "slots": slots}, sort_keys=True)
 
@@ -112,17 +120,18 @@ def decode_layout(text: str, *, env: str, default_version: Version) -> Environme
         except (ValueError, KeyError) as err:
             raise ConfigError(f"slot {raw_name!r}: {err}", key=where) from None
         bootstrap = raw.get("bootstrap", True)
-        if not isinstance(bootstrap, bool):
-            raise ConfigError(f"slot {raw_name!r}: bootstrap must be true or false", key=where)
+        hold = raw.get("holdSingletons", False)
+        if not isinstance(bootstrap, bool) or not isinstance(hold, bool):
+            raise ConfigError(f"slot {raw_name!r}: bootstrap and holdSingletons must be true or false", key=where)
         if role is not Role.ABSENT:
-            plans.append(SlotPlan(slot, role, version, bootstrap))
+            plans.append(SlotPlan(slot, role, version, bootstrap, hold))
     return _checked(EnvironmentPlan(env, tuple(plans), LAYOUT_ENV))
 
 
 def plan_from_layout(layout: Layout, *, default_version: Version, source: str) -> EnvironmentPlan:
     """A recorded layout as a plan; every present slot is bootstrapped (a hand-run up never un-bootstraps)."""
     plans = tuple(
-        SlotPlan(name, state.role, state.version or default_version, True)
+        SlotPlan(name, state.role, state.version or default_version, True, name in layout.held)
         for name, state in sorted(layout.slots.items())
         if state.role is not Role.ABSENT
     )

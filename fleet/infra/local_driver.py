@@ -17,7 +17,8 @@ What ``flux bootstrap`` would apply on a real cluster, :func:`local_flux`
 applies here: Flux's CRDs (from the controllers' own modules), the
 ``flux-system`` namespace, the ``fleet-slot`` ConfigMap, and the
 ``flux-system`` GitRepository and Kustomization (with post-build
-substitution from ``fleet-slot``). No flux-operator and no Helm chart: both
+substitution from ``fleet-slot``, and born holding the singletons when the
+layout says so: docs/singletons.md). No flux-operator and no Helm chart: both
 would be downloaded, and nothing is downloaded here.
 """
 
@@ -147,6 +148,7 @@ def local_flux(
     git_server: pulumi.Input[str],
     namespace_name: str,
     slot_configmap: str,
+    patches: list[dict[str, Any]],
 ) -> k8s.apiextensions.CustomResource:
     """CRDs, then the flux-system GitRepository and Kustomization; returns the Kustomization."""
     on_slot = pulumi.ResourceOptions(parent=parent, provider=provider, retain_on_delete=True)
@@ -187,6 +189,7 @@ def local_flux(
             "prune": True,
             "sourceRef": {"kind": "GitRepository", "name": namespace_name},
             "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": slot_configmap}]},
+            **({"patches": patches} if patches else {}),
         },
         opts=pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[source, slot_config])),
     )

@@ -98,6 +98,7 @@ def build_environment(
                     sops_age_key=secrets.sops_age_key,
                     cluster_type=cluster.flux_cluster_type,
                     substitutions=cluster.substitutions,
+                    hold_singletons=slot.hold_singletons,
                 ),
             )
         endpoint = None

@@ -20,6 +20,8 @@ class Layout:
 
     env: str
     slots: Mapping[SlotName, SlotState]
+    held: frozenset[SlotName] = frozenset()
+    """Slots whose Flux is created holding the singletons (:func:`fleet.domain.singletons.born_held`)."""
 
     @property
     def active(self) -> SlotName | None:

@@ -39,8 +39,9 @@ def open_store(location: str | None = None, *, rehearsal: bool | None = None) ->
 def load_layout(env: str, location: str | None = None) -> Layout | None:
     """The slots fleet's store records for ``env``, for a hand-run ``pulumi up``; None if unknown."""
     from fleet.domain.machine import layout_slots
+    from fleet.domain.singletons import born_held
 
     state = open_store(location).load(env)
     if state is None:
         return None
-    return Layout(env=env, slots=layout_slots(state))
+    return Layout(env=env, slots=layout_slots(state), held=born_held(state))

@@ -26,6 +26,7 @@ selector): that is what lets the new slot start them without overlap.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,40 +37,27 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from fleet.adapters.kube.client import ClusterClient, parse_kubeconfig
+from fleet.domain.hold_patches import (
+    LABEL,
+    MARKER,
+    WORKLOADS,
+    applied_children,
+    hold_patches,
+    is_ours,
+    settled,
+    suspends_children,
+    unsettled,
+    with_hold,
+)
 from fleet.domain.model import SlotName
 from fleet.domain.reports import SlotOutputs
 from fleet.errors import ProviderError, TransientError
 
-LABEL = "fleet.io/singleton"
-MARKER = "# fleet.io/hold-singletons"
-"""The first line of every patch fleet adds; nothing else in a Kustomization's patches starts with it."""
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
-WORKLOADS = (("apps", "v1", "deployments", "Deployment"), ("apps", "v1", "statefulsets", "StatefulSet"))
-
-
-def _patch(path: str, value: object) -> str:
-    return f"{MARKER}\n- op: add\n  path: {path}\n  value: {json.dumps(value)}\n"
-
-
-def hold_patches() -> list[dict[str, Any]]:
-    """fleet's entries for a Kustomization's ``spec.patches`` while a slot holds its singletons."""
-    cron = {"group": "batch", "version": "v1", "kind": "CronJob", "labelSelector": f"{LABEL}!=false"}
-    entries = [{"target": cron, "patch": _patch("/spec/suspend", True)}]
-    for group, version, _, kind in WORKLOADS:
-        target = {"group": group, "version": version, "kind": kind, "labelSelector": f"{LABEL}=true"}
-        entries.append({"target": target, "patch": _patch("/spec/replicas", 0)})
-    return entries
-
-
-def is_ours(entry: object) -> bool:
-    return isinstance(entry, Mapping) and str(entry.get("patch") or "").startswith(MARKER)
-
-
-def with_hold(patches: Iterable[Mapping[str, Any]], *, hold: bool) -> list[dict[str, Any]]:
-    """``patches`` without fleet's entries, then fleet's entries when holding."""
-    kept = [dict(p) for p in patches if not is_ours(p)]
-    return kept + hold_patches() if hold else kept
+INSTANCES = ("fluxcd.controlplane.io", "v1", "fluxinstances")
+FLUX_NAMESPACE = "flux-system"
+__all__ = ["LABEL", "MARKER", "KubeSingletons", "hold_patches", "is_ours", "still_running", "with_hold"]
 
 
 def still_running(
@@ -122,14 +110,14 @@ class KubeSingletons:
         try:
             self._set(cluster, hold=True)
             deadline = self.now() + self.timeout_s
+            self._settle(cluster, deadline, f"{env}/{slot}")
             while True:
                 running = self.running(cluster)
                 if not running:
                     return
                 if self.now() >= deadline:
-                    shown = "; ".join(running[:5]) + (f" and {len(running) - 5} more" if len(running) > 5 else "")
                     raise ProviderError(
-                        f"{env}/{slot}: singletons still running {self.timeout_s:g}s after the hold: {shown}"
+                        f"{env}/{slot}: singletons still running {self.timeout_s:g}s after the hold: {_few(running)}"
                     )
                 self.sleep(self.poll_s)
         finally:
@@ -138,6 +126,9 @@ class KubeSingletons:
     def release(self, env: str, slot: SlotName, outputs: SlotOutputs) -> None:
         cluster = self._cluster(env, slot, outputs)
         try:
+            # The operator's FluxInstance first: it would apply the born-held entries again.
+            for instance in self._list(cluster, *INSTANCES, missing_ok=True):
+                self._rewrite(cluster, INSTANCES, instance, _instance_released)
             self._set(cluster, hold=False)
         finally:
             cluster.close()
@@ -155,32 +146,62 @@ class KubeSingletons:
 
     def _set(self, cluster: ClusterClient, *, hold: bool) -> None:
         for ks in self._list(cluster, *KUSTOMIZATIONS):
-            self._set_one(cluster, ks, hold=hold)
+            self._rewrite(cluster, KUSTOMIZATIONS, ks, lambda obj: _patches_set(obj, hold=hold))
 
-    def _set_one(self, cluster: ClusterClient, ks: Mapping[str, Any], *, hold: bool) -> None:
-        meta = ks["metadata"]
-        path = _path(KUSTOMIZATIONS, meta["namespace"], meta["name"])
+    def _settle(self, cluster: ClusterClient, deadline: float, where: str) -> None:
+        """Born held: level by level, each applied parent carries its children's hold and stops suspending them."""
+        while True:
+            items = self._list(cluster, *KUSTOMIZATIONS)
+            waiting = unsettled(items)
+            if not waiting:
+                return
+            for parent in waiting:
+                children = applied_children(parent, items)
+                if children is not None and suspends_children(parent):
+                    self._rewrite(cluster, KUSTOMIZATIONS, parent, functools.partial(_settled, children=children))
+            if self.now() >= deadline:
+                names = [f"{k['metadata']['namespace']}/{k['metadata']['name']}" for k in waiting]
+                raise ProviderError(f"{where}: Kustomizations {_few(names)} did not apply within "
+                                    f"{self.timeout_s:g}s after the hold; the ones they apply stay suspended")
+            self.sleep(self.poll_s)
+
+    def _rewrite(
+        self,
+        cluster: ClusterClient,
+        resource: tuple[str, str, str],
+        obj: Mapping[str, Any],
+        new_spec: Callable[[Mapping[str, Any]], dict[str, Any] | None],
+    ) -> None:
+        """Merge ``new_spec(obj)`` into ``obj``'s spec at its resourceVersion (re-read on a conflict); None: nothing."""
+        meta = obj["metadata"]
+        path = _path(resource, meta["namespace"], meta["name"])
         for _ in range(5):
-            current = list((ks.get("spec") or {}).get("patches") or [])
-            patches = with_hold(current, hold=hold)
-            if patches == current:
+            spec = new_spec(obj)
+            if spec is None:
                 return
             body = {
                 "metadata": {
-                    "resourceVersion": ks["metadata"]["resourceVersion"],
+                    "resourceVersion": obj["metadata"]["resourceVersion"],
                     "annotations": {REQUESTED_AT: datetime.now(UTC).isoformat()},
                 },
-                "spec": {"patches": patches},
+                "spec": spec,
             }
             try:
                 self._call(cluster, "PATCH", path, body, query=[("fieldManager", "fleet")])
                 return
             except _Conflict:
-                ks = self._call(cluster, "GET", path)
-        raise TransientError(f"{cluster.name}: Kustomization {meta['namespace']}/{meta['name']} keeps changing")
+                obj = self._call(cluster, "GET", path)
+        raise TransientError(f"{cluster.name}: {resource[2]} {meta['namespace']}/{meta['name']} keeps changing")
 
-    def _list(self, cluster: ClusterClient, group: str, version: str, plural: str) -> list[dict[str, Any]]:
-        body = self._call(cluster, "GET", _path((group, version, plural)))
+    def _list(
+        self, cluster: ClusterClient, group: str, version: str, plural: str, *, missing_ok: bool = False
+    ) -> list[dict[str, Any]]:
+        try:
+            body = self._call(cluster, "GET", _path((group, version, plural)))
+        except _Missing:
+            if missing_ok:  # the resource is not served here (no flux-operator on the slot)
+                return []
+            raise
         return list(body.get("items") or [])
 
     def _pods(self, cluster: ClusterClient, obj: Mapping[str, Any]) -> int:
@@ -228,6 +249,8 @@ class KubeSingletons:
     def _failed(cluster: ClusterClient, method: str, path: str, status: int, why: str) -> dict[str, Any]:
         if status == 409:
             raise _Conflict(path)
+        if status == 404:
+            raise _Missing(f"{cluster.name}: {method} {path}: {status} {why}")
         if status == 429 or status >= 500 or status == 0:
             raise TransientError(f"{cluster.name}: {method} {path}: {status} {why}")
         raise ProviderError(f"{cluster.name}: {method} {path}: {status} {why}")
@@ -242,6 +265,34 @@ def _message(data: bytes | None) -> str:
 
 class _Conflict(Exception):
     """The object changed since it was read (409): read it again."""
+
+
+class _Missing(ProviderError):
+    """404: the object, or its kind, is not on this API server."""
+
+
+def _few(items: list[str]) -> str:
+    return "; ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+
+def _spec_patches(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list((obj.get("spec") or {}).get("patches") or [])
+
+
+def _patches_set(ks: Mapping[str, Any], *, hold: bool) -> dict[str, Any] | None:
+    current = _spec_patches(ks)
+    patches = with_hold(current, hold=hold)
+    return None if patches == current else {"patches": patches}
+
+
+def _settled(parent: Mapping[str, Any], *, children: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    return {"patches": settled(parent, children)} if suspends_children(parent) else None
+
+
+def _instance_released(instance: Mapping[str, Any]) -> dict[str, Any] | None:
+    current = list(((instance.get("spec") or {}).get("kustomize") or {}).get("patches") or [])
+    kept = with_hold(current, hold=False)
+    return None if kept == current else {"kustomize": {"patches": kept}}
 
 
 def _path(resource: tuple[str, str, str], namespace: str | None = None, name: str | None = None) -> str:
