@@ -194,6 +194,8 @@ class RealPeers:
     workdir: Path | None = None
     binaries: Binaries | None = None
     start_flux: bool = True
+    audit: bool = False
+    """Each API server writes an audit log (``audit_log(slot)``): workloads' and Kustomizations' writes."""
     started: dict[str, Slot] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -227,7 +229,8 @@ class RealPeers:
         self.git_server = server
         self.repo_url = f"{server.url}/{self.repo.name}.git"
         self.repo.commit("Platform and tenants", repository_files(self.repo_url, self.interval))
-        apis = [ApiServer(slot, binaries.bin["kube-apiserver"], self.etcd, certs, work) for slot in self.slots]
+        apis = [ApiServer(slot, binaries.bin["kube-apiserver"], self.etcd, certs, work,
+                          audit_log=self.audit_log(slot) if self.audit else None) for slot in self.slots]
         for api in apis:  # started together, waited for together: the two start in parallel
             api.start(wait=False)
             self._stack.callback(api.stop)
@@ -241,10 +244,14 @@ class RealPeers:
             if self.start_flux:
                 self.start_slot_flux(api.slot)
 
-    def start_slot_flux(self, slot: str) -> None:
+    def start_slot_flux(self, slot: str, *, patches: list[dict[str, Any]] | None = None) -> None:
         flux = self.started[slot].flux
         flux.start()
-        flux.bootstrap(self.repo_url, self.interval)
+        flux.bootstrap(self.repo_url, self.interval, patches=patches)
+
+    def audit_log(self, slot: str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / f"{slot}-audit.log"
 
     def slot(self, name: str) -> Slot:
         return self.started[name]

@@ -1,0 +1,156 @@
+"""A slot born held on real peers: its Flux never runs the singletons, at any level, from its first apply.
+
+One real kube-apiserver with an audit log, real source- and
+kustomize-controller, and a Git repository that already holds a CronJob and
+a labelled Deployment in the root path, in a child Kustomization, in a
+grandchild, and in a child whose Git manifest sets its own ``spec.patches``.
+The slot's ``flux-system`` Kustomization is created with fleet's born-held
+entries (what the Pulumi program does for a cutover's new slot), then
+:meth:`KubeSingletons.hold` runs as the engine runs it after ``BootstrapFlux``.
+
+The API server's own record decides: every create, update and patch of those
+workloads that it answered before the release shows them held (CronJob
+``spec.suspend: true``, Deployment ``spec.replicas: 0``), and every child
+Kustomization was created suspended. After the release the record shows them
+running, which proves the record would have shown it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from fleet.adapters.kube.singletons import LABEL, KubeSingletons
+from fleet.domain.hold_patches import born_held, kind_of
+from fleet.domain.model import SlotName
+from fleet.rehearsal.peers import FLUX_NAMESPACE, TENANTS, RealPeers, kustomization
+from tests.realpeers.conftest import binaries_or_skip, outputs_of
+
+pytestmark = [pytest.mark.realpeers, pytest.mark.timeout(480)]
+
+INTERVAL = "5s"
+LEVELS = {"jobs": "clusters/local", "apps": "apps", "nested": "nested", "patched": "patched"}
+"""Namespace of each level's workloads -> the Git path that holds them."""
+CHILDREN = ("infrastructure", *TENANTS, "apps", "nested", "patched")
+"""Every Kustomization but the root: the repository's platform and tenants, and this test's levels."""
+
+
+def _workloads(ns: str) -> list[dict[str, Any]]:
+    cron = {
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "billing", "namespace": ns},
+        "spec": {"schedule": "*/5 * * * *", "suspend": False, "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}},
+    }
+    deploy = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "consumer", "namespace": ns, "labels": {LABEL: "true"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "consumer"}}, "template": {
+            "metadata": {"labels": {"app": "consumer"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+    }
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, cron, deploy]
+
+
+def _files() -> dict[str, str]:
+    def dump(*objs: dict[str, Any]) -> str:
+        return yaml.safe_dump_all(list(objs), sort_keys=False)
+
+    apps = kustomization("apps", "./apps", INTERVAL, wait=False)
+    nested = kustomization("nested", "./nested", INTERVAL, wait=False)
+    patched = kustomization("patched", "./patched", INTERVAL, wait=False)
+    own = {"op": "add", "path": "/metadata/annotations", "value": {"example.com/patched": "by-git"}}
+    patched["spec"]["patches"] = [{"target": {"kind": "Deployment"}, "patch": json.dumps([own])}]
+    files = {f"{path}/singletons.yaml": dump(*_workloads(ns)) for ns, path in LEVELS.items()}
+    files["clusters/local/apps.yaml"] = dump(apps, patched)
+    files["apps/nested.yaml"] = dump(nested)
+    return files
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[RealPeers]:
+    with RealPeers(binaries=binaries_or_skip(), interval=INTERVAL, slots=("green",), start_flux=False,
+                   audit=True) as peers:
+        yield peers
+
+
+def _wait(what: str, check: Any, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g}s: {what}")
+        time.sleep(0.25)
+
+
+def _audit(world: RealPeers) -> list[dict[str, Any]]:
+    lines = world.audit_log("green").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e.get("stage") == "ResponseComplete" and e.get("responseObject")]
+
+
+def _running(obj: dict[str, Any]) -> bool | None:
+    """Whether an object the API server answered runs: None for objects that are not held workloads."""
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "CronJob":
+        return spec.get("suspend") is not True
+    if kind == "Deployment" and (obj["metadata"].get("labels") or {}).get(LABEL) == "true":
+        return bool(spec.get("replicas", 1) != 0)
+    return None
+
+
+def _shown(world: RealPeers) -> dict[str, bool]:
+    rest = world.started["green"].rest()
+    out = {}
+    for ns in LEVELS:
+        for kind, api_version in (("CronJob", "batch/v1"), ("Deployment", "apps/v1")):
+            for obj in rest.list(api_version, kind, ns):
+                out[f"{kind} {ns}"] = bool(_running({**obj, "kind": kind}))
+    return out
+
+
+def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None:
+    world.repo.commit("Workloads that must not run twice, at every level", _files())
+    world.start_slot_flux("green", patches=born_held("flux-system"))
+    green = world.started["green"]
+    KubeSingletons(timeout_s=240.0, poll_s=0.5).hold("local", SlotName.GREEN, outputs_of(green))
+
+    # The hold is confirmed: every level's workloads are there, held, and every Kustomization applies again.
+    assert set(_shown(world)) == {f"{k} {ns}" for ns in LEVELS for k in ("CronJob", "Deployment")}
+    assert not any(_shown(world).values())
+    by_name = {k["metadata"]["name"]: k for k in green.kustomizations()}
+    assert set(by_name) == {"flux-system", *CHILDREN}
+    _wait("every level applies with nothing suspended", lambda: all(
+        not k["spec"].get("suspend") and (k.get("status") or {}).get("lastAppliedRevision")
+        for k in green.kustomizations()))
+    assert not any(kind_of(p) == "children" for k in green.kustomizations() for p in k["spec"].get("patches", []))
+    patched = green.rest().get("apps/v1", "Deployment", "patched", "consumer")
+    assert patched["metadata"]["annotations"]["example.com/patched"] == "by-git", "the child's own patch is kept"
+    time.sleep(6.0)  # a whole sync interval: a routine reconcile does not undo it
+    assert not any(_shown(world).values())
+
+    released_at = datetime.now(UTC)
+    KubeSingletons().release("local", SlotName.GREEN, outputs_of(green))
+    _wait("green runs them after the release", lambda: all(_shown(world).values()))
+
+    before: list[dict[str, Any]] = []
+    after: list[dict[str, Any]] = []
+    for event in _audit(world):
+        stamp = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+        (before if stamp < released_at else after).append(event)
+    held = [(e["verb"], e["objectRef"].get("namespace"), _running(e["responseObject"])) for e in before]
+    workloads = [h for h in held if h[2] is not None]
+    assert {ns for _, ns, _ in workloads} == set(LEVELS), "the record has every level's workloads"
+    assert [h for h in workloads if h[2]] == [], "the API server answered a held workload running"
+    assert any(_running(e["responseObject"]) for e in after), "after the release the record shows them running"
+    first: dict[str, dict[str, Any]] = {}
+    for event in before:
+        ref = event["objectRef"]
+        if ref["resource"] == "kustomizations" and "dryRun" not in event["requestURI"]:
+            first.setdefault(ref["name"], event["responseObject"])
+    assert set(first) - {FLUX_NAMESPACE} == set(CHILDREN)
+    running = [name for name in CHILDREN if first[name]["spec"].get("suspend") is not True]
+    assert running == [], "a child Kustomization was created not suspended"
