@@ -18,7 +18,7 @@ from hypothesis import event as note
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.domain.commands import HandoffSingletons
+from fleet.domain.commands import BootstrapFlux, DestroySlot, HandoffSingletons, ProvisionSlot
 from fleet.domain.cutover import Handoff
 from fleet.domain.events import SingletonsHandedOff
 from fleet.domain.invariants import violations
@@ -37,6 +37,7 @@ from fleet.domain.machine import (
     transition,
 )
 from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version, Weights
+from fleet.domain.singletons import born_held
 from tests.properties.test_fault_schedules import SCHEDULES, _answer
 
 ENV = "local"
@@ -62,12 +63,15 @@ def test_singletons_never_run_on_both_slots(
     state = _start(handoff_at, now)
     c = state.cutover
     assert c is not None
-    # The old slot runs them; the new slot is bootstrapped with them held.
+    # The old slot runs them; the new slot's Flux runs them from its bootstrap unless it is born held.
     running = {c.old: True, c.new: False}
+    declared: dict[SlotName, bool] = {}
     for choice, detail, dt in schedule:
         now += dt
         command = pending(state)
         event: Event | None
+        if choice <= 22:
+            _pulumi_up(state, command, running, declared)
         if isinstance(command, HandoffSingletons):
             if detail == 0:  # carried out, then the process died before recording it
                 running[command.slot] = command.running
@@ -92,7 +96,7 @@ def test_singletons_never_run_on_both_slots(
         assert violations(state, result.state, result.commands, now) == []
         state = result.state
         assert not (running[SlotName.BLUE] and running[SlotName.GREEN]), f"both slots run them: {state.cutover}"
-    state = _finish(state, running, now)
+    state = _finish(state, running, declared, now)
     c = state.cutover
     assert c is not None
     assert not (running[c.old] and running[c.new])
@@ -113,7 +117,29 @@ def _other(choice: int, now: float) -> Event:
     return Resumed(at=now)
 
 
-def _finish(state: EnvironmentState, running: dict[SlotName, bool], now: float) -> EnvironmentState:
+def _pulumi_up(
+    state: EnvironmentState, command: object, running: dict[SlotName, bool], declared: dict[SlotName, bool]
+) -> None:
+    """What a Pulumi up with the layout of ``state`` does to the singletons (every slot's Flux is declared).
+
+    A slot's Flux first created without ``born_held`` runs them at once; a slot declared born held whose
+    declaration the state no longer makes is released by the up itself (Pulumi removes the entries).
+    """
+    if not isinstance(command, ProvisionSlot | BootstrapFlux | DestroySlot):
+        return
+    held = born_held(state)
+    if isinstance(command, BootstrapFlux) and command.slot not in declared:
+        declared[command.slot] = command.slot in held
+        running[command.slot] = running[command.slot] or command.slot not in held
+    for slot, was in list(declared.items()):
+        if was and slot not in held:
+            declared[slot] = False
+            running[slot] = True
+
+
+def _finish(
+    state: EnvironmentState, running: dict[SlotName, bool], declared: dict[SlotName, bool], now: float
+) -> EnvironmentState:
     """Faults cleared: resume and answer every command until the cutover ends."""
     for _ in range(200):
         c = state.cutover
@@ -122,6 +148,7 @@ def _finish(state: EnvironmentState, running: dict[SlotName, bool], now: float) 
             return state
         now += 30.0
         command = pending(state)
+        _pulumi_up(state, command, running, declared)
         event: Event | None
         if isinstance(command, HandoffSingletons):
             running[command.slot] = command.running

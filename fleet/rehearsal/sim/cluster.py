@@ -74,6 +74,7 @@ class FakeProvisioner:
         if slot.value not in self.world.bootstrapped:
             self.clock.sleep(self.bootstrap_s)
             self.world.record_bootstrapped(slot.value)
+            self.world.record_flux_started(slot.value, held=slot in layout.held)
 
     def refresh(self, layout: Layout) -> None:
         self.refreshes += 1

@@ -84,6 +84,16 @@ class World:
             self.bootstrapped.append(slot)
         self.save()
 
+    def record_flux_started(self, slot: str, *, held: bool) -> None:
+        """A slot's Flux applies Git for the first time: it runs the singletons at once unless born held."""
+        if held or slot in self.singletons:
+            return
+        others = [s for s in self.singletons if s != slot]
+        if others:
+            self.singleton_overlaps.append(f"{slot}'s Flux started them unheld while {', '.join(others)} ran them")
+        self.singletons.append(slot)
+        self.save()
+
     def record_destroyed(self, slot: str) -> None:
         self.clusters.pop(slot, None)
         if slot in self.bootstrapped:
