@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 import pulumi
+import yaml
 
+from fleet.domain.hold_patches import born_held, is_ours
 from fleet.domain.model import Role, SlotName, Version
 from fleet.infra.flux import FluxBootstrap, FluxBootstrapArgs
 from fleet.infra.layout import EnvironmentPlan, SlotPlan
 from fleet.infra.program import FluxSecrets, build_environment
 from tests.infra.conftest import Deployment, Registration, kind_settings, plain
+from tests.realpeers.conftest import binaries_or_skip
 
 K8S_PREFIX = "kubernetes:"
 
@@ -145,3 +148,29 @@ def test_without_a_token_there_is_no_git_secret_and_no_pull_secret(deployment: D
     assert deployment.of_type("kubernetes:core/v1:Secret") == []
     sync = plain(deployment.one("kubernetes:fluxcd.controlplane.io/v1:FluxInstance").inputs)["spec"]["sync"]
     assert "pullSecret" not in sync
+
+
+def test_a_slot_born_held_gets_fleets_entries_through_the_flux_instance(deployment: Deployment) -> None:
+    plan = EnvironmentPlan("local", (SlotPlan(SlotName.BLUE, Role.ACTIVE, Version(1, 29)),
+                                     SlotPlan(SlotName.GREEN, Role.STANDBY, Version(1, 30), True, True)), "test")
+    deployment.run(lambda: build_environment(kind_settings(), plan, FluxSecrets(None, None)))
+    kind = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"
+    blue = plain(of_slot(deployment, kind, "blue").inputs)["spec"]["kustomize"]["patches"]
+    green = plain(of_slot(deployment, kind, "green").inputs)["spec"]["kustomize"]["patches"]
+    assert len(blue) == 1 and green[0] == blue[0], "the slot's own patch is kept, first"
+    (ours,) = green[1:]
+    assert ours["target"] == {"kind": "Kustomization", "name": "flux-system"} and is_ours(ours)
+    (op,) = yaml.safe_load(ours["patch"])
+    assert (op["op"], op["path"]) == ("add", "/spec/patches") and op["value"] == born_held("flux-system")
+
+
+def test_a_local_slot_born_held_creates_its_sync_kustomization_with_fleets_entries(deployment: Deployment) -> None:
+    binaries_or_skip()  # the local driver applies Flux's CRDs from the built controllers
+    args = FluxBootstrapArgs(
+        env="local", slot=SlotName.GREEN, role=Role.STANDBY, version=Version(1, 30),
+        kubeconfig=pulumi.Output.secret("apiVersion: v1"), gitops=kind_settings().gitops,
+        external_dns_owner_id="local-green", cluster_type="local", hold_singletons=True,
+    )
+    deployment.run(lambda: FluxBootstrap("local-green-flux", args))
+    sync = plain(deployment.one("kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization").inputs)
+    assert sync["metadata"]["name"] == "flux-system" and sync["spec"]["patches"] == born_held("flux-system")

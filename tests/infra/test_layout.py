@@ -140,3 +140,18 @@ def test_what_the_adapter_encodes_the_program_decodes() -> None:
         (SlotName.BLUE, Role.ACTIVE, Version(1, 29), True),
         (SlotName.GREEN, Role.STANDBY, Version(1, 30, 2), False),
     ]
+
+
+def test_the_born_held_slots_travel_with_the_layout_both_ways() -> None:
+    slots = {SlotName.BLUE: SlotState(Role.ACTIVE, Version(1, 29)), SlotName.GREEN: SlotState(Role.STANDBY)}
+    layout = Layout("e", slots, held=frozenset({SlotName.GREEN}))
+    text = encode_layout(layout, {SlotName.BLUE: True, SlotName.GREEN: True})
+    assert json.loads(text)["slots"]["green"]["holdSingletons"] is True
+    assert "holdSingletons" not in json.loads(text)["slots"]["blue"]
+    by_fleet = decode_layout(text, env="e", default_version=V129)
+    by_hand = resolve_plan("e", V129, environ={}, load=lambda e, loc: layout, root=Path("/nowhere"))
+    assert [(s.slot, s.hold_singletons) for s in by_fleet.slots] == [(s.slot, s.hold_singletons) for s in by_hand.slots]
+    assert [s.hold_singletons for s in by_hand.slots] == [False, True]
+    with pytest.raises(ConfigError, match="holdSingletons"):
+        decode_layout('{"env": "e", "slots": {"green": {"role": "standby", "holdSingletons": "yes"}}}',
+                      env="e", default_version=V129)
