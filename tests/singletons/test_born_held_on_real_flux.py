@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from fleet.adapters.kube.singletons import LABEL, KubeSingletons
-from fleet.domain.hold_patches import born_held, kind_of
+from fleet.domain.hold_patches import born_held, instance_entry, kind_of
 from fleet.domain.model import SlotName
 from fleet.rehearsal.peers import FLUX_NAMESPACE, TENANTS, RealPeers, kustomization
 from tests.realpeers.conftest import binaries_or_skip, outputs_of
@@ -154,3 +154,28 @@ def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None
     assert set(first) - {FLUX_NAMESPACE} == set(CHILDREN)
     running = [name for name in CHILDREN if first[name]["spec"].get("suspend") is not True]
     assert running == [], "a child Kustomization was created not suspended"
+
+
+def test_the_release_takes_fleets_entry_out_of_the_flux_instance_too(world: RealPeers) -> None:
+    """The operator path: the FluxInstance would apply the born-held entries again, so the release removes them."""
+    green = world.started["green"]
+    rest = green.rest()
+    name = "fluxinstances.fluxcd.controlplane.io"
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    rest.apply({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+        "spec": {"group": "fluxcd.controlplane.io", "scope": "Namespaced",
+                 "names": {"kind": "FluxInstance", "plural": "fluxinstances", "singular": "fluxinstance",
+                           "listKind": "FluxInstanceList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}]},
+    })
+    green.flux.wait_established([name])
+    own = {"target": {"kind": "Kustomization", "name": "flux-system"}, "patch": "[]"}
+    patches = [own, instance_entry("flux-system")]
+    rest.apply({"apiVersion": "fluxcd.controlplane.io/v1", "kind": "FluxInstance",
+                "metadata": {"name": "flux", "namespace": FLUX_NAMESPACE},
+                "spec": {"distribution": {"version": "2.x"}, "kustomize": {"patches": patches}}})
+    KubeSingletons().release("local", SlotName.GREEN, outputs_of(green))
+    instance = rest.get("fluxcd.controlplane.io/v1", "FluxInstance", FLUX_NAMESPACE, "flux")
+    assert instance["spec"]["kustomize"]["patches"] == [own]
+    assert instance["spec"]["distribution"] == {"version": "2.x"}, "the rest of the instance is kept"
