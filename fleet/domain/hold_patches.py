@@ -77,10 +77,11 @@ def born_held(name: str) -> list[dict[str, Any]]:
     return [*hold_patches(), children_entry(name)]
 
 
-def carry_entry(name: str, namespace: str, own: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The parent's entry that gives child ``namespace/name`` (whose Git patches are ``own``) fleet's hold."""
+def carry_entry(
+    name: str, namespace: str, own: Iterable[Mapping[str, Any]], theirs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The parent's entry that gives child ``namespace/name`` (whose Git patches are ``own``) fleet's ``theirs``."""
     own = [dict(p) for p in own if not is_ours(p)]
-    theirs = born_held(name)
     ops: list[dict[str, Any]]
     if own:
         ops = [{"op": "add", "path": "/spec/patches/-", "value": p} for p in theirs]
@@ -120,51 +121,3 @@ def with_hold(patches: Iterable[Mapping[str, Any]], *, hold: bool) -> list[dict[
     if not hold:
         return kept
     return kept + hold_patches() + [p for p in current if kind_of(p) in ("children", "carry")]
-
-
-# --- born held, level by level: the children of a Kustomization that has applied -----------------
-
-
-def _patches(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [dict(p) for p in (obj.get("spec") or {}).get("patches") or []]
-
-
-def unsettled(kustomizations: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """What a born-held hold still waits on: Kustomizations whose children are born suspended (the children
-    entry), and those that carry their children's hold but have not applied it yet."""
-    out = []
-    for k in kustomizations:
-        kinds = {kind_of(p) for p in _patches(k)}
-        meta, status = k.get("metadata") or {}, k.get("status") or {}
-        behind = int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0)
-        if "children" in kinds or ("carry" in kinds and behind):
-            out.append(k)
-    return out
-
-
-def suspends_children(kustomization: Mapping[str, Any]) -> bool:
-    return any(kind_of(p) == "children" for p in _patches(kustomization))
-
-
-def applied_children(
-    parent: Mapping[str, Any], kustomizations: Iterable[Mapping[str, Any]]
-) -> list[Mapping[str, Any]] | None:
-    """The Kustomizations ``parent`` applied (from its inventory); None until it has applied its current spec."""
-    meta, status = parent.get("metadata") or {}, parent.get("status") or {}
-    inventory = status.get("inventory")
-    if inventory is None or int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
-        return None
-    ids = set()
-    for entry in inventory.get("entries") or []:
-        parts = str(entry.get("id", "")).split("_")
-        if len(parts) == 4 and parts[2] == KUSTOMIZE_GROUP and parts[3] == "Kustomization":
-            ids.add((parts[0], parts[1]))
-    ids.discard((meta.get("namespace"), meta.get("name")))
-    return [k for k in kustomizations if (k["metadata"].get("namespace"), k["metadata"]["name"]) in ids]
-
-
-def settled(parent: Mapping[str, Any], children: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``parent``'s patches once its children have been created: each child's hold carried, none suspended."""
-    kept = [p for p in _patches(parent) if kind_of(p) not in ("children", "carry")]
-    carried = [carry_entry(c["metadata"]["name"], c["metadata"]["namespace"], _patches(c)) for c in children]
-    return kept + carried

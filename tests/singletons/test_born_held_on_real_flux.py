@@ -1,18 +1,19 @@
 """A slot born held on real peers: its Flux never runs the singletons, at any level, from its first apply.
 
-One real kube-apiserver with an audit log, real source- and
-kustomize-controller, and a Git repository that already holds a CronJob and
-a labelled Deployment in the root path, in a child Kustomization, in a
-grandchild, and in a child whose Git manifest sets its own ``spec.patches``.
-The slot's ``flux-system`` Kustomization is created with fleet's born-held
-entries (what the Pulumi program does for a cutover's new slot), then
-:meth:`KubeSingletons.hold` runs as the engine runs it after ``BootstrapFlux``.
+Two real kube-apiservers with audit logs, real source- and
+kustomize-controller on each, and a Git repository that already holds a
+CronJob and a labelled Deployment in the root path, in a child Kustomization,
+in a grandchild, and in a child whose Git manifest sets its own
+``spec.patches``. Blue runs them. Green's ``flux-system`` Kustomization is
+created with fleet's born-held entries (what the Pulumi program does for a
+cutover's new slot), then :meth:`KubeSingletons.hold` runs as the engine runs
+it after ``BootstrapFlux``, then the handoff: held on blue, released on green.
 
-The API server's own record decides: every create, update and patch of those
-workloads that it answered before the release shows them held (CronJob
-``spec.suspend: true``, Deployment ``spec.replicas: 0``), and every child
-Kustomization was created suspended. After the release the record shows them
-running, which proves the record would have shown it.
+The API servers' own records decide: every write of those workloads green's
+API server answered before the release shows them held (CronJob
+``spec.suspend: true``, Deployment ``spec.replicas: 0``), every child
+Kustomization was created suspended, and blue's record last shows one
+running before green's first does, which proves the record would show it.
 """
 
 from __future__ import annotations
@@ -74,8 +75,7 @@ def _files() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[RealPeers]:
-    with RealPeers(binaries=binaries_or_skip(), interval=INTERVAL, slots=("green",), start_flux=False,
-                   audit=True) as peers:
+    with RealPeers(binaries=binaries_or_skip(), interval=INTERVAL, start_flux=False, audit=True) as peers:
         yield peers
 
 
@@ -87,9 +87,15 @@ def _wait(what: str, check: Any, timeout_s: float = 180.0) -> None:
         time.sleep(0.25)
 
 
-def _audit(world: RealPeers) -> list[dict[str, Any]]:
-    lines = world.audit_log("green").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e.get("stage") == "ResponseComplete" and e.get("responseObject")]
+def _audit(world: RealPeers, slot: str) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """(received, request URI, answered object) of every write the slot's API server completed, in order."""
+    out = []
+    for line in world.audit_log(slot).read_text().splitlines():
+        event = json.loads(line)
+        if event.get("stage") == "ResponseComplete" and event.get("responseObject"):
+            stamp = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+            out.append((stamp, event["requestURI"], event["responseObject"]))
+    return sorted(out, key=lambda e: e[0])
 
 
 def _running(obj: dict[str, Any]) -> bool | None:
@@ -102,8 +108,8 @@ def _running(obj: dict[str, Any]) -> bool | None:
     return None
 
 
-def _shown(world: RealPeers) -> dict[str, bool]:
-    rest = world.started["green"].rest()
+def _shown(world: RealPeers, slot: str) -> dict[str, bool]:
+    rest = world.started[slot].rest()
     out = {}
     for ns in LEVELS:
         for kind, api_version in (("CronJob", "batch/v1"), ("Deployment", "apps/v1")):
@@ -112,17 +118,25 @@ def _shown(world: RealPeers) -> dict[str, bool]:
     return out
 
 
+def _stopped_at(events: list[tuple[datetime, str, dict[str, Any]]]) -> datetime:
+    """When the record last shows a workload running (dry runs are not writes)."""
+    return max(at for at, uri, obj in events if "dryRun" not in uri and _running(obj))
+
+
 def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None:
+    """Blue runs them; green is born held, then the handoff: held on blue (confirmed), released on green."""
     world.repo.commit("Workloads that must not run twice, at every level", _files())
+    world.start_slot_flux("blue")
+    _wait("blue runs them at every level",
+          lambda: len(_shown(world, "blue")) == 8 and all(_shown(world, "blue").values()))
     world.start_slot_flux("green", patches=born_held("flux-system"))
-    green = world.started["green"]
+    blue, green = world.started["blue"], world.started["green"]
     KubeSingletons(timeout_s=240.0, poll_s=0.5).hold("local", SlotName.GREEN, outputs_of(green))
 
     # The hold is confirmed: every level's workloads are there, held, and every Kustomization applies again.
-    assert set(_shown(world)) == {f"{k} {ns}" for ns in LEVELS for k in ("CronJob", "Deployment")}
-    assert not any(_shown(world).values())
-    by_name = {k["metadata"]["name"]: k for k in green.kustomizations()}
-    assert set(by_name) == {"flux-system", *CHILDREN}
+    assert set(_shown(world, "green")) == {f"{k} {ns}" for ns in LEVELS for k in ("CronJob", "Deployment")}
+    assert not any(_shown(world, "green").values())
+    assert {k["metadata"]["name"] for k in green.kustomizations()} == {"flux-system", *CHILDREN}
     _wait("every level applies with nothing suspended", lambda: all(
         not k["spec"].get("suspend") and (k.get("status") or {}).get("lastAppliedRevision")
         for k in green.kustomizations()))
@@ -130,27 +144,24 @@ def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None
     patched = green.rest().get("apps/v1", "Deployment", "patched", "consumer")
     assert patched["metadata"]["annotations"]["example.com/patched"] == "by-git", "the child's own patch is kept"
     time.sleep(6.0)  # a whole sync interval: a routine reconcile does not undo it
-    assert not any(_shown(world).values())
+    assert not any(_shown(world, "green").values())
 
+    KubeSingletons(timeout_s=240.0, poll_s=0.5).hold("local", SlotName.BLUE, outputs_of(blue))
     released_at = datetime.now(UTC)
     KubeSingletons().release("local", SlotName.GREEN, outputs_of(green))
-    _wait("green runs them after the release", lambda: all(_shown(world).values()))
+    _wait("green runs them after the release", lambda: all(_shown(world, "green").values()))
 
-    before: list[dict[str, Any]] = []
-    after: list[dict[str, Any]] = []
-    for event in _audit(world):
-        stamp = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
-        (before if stamp < released_at else after).append(event)
-    held = [(e["verb"], e["objectRef"].get("namespace"), _running(e["responseObject"])) for e in before]
-    workloads = [h for h in held if h[2] is not None]
-    assert {ns for _, ns, _ in workloads} == set(LEVELS), "the record has every level's workloads"
-    assert [h for h in workloads if h[2]] == [], "the API server answered a held workload running"
-    assert any(_running(e["responseObject"]) for e in after), "after the release the record shows them running"
+    on_green = _audit(world, "green")
+    before = [(uri, obj) for at, uri, obj in on_green if at < released_at]
+    workloads = [(obj["metadata"]["namespace"], _running(obj)) for _, obj in before if _running(obj) is not None]
+    assert {ns for ns, _ in workloads} == set(LEVELS), "the record has every level's workloads"
+    assert [w for w in workloads if w[1]] == [], "green's API server answered a held workload running"
+    started = min(at for at, _, obj in on_green if _running(obj))
+    assert _stopped_at(_audit(world, "blue")) < released_at < started, "both slots ran them at once"
     first: dict[str, dict[str, Any]] = {}
-    for event in before:
-        ref = event["objectRef"]
-        if ref["resource"] == "kustomizations" and "dryRun" not in event["requestURI"]:
-            first.setdefault(ref["name"], event["responseObject"])
+    for uri, obj in before:
+        if obj.get("kind") == "Kustomization" and "dryRun" not in uri:
+            first.setdefault(obj["metadata"]["name"], obj)
     assert set(first) - {FLUX_NAMESPACE} == set(CHILDREN)
     running = [name for name in CHILDREN if first[name]["spec"].get("suspend") is not True]
     assert running == [], "a child Kustomization was created not suspended"

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from fleet.domain.cutover import Handoff
 from fleet.domain.hold_patches import (
-    applied_children,
     born_held,
     carry_entry,
     children_entry,
@@ -22,10 +21,9 @@ from fleet.domain.hold_patches import (
     is_ours,
     kind_of,
     not_named,
-    settled,
-    unsettled,
     with_hold,
 )
+from fleet.domain.hold_tree import rewrites, waiting
 from fleet.domain.machine import CutoverRequested, EnvironmentState, transition
 from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version
 from fleet.domain.singletons import born_held as born_held_slots
@@ -52,46 +50,76 @@ def test_holding_keeps_the_born_held_structure_and_releasing_removes_everything_
     root = [OWN, *born_held("flux-system")]
     assert with_hold(root, hold=True) == root, "a born-held root is not written again"
     assert with_hold(root, hold=False) == [OWN]
-    carried = [OWN, *hold_patches(), carry_entry("apps", "flux-system", [])]
+    carried = [OWN, *hold_patches(), carry_entry("apps", "flux-system", [], hold_patches())]
     assert with_hold(carried, hold=True) == carried and with_hold(carried, hold=False) == [OWN]
     assert with_hold([OWN], hold=True) == [OWN, *hold_patches()]
 
 
 def test_a_child_without_patches_gets_them_all_and_one_with_its_own_gets_them_appended() -> None:
-    (bare,) = json.loads(carry_entry("apps", "flux-system", [])["patch"].split("\n", 1)[1])
+    (bare,) = json.loads(carry_entry("apps", "flux-system", [], born_held("apps"))["patch"].split("\n", 1)[1])
     assert bare == {"op": "add", "path": "/spec/patches", "value": born_held("apps")}
-    entry = carry_entry("patched", "flux-system", [OWN, *hold_patches()])
+    entry = carry_entry("patched", "flux-system", [OWN, *hold_patches()], hold_patches())
     ops = yaml.safe_load(entry["patch"])
-    assert [op["path"] for op in ops] == ["/spec/patches/-"] * len(born_held("patched"))
-    assert [op["value"] for op in ops] == born_held("patched")
+    assert [op["path"] for op in ops] == ["/spec/patches/-"] * 3 and [op["value"] for op in ops] == hold_patches()
     assert entry["target"]["name"] == "patched" and kind_of(entry) == "carry" and is_ours(entry)
 
 
+KID = "flux-system_{}_kustomize.toolkit.fluxcd.io_Kustomization"
+
+
 def _ks(name: str, patches: list[dict[str, Any]], *, generation: int = 1, observed: int = 0,
-        inventory: list[str] | None = None) -> dict[str, Any]:
+        inventory: list[str] | None = None, suspend: bool = False) -> dict[str, Any]:
     status: dict[str, Any] = {"observedGeneration": observed}
     if inventory is not None:
-        status["inventory"] = {"entries": [{"id": i, "v": "v1"} for i in inventory]}
+        status["inventory"] = {"entries": [{"id": KID.format(i), "v": "v1"} for i in inventory]}
     return {"metadata": {"name": name, "namespace": "flux-system", "generation": generation},
-            "spec": {"patches": patches}, "status": status}
+            "spec": {"patches": patches, "suspend": suspend}, "status": status}
 
 
-def test_a_parent_settles_its_children_once_it_has_applied_its_current_spec() -> None:
-    kid = "flux-system_{}_kustomize.toolkit.fluxcd.io_Kustomization"
-    apps, patched = _ks("apps", []), _ks("patched", [OWN])
-    root = _ks("flux-system", born_held("flux-system"), generation=2, observed=1,
-               inventory=[kid.format("flux-system"), kid.format("apps"), "jobs_billing_batch_CronJob"])
-    items = [root, apps, patched]
-    assert unsettled(items) == [root]
-    assert applied_children(root, items) is None, "not yet applied at its current generation"
+def _carried(patches: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """What each carry entry in ``patches`` gives its child: name -> the entries."""
+    out = {}
+    for p in patches:
+        if kind_of(p) == "carry":
+            ops = yaml.safe_load(p["patch"])
+            whole = ops[0]["path"] == "/spec/patches"
+            out[p["target"]["name"]] = ops[0]["value"] if whole else [o["value"] for o in ops]
+    return out
+
+
+def test_a_born_held_root_settles_level_by_level_as_each_level_applies() -> None:
+    root = _ks("flux-system", born_held("flux-system"), generation=1)
+    apps = _ks("apps", [], suspend=True)
+    assert rewrites([root]) == [], "not applied yet: the root as Pulumi created it is what the tree needs"
+    assert waiting([root, apps]) == ["flux-system/flux-system"]
+    root["status"] = {"observedGeneration": 1, "inventory": {"entries": [
+        {"id": KID.format(n), "v": "v1"} for n in ("flux-system", "apps")]}}
+    ((top, patches),) = rewrites([root, apps])
+    assert top is root and [kind_of(p) for p in patches] == ["hold"] * 3 + ["carry"]
+    assert _carried(patches) == {"apps": born_held("apps")}, "the child is unsuspended holding, its own children not"
+    root["spec"]["patches"], root["metadata"]["generation"] = patches, 2
+    assert waiting([root, apps]) == ["flux-system/flux-system"], "until the root has applied its children's hold"
     root["status"]["observedGeneration"] = 2
-    assert applied_children(root, items) == [apps], "itself and what it did not apply are not its children"
-    after = settled(root, [apps])
-    assert [kind_of(p) for p in after] == ["hold"] * 3 + ["carry"]
-    root["spec"]["patches"], root["metadata"]["generation"] = after, 3
-    assert unsettled([root]) == [root], "waits until the parent has applied its children's hold"
-    root["status"]["observedGeneration"] = 3
-    assert unsettled([root]) == []
+    apps.update(_ks("apps", born_held("apps"), generation=2, observed=1))
+    assert waiting([root, apps]) == ["flux-system/apps"]
+    apps.update(_ks("apps", born_held("apps"), generation=2, observed=2, inventory=["nested"]))
+    nested = _ks("nested", [], suspend=True)
+    ((_, patches),) = rewrites([root, apps, nested])
+    assert _carried(_carried(patches)["apps"]) == {"nested": born_held("nested")}, "carried two levels down"
+
+
+def test_an_applied_tree_carries_the_hold_to_every_child_and_waits_for_each_to_apply_it() -> None:
+    root = _ks("flux-system", [], observed=1, inventory=["flux-system", "apps", "patched"])
+    apps, patched = _ks("apps", [], observed=1, inventory=[]), _ks("patched", [OWN], observed=1, inventory=[])
+    ((_, patches),) = rewrites([root, apps, patched])
+    assert _carried(patches) == {"apps": hold_patches(), "patched": hold_patches()}
+    assert yaml.safe_load(patches[-1]["patch"])[0]["path"] == "/spec/patches/-", "Git's own patches are kept"
+    apps.update(_ks("apps", hold_patches(), generation=2, observed=1, inventory=[]))
+    assert waiting([apps]) == ["flux-system/apps"]
+    apps["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "HealthCheckFailed",
+                                     "observedGeneration": 2}]
+    assert waiting([apps]) == [], "applied, then failed its health checks: the hold is applied"
+    assert waiting([_ks("user-suspended", hold_patches(), generation=2, suspend=True)]) == []
 
 
 def _state(handoff_at: int | None = 100) -> EnvironmentState:

@@ -37,18 +37,8 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from fleet.adapters.kube.client import ClusterClient, parse_kubeconfig
-from fleet.domain.hold_patches import (
-    LABEL,
-    MARKER,
-    WORKLOADS,
-    applied_children,
-    hold_patches,
-    is_ours,
-    settled,
-    suspends_children,
-    unsettled,
-    with_hold,
-)
+from fleet.domain.hold_patches import LABEL, MARKER, WORKLOADS, hold_patches, is_ours, with_hold
+from fleet.domain.hold_tree import rewrites, waiting
 from fleet.domain.model import SlotName
 from fleet.domain.reports import SlotOutputs
 from fleet.errors import ProviderError, TransientError
@@ -149,20 +139,19 @@ class KubeSingletons:
             self._rewrite(cluster, KUSTOMIZATIONS, ks, lambda obj: _patches_set(obj, hold=hold))
 
     def _settle(self, cluster: ClusterClient, deadline: float, where: str) -> None:
-        """Born held: level by level, each applied parent carries its children's hold and stops suspending them."""
+        """Until the whole tree applied the hold: each top Kustomization carries its children's entries, level by
+        level as they apply (fleet.domain.hold_tree); a slot born held lifts its children's suspension so."""
         while True:
             items = self._list(cluster, *KUSTOMIZATIONS)
-            waiting = unsettled(items)
-            if not waiting:
+            changes = rewrites(items)
+            for top, patches in changes:
+                self._rewrite(cluster, KUSTOMIZATIONS, top, functools.partial(_with_patches, patches=patches))
+            left = waiting(items)
+            if not changes and not left:
                 return
-            for parent in waiting:
-                children = applied_children(parent, items)
-                if children is not None and suspends_children(parent):
-                    self._rewrite(cluster, KUSTOMIZATIONS, parent, functools.partial(_settled, children=children))
             if self.now() >= deadline:
-                names = [f"{k['metadata']['namespace']}/{k['metadata']['name']}" for k in waiting]
-                raise ProviderError(f"{where}: Kustomizations {_few(names)} did not apply within "
-                                    f"{self.timeout_s:g}s after the hold; the ones they apply stay suspended")
+                raise ProviderError(f"{where}: Kustomizations {_few(left)} did not apply the hold within "
+                                    f"{self.timeout_s:g}s; the ones they apply may stay suspended")
             self.sleep(self.poll_s)
 
     def _rewrite(
@@ -285,8 +274,11 @@ def _patches_set(ks: Mapping[str, Any], *, hold: bool) -> dict[str, Any] | None:
     return None if patches == current else {"patches": patches}
 
 
-def _settled(parent: Mapping[str, Any], *, children: list[Mapping[str, Any]]) -> dict[str, Any] | None:
-    return {"patches": settled(parent, children)} if suspends_children(parent) else None
+def _with_patches(top: Mapping[str, Any], *, patches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``top``'s own patches as they are now, then fleet's entries from ``patches``."""
+    current = _spec_patches(top)
+    wanted = [p for p in current if not is_ours(p)] + [p for p in patches if is_ours(p)]
+    return None if current == wanted else {"patches": wanted}
 
 
 def _instance_released(instance: Mapping[str, Any]) -> dict[str, Any] | None:
