@@ -14,9 +14,9 @@ it has applied, its children are known from its inventory and the entry is
 replaced by their carry entries, which also lifts the suspension. A slot born
 held starts that way (:func:`fleet.domain.hold_patches.born_held`).
 
-The hold is in place (:func:`waiting` is empty) when no Kustomization still
-suspends its children and every Kustomization that holds and is not
-suspended has applied its current generation, which includes the hold.
+The tree holds (:func:`waiting` is empty) when no Kustomization still
+suspends its children and every one that carries its children's entries has
+applied its current generation, so every child's spec holds.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def waiting(items: Sequence[Mapping[str, Any]]) -> list[str]:
     """The Kustomizations the hold still waits on ("namespace/name"); [] when the whole tree applied it.
 
     A suspended one is not waited on: it applies nothing (a child is suspended until its parent carries its hold).
+    Nor is a leaf: that its workloads show held is what the hold confirms next, and waiting for its generation
+    would wait for whatever health checks it runs.
     """
     out = []
     for k in items:
@@ -109,6 +111,6 @@ def waiting(items: Sequence[Mapping[str, Any]]) -> list[str]:
             continue
         kinds = {kind_of(p) for p in _patches(k)}
         behind = applied_generation(k) < int((k.get("metadata") or {}).get("generation") or 0)
-        if "children" in kinds or ("hold" in kinds and behind):
+        if "children" in kinds or ("carry" in kinds and behind):
             out.append("/".join(_key(k)))
     return out

@@ -114,12 +114,13 @@ def test_an_applied_tree_carries_the_hold_to_every_child_and_waits_for_each_to_a
     ((_, patches),) = rewrites([root, apps, patched])
     assert _carried(patches) == {"apps": hold_patches(), "patched": hold_patches()}
     assert yaml.safe_load(patches[-1]["patch"])[0]["path"] == "/spec/patches/-", "Git's own patches are kept"
-    apps.update(_ks("apps", hold_patches(), generation=2, observed=1, inventory=[]))
-    assert waiting([apps]) == ["flux-system/apps"]
-    apps["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "HealthCheckFailed",
+    root.update(_ks("flux-system", patches, generation=2, observed=1, inventory=["flux-system", "apps"]))
+    assert waiting([root]) == ["flux-system/flux-system"], "until the parent has applied its children's hold"
+    root["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "HealthCheckFailed",
                                      "observedGeneration": 2}]
-    assert waiting([apps]) == [], "applied, then failed its health checks: the hold is applied"
-    assert waiting([_ks("user-suspended", hold_patches(), generation=2, suspend=True)]) == []
+    assert waiting([root]) == [], "applied, then failed its health checks: its children have the hold"
+    assert waiting([_ks("apps", hold_patches(), generation=2, observed=1)]) == [], "a leaf: its workloads tell"
+    assert waiting([_ks("user-suspended", born_held("user-suspended"), generation=2, suspend=True)]) == []
 
 
 def _state(handoff_at: int | None = 100) -> EnvironmentState:

@@ -53,12 +53,20 @@ def _manifests() -> dict[str, str]:
     }
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
     objs = [ns, cron("billing", {}), cron("cache-warmer", {LABEL: "false"}), deploy]
-    return {
-        # No kubelet or controller-manager here: the Deployment never reports ready, so no health wait.
-        "clusters/local/infrastructure.yaml": yaml.safe_dump(
-            kustomization("infrastructure", "./infrastructure", INTERVAL, wait=False), sort_keys=False),
-        "infrastructure/singletons.yaml": yaml.safe_dump_all(objs, sort_keys=False),
-    }
+    return {**_no_health_wait(), "infrastructure/singletons.yaml": yaml.safe_dump_all(objs, sort_keys=False)}
+
+
+def _no_health_wait() -> dict[str, str]:
+    """No kubelet or controller-manager here: the Deployment never reports ready, so no health wait.
+
+    Committed on its own first: in the same commit as the Deployment, infrastructure could reconcile the
+    new revision with its old spec (``wait: true``) before the root applied the new one, and stay in a
+    health check for its whole timeout, which no hold gets through.
+    """
+    import yaml
+
+    doc = yaml.safe_dump(kustomization("infrastructure", "./infrastructure", INTERVAL, wait=False), sort_keys=False)
+    return {"clusters/local/infrastructure.yaml": doc}
 
 
 class Recorder(threading.Thread):
@@ -111,6 +119,8 @@ def test_held_workloads_never_run_on_both_slots(world: RealPeers) -> None:
     blue, green = outputs_of(world.started["blue"]), outputs_of(world.started["green"])
     _wait("Flux created its Kustomizations on green",
           lambda: len(world.started["green"].kustomizations()) >= 2)
+    world.repo.commit("Infrastructure without a health wait", _no_health_wait())
+    world.wait_converged(timeout_s=180)
     # As bootstrap does: green holds them before they reach Git.
     singletons.hold("local", SlotName.GREEN, green)
     ks = world.started["green"].kustomizations()
