@@ -3,7 +3,9 @@
 The fake keeps the answer in the rehearsal's world (``world.json``), so a
 rehearsal killed at a checkpoint and resumed in another process continues
 from what was really done, and records every moment both slots would have
-run them (``singleton_overlaps``), which the crash tests check is never.
+run them (``singleton_overlaps``), which the crash tests check is never. A
+slot's Flux runs them from its bootstrap unless the layout had it born held
+(``World.record_flux_started``), as real Flux would.
 """
 
 from __future__ import annotations

@@ -18,6 +18,13 @@ values again. Both write the Kustomization with its ``resourceVersion``
 (a concurrent change is a conflict, retried), then ask Flux to reconcile now
 (``reconcile.fluxcd.io/requestedAt``).
 
+Children are held through their parents (``fleet.domain.hold_tree``): a
+parent's server-side apply owns its children, so fleet's entries for a child
+ride in its parent's patches; a slot born held (created by the Pulumi program
+with the entries already in place) has its children created suspended until
+then, settled level by level here. Releasing also takes fleet's entry out of
+flux-operator's ``FluxInstance``, which would apply it again.
+
 A hold returns only once the API server shows every selected CronJob
 suspended and every selected Deployment and StatefulSet at ``spec.replicas:
 0`` with no pods left (``status.replicas`` 0 and no pod matching its
@@ -37,7 +44,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from fleet.adapters.kube.client import ClusterClient, parse_kubeconfig
-from fleet.domain.hold_patches import LABEL, MARKER, WORKLOADS, hold_patches, is_ours, with_hold
+from fleet.domain.hold_patches import LABEL, MARKER, WORKLOADS, is_ours, with_hold
 from fleet.domain.hold_tree import rewrites, waiting
 from fleet.domain.model import SlotName
 from fleet.domain.reports import SlotOutputs
@@ -47,7 +54,7 @@ REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations")
 INSTANCES = ("fluxcd.controlplane.io", "v1", "fluxinstances")
 FLUX_NAMESPACE = "flux-system"
-__all__ = ["LABEL", "MARKER", "KubeSingletons", "hold_patches", "is_ours", "still_running", "with_hold"]
+__all__ = ["LABEL", "MARKER", "KubeSingletons", "still_running"]
 
 
 def still_running(
