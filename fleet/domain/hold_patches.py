@@ -92,9 +92,10 @@ def carry_entry(
     return {"target": target, "patch": f"{CARRY_MARKER}\n{json.dumps(ops)}\n"}
 
 
-def instance_entry(name: str) -> dict[str, Any]:
-    """The FluxInstance's ``kustomize.patches`` entry that creates the sync Kustomization ``name`` born held."""
-    ops = [{"op": "add", "path": "/spec/patches", "value": born_held(name)}]
+def instance_entry(name: str, ours: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The FluxInstance's ``kustomize.patches`` entry that gives the sync Kustomization ``name`` fleet's entries
+    ``ours`` (default: born held)."""
+    ops = [{"op": "add", "path": "/spec/patches", "value": born_held(name) if ours is None else ours}]
     return {"target": {"kind": "Kustomization", "name": name}, "patch": f"{MARKER}\n{json.dumps(ops)}\n"}
 
 

@@ -15,8 +15,8 @@ replaced by their carry entries, which also lifts the suspension. A slot born
 held starts that way (:func:`fleet.domain.hold_patches.born_held`).
 
 The tree holds (:func:`waiting` is empty) when no Kustomization still
-suspends its children and every one that carries its children's entries has
-applied its current generation, so every child's spec holds.
+suspends its children and every one that holds and is not suspended has
+applied its current generation, which includes the hold.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fleet.domain.hold_patches import KUSTOMIZE_GROUP, carry_entry, children_entry, hold_patches, is_ours, kind_of
+from fleet.domain.hold_patches import (
+    KUSTOMIZE_GROUP,
+    carry_entry,
+    children_entry,
+    hold_patches,
+    instance_entry,
+    is_ours,
+    kind_of,
+)
 
 Key = tuple[str, str]
 
@@ -102,8 +110,9 @@ def waiting(items: Sequence[Mapping[str, Any]]) -> list[str]:
     """The Kustomizations the hold still waits on ("namespace/name"); [] when the whole tree applied it.
 
     A suspended one is not waited on: it applies nothing (a child is suspended until its parent carries its hold).
-    Nor is a leaf: that its workloads show held is what the hold confirms next, and waiting for its generation
-    would wait for whatever health checks it runs.
+    Every other one that holds is, until it has applied its current generation: a reconcile it started before
+    (a parent's apply may just have overwritten its spec) could otherwise start its workloads after the
+    confirmation. Applied and then failing its health checks counts as applied.
     """
     out = []
     for k in items:
@@ -111,6 +120,28 @@ def waiting(items: Sequence[Mapping[str, Any]]) -> list[str]:
             continue
         kinds = {kind_of(p) for p in _patches(k)}
         behind = applied_generation(k) < int((k.get("metadata") or {}).get("generation") or 0)
-        if "children" in kinds or ("carry" in kinds and behind):
+        if "children" in kinds or (kinds & {"hold", "carry"} and behind):
             out.append("/".join(_key(k)))
     return out
+
+
+def instance_spec(
+    instance: Mapping[str, Any], tops: Mapping[str, Sequence[Mapping[str, Any]]] | None
+) -> dict[str, Any] | None:
+    """A FluxInstance's new ``spec`` (merge patch) so that it applies what fleet wrote; None: nothing to change.
+
+    flux-operator applies the sync Kustomization from the instance again and again: its entry for a top named
+    in ``tops`` (name -> that Kustomization's patches now) follows fleet's entries there; ``tops`` None (the
+    release) takes fleet's entries out.
+    """
+    current = [dict(p) for p in ((instance.get("spec") or {}).get("kustomize") or {}).get("patches") or []]
+    wanted = []
+    for entry in current:
+        name = str((entry.get("target") or {}).get("name") or "")
+        if not is_ours(entry):
+            wanted.append(entry)
+        elif tops is not None and name in tops:
+            wanted.append(instance_entry(name, [dict(p) for p in tops[name] if is_ours(p)]))
+        elif tops is not None:
+            wanted.append(entry)
+    return None if wanted == current else {"kustomize": {"patches": wanted}}

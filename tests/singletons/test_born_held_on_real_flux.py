@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from fleet.adapters.kube.singletons import LABEL, KubeSingletons
-from fleet.domain.hold_patches import born_held, instance_entry, kind_of
+from fleet.domain.hold_patches import born_held, instance_entry, is_ours, kind_of
 from fleet.domain.model import SlotName
 from fleet.rehearsal.peers import FLUX_NAMESPACE, TENANTS, RealPeers, kustomization
 from tests.realpeers.conftest import binaries_or_skip, outputs_of
@@ -130,8 +130,15 @@ def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None
     _wait("blue runs them at every level",
           lambda: len(_shown(world, "blue")) == 8 and all(_shown(world, "blue").values()))
     world.start_slot_flux("green", patches=born_held("flux-system"))
+    _flux_instance(world)
     blue, green = world.started["blue"], world.started["green"]
     KubeSingletons(timeout_s=240.0, poll_s=0.5).hold("local", SlotName.GREEN, outputs_of(green))
+    root = green.rest().get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", FLUX_NAMESPACE, FLUX_NAMESPACE)
+    ours = [p for p in root["spec"]["patches"] if is_ours(p)]
+    own, entry = _instance_patches(world)
+    assert own == OWN and entry["target"] == {"kind": "Kustomization", "name": FLUX_NAMESPACE}
+    assert yaml.safe_load(entry["patch"]) == [{"op": "add", "path": "/spec/patches", "value": ours}], \
+        "flux-operator would apply the born-held entries again"
 
     # The hold is confirmed: every level's workloads are there, held, and every Kustomization applies again.
     assert set(_shown(world, "green")) == {f"{k} {ns}" for ns in LEVELS for k in ("CronJob", "Deployment")}
@@ -167,10 +174,12 @@ def test_a_slot_born_held_never_runs_them_at_any_level(world: RealPeers) -> None
     assert running == [], "a child Kustomization was created not suspended"
 
 
-def test_the_release_takes_fleets_entry_out_of_the_flux_instance_too(world: RealPeers) -> None:
-    """The operator path: the FluxInstance would apply the born-held entries again, so the release removes them."""
-    green = world.started["green"]
-    rest = green.rest()
+OWN = {"target": {"kind": "Kustomization", "name": "flux-system"}, "patch": "[]"}
+
+
+def _flux_instance(world: RealPeers) -> None:
+    """flux-operator's FluxInstance on green (its CRD, no operator), declaring green's sync born held."""
+    rest = world.started["green"].rest()
     name = "fluxinstances.fluxcd.controlplane.io"
     schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
     rest.apply({
@@ -180,13 +189,21 @@ def test_the_release_takes_fleets_entry_out_of_the_flux_instance_too(world: Real
                            "listKind": "FluxInstanceList"},
                  "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}]},
     })
-    green.flux.wait_established([name])
-    own = {"target": {"kind": "Kustomization", "name": "flux-system"}, "patch": "[]"}
-    patches = [own, instance_entry("flux-system")]
+    world.started["green"].flux.wait_established([name])
     rest.apply({"apiVersion": "fluxcd.controlplane.io/v1", "kind": "FluxInstance",
                 "metadata": {"name": "flux", "namespace": FLUX_NAMESPACE},
-                "spec": {"distribution": {"version": "2.x"}, "kustomize": {"patches": patches}}})
-    KubeSingletons().release("local", SlotName.GREEN, outputs_of(green))
-    instance = rest.get("fluxcd.controlplane.io/v1", "FluxInstance", FLUX_NAMESPACE, "flux")
-    assert instance["spec"]["kustomize"]["patches"] == [own]
+                "spec": {"distribution": {"version": "2.x"},
+                         "kustomize": {"patches": [OWN, instance_entry(FLUX_NAMESPACE)]}}})
+
+
+def _instance_patches(world: RealPeers) -> list[dict[str, Any]]:
+    instance = world.started["green"].rest().get("fluxcd.controlplane.io/v1", "FluxInstance", FLUX_NAMESPACE, "flux")
     assert instance["spec"]["distribution"] == {"version": "2.x"}, "the rest of the instance is kept"
+    return list(instance["spec"]["kustomize"]["patches"])
+
+
+def test_the_release_takes_fleets_entry_out_of_the_flux_instance_too(world: RealPeers) -> None:
+    """The operator path: the FluxInstance would apply the born-held entries again, so the release removes them."""
+    _flux_instance(world)
+    KubeSingletons().release("local", SlotName.GREEN, outputs_of(world.started["green"]))
+    assert _instance_patches(world) == [OWN]

@@ -18,12 +18,13 @@ from fleet.domain.hold_patches import (
     carry_entry,
     children_entry,
     hold_patches,
+    instance_entry,
     is_ours,
     kind_of,
     not_named,
     with_hold,
 )
-from fleet.domain.hold_tree import rewrites, waiting
+from fleet.domain.hold_tree import instance_spec, rewrites, waiting
 from fleet.domain.machine import CutoverRequested, EnvironmentState, transition
 from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version
 from fleet.domain.singletons import born_held as born_held_slots
@@ -119,7 +120,7 @@ def test_an_applied_tree_carries_the_hold_to_every_child_and_waits_for_each_to_a
     root["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "HealthCheckFailed",
                                      "observedGeneration": 2}]
     assert waiting([root]) == [], "applied, then failed its health checks: its children have the hold"
-    assert waiting([_ks("apps", hold_patches(), generation=2, observed=1)]) == [], "a leaf: its workloads tell"
+    assert waiting([_ks("apps", hold_patches(), generation=2, observed=1)]) == ["flux-system/apps"]
     assert waiting([_ks("user-suspended", born_held("user-suspended"), generation=2, suspend=True)]) == []
 
 
@@ -139,3 +140,14 @@ def test_the_new_slot_is_born_held_until_the_handoff_releases_it(stage: Handoff)
     assert born_held_slots(staged) == expected
     assert born_held_slots(EnvironmentState.seed("e", Version(1, 29))) == frozenset()
     assert born_held_slots(_state(handoff_at=None)) == frozenset(), "an environment that hands nothing over"
+
+
+def test_the_flux_instance_follows_fleets_entries_on_the_sync_kustomization_and_loses_them_at_the_release() -> None:
+    own = {"target": {"kind": "Kustomization", "name": "flux-system"}, "patch": "[]"}
+    instance = {"spec": {"kustomize": {"patches": [own, instance_entry("flux-system")]}}}
+    assert instance_spec(instance, {"flux-system": [OWN, *born_held("flux-system")]}) is None, "nothing changed"
+    settled = [OWN, *hold_patches(), carry_entry("apps", "flux-system", [], hold_patches())]
+    spec = instance_spec(instance, {"flux-system": settled, "other": []})
+    assert spec == {"kustomize": {"patches": [own, instance_entry("flux-system", settled[1:])]}}
+    assert instance_spec(instance, None) == {"kustomize": {"patches": [own]}}
+    assert instance_spec({"spec": {"kustomize": {"patches": [own]}}}, None) is None

@@ -45,7 +45,7 @@ from kubernetes.client.exceptions import ApiException
 
 from fleet.adapters.kube.client import ClusterClient, parse_kubeconfig
 from fleet.domain.hold_patches import LABEL, MARKER, WORKLOADS, is_ours, with_hold
-from fleet.domain.hold_tree import rewrites, waiting
+from fleet.domain.hold_tree import instance_spec, rewrites, waiting
 from fleet.domain.model import SlotName
 from fleet.domain.reports import SlotOutputs
 from fleet.errors import ProviderError, TransientError
@@ -125,7 +125,7 @@ class KubeSingletons:
         try:
             # The operator's FluxInstance first: it would apply the born-held entries again.
             for instance in self._list(cluster, *INSTANCES, missing_ok=True):
-                self._rewrite(cluster, INSTANCES, instance, _instance_released)
+                self._rewrite(cluster, INSTANCES, instance, functools.partial(instance_spec, tops=None))
             self._set(cluster, hold=False)
         finally:
             cluster.close()
@@ -153,6 +153,10 @@ class KubeSingletons:
             changes = rewrites(items)
             for top, patches in changes:
                 self._rewrite(cluster, KUSTOMIZATIONS, top, functools.partial(_with_patches, patches=patches))
+            if changes:  # flux-operator would apply the born-held entries again: its instance follows
+                tops = {t["metadata"]["name"]: p for t, p in changes if t["metadata"]["namespace"] == FLUX_NAMESPACE}
+                for instance in self._list(cluster, *INSTANCES, missing_ok=True):
+                    self._rewrite(cluster, INSTANCES, instance, functools.partial(instance_spec, tops=tops))
             left = waiting(items)
             if not changes and not left:
                 return
@@ -286,12 +290,6 @@ def _with_patches(top: Mapping[str, Any], *, patches: list[dict[str, Any]]) -> d
     current = _spec_patches(top)
     wanted = [p for p in current if not is_ours(p)] + [p for p in patches if is_ours(p)]
     return None if current == wanted else {"patches": wanted}
-
-
-def _instance_released(instance: Mapping[str, Any]) -> dict[str, Any] | None:
-    current = list(((instance.get("spec") or {}).get("kustomize") or {}).get("patches") or [])
-    kept = with_hold(current, hold=False)
-    return None if kept == current else {"kustomize": {"patches": kept}}
 
 
 def _path(resource: tuple[str, str, str], namespace: str | None = None, name: str | None = None) -> str:
