@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,9 @@ from fleet.domain.hold_tree import instance_spec, rewrites, waiting
 from fleet.domain.machine import CutoverRequested, EnvironmentState, transition
 from fleet.domain.model import RolloutPolicy, SlotName, TeardownPolicy, Version
 from fleet.domain.singletons import born_held as born_held_slots
+from fleet.ports import Record
+from fleet.state import load_layout
+from fleet.state.local import LocalStateStore
 
 OWN = {"target": {"kind": "ConfigMap"}, "patch": '[{"op": "add", "path": "/data/x", "value": "1"}]'}
 NAMES = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,20}[a-z0-9])?", fullmatch=True)
@@ -151,3 +155,11 @@ def test_the_flux_instance_follows_fleets_entries_on_the_sync_kustomization_and_
     assert spec == {"kustomize": {"patches": [own, instance_entry("flux-system", settled[1:])]}}
     assert instance_spec(instance, None) == {"kustomize": {"patches": [own]}}
     assert instance_spec({"spec": {"kustomize": {"patches": [own]}}}, None) is None
+
+
+def test_a_hand_run_reads_the_same_born_held_slots_from_fleets_store(tmp_path: Path) -> None:
+    state = _state()
+    LocalStateStore(tmp_path).commit("e", replace(state, seq=1), [
+        Record(1, 0.0, "CutoverRequested", None, state.weights, {}, {"user": "t"})])
+    layout = load_layout("e", str(tmp_path))
+    assert layout is not None and layout.held == born_held_slots(state) == frozenset({SlotName.GREEN})
