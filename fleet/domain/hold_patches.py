@@ -10,9 +10,10 @@ adapter. What the entries do is in docs/singletons.md; in short:
   that suspend every CronJob whose ``fleet.io/singleton`` label is not
   ``"false"`` and scale every Deployment and StatefulSet labelled
   ``fleet.io/singleton: "true"`` to zero;
-- a *children* entry (born held only): every Kustomization the holder applies,
-  except itself, is created with ``spec.suspend: true``, so a child applies
-  nothing before fleet has given it the hold;
+- a *children* entry, on a Kustomization that has not applied yet (a slot's
+  root when it is born held): every Kustomization it applies, except itself,
+  is created with ``spec.suspend: true``, so a child applies nothing before
+  fleet has given it the hold;
 - *carry* entries: the holder carries a named child's hold in its own apply
   (``spec.patches`` of that child), so the parent's server-side apply, which
   owns the child, writes fleet's entries instead of overwriting them.
