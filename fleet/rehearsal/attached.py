@@ -105,11 +105,10 @@ class AttachedProvisioner:
 
 
 def born_held(layout: Layout, slot: SlotName) -> list[dict[str, Any]]:
-    """The entries the slot's sync Kustomization is created with, as the Pulumi program's bootstrap would write them.
+    """The entries the slot's sync Kustomization is created with, as the Pulumi program's bootstrap would write them."""
+    from fleet.domain import hold_patches
 
-    None here: this fleet holds a new slot's singletons right after its bootstrap (``KubeSingletons.hold``).
-    """
-    return []
+    return hold_patches.born_held("flux-system") if slot in layout.held else []
 
 
 class Attached(NamedTuple):
