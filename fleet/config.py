@@ -175,16 +175,17 @@ def _load(project: Path, env: str) -> tuple[EnvironmentConfig | None, list[Confi
             raw[key] = value
     model, found = read_fleet(raw, file=rel)
     problems.extend(found)
-    problems.extend(_notify_problems(raw, rel))
     if model is None:
         return None, problems
+    problems.extend(_notify_problems(model, rel))
     return _environment(env, rel, model, raw), problems
 
 
-def _notify_problems(raw: Mapping[str, Any], file: str) -> list[ConfigError]:
-    from fleet.notify_settings import notify_problems
+def _notify_problems(model: FleetModel, file: str) -> list[ConfigError]:
+    """What a ``urlEnv`` of ``fleet:notifications`` or ``fleet:hooks`` holds here (the model checked the rest)."""
+    from fleet.notify_settings import resolve
 
-    return notify_problems(raw, file=file)
+    return resolve(model.notifications, model.hooks, file=file)[1]
 
 
 def _environment(env: str, file: str, model: FleetModel, raw: dict[str, Any]) -> EnvironmentConfig:

@@ -58,12 +58,26 @@ def _section(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMode
         if len(loc) == 3 and loc[2] in ("traffic", "contact"):
             return _models_in(Tenant.model_fields[str(loc[2])].annotation)[0]
         return Tenant if len(loc) == 2 else None
-    if len(loc) != 1 or (str(loc[0]) not in root.model_fields and not _by_alias(root, str(loc[0]))):
+    if len(loc) > 1:
+        return _nested(root, loc)
+    if str(loc[0]) not in root.model_fields and not _by_alias(root, str(loc[0])):
         return None
     field = root.model_fields.get(str(loc[0])) or _by_alias(root, str(loc[0]))
     for candidate in _models_in(field.annotation if field else None):
         return candidate
     return None
+
+
+def _nested(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The section at ``loc`` down a path of sections and lists of them (``notifications.targets[0]``)."""
+    model = root
+    for part in (str(part) for part in loc if not isinstance(part, int)):
+        field = model.model_fields.get(part) or _by_alias(model, part)
+        models = _models_in(field.annotation) if field is not None else []
+        if not models:
+            return None
+        model = models[0]
+    return model
 
 
 def _by_alias(model: type[BaseModel], alias: str) -> Any:
@@ -182,12 +196,17 @@ def _repair(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
     if isinstance(parent, dict) and loc[-1] in parent:
         del parent[loc[-1]]
         return True
-    return False
+    lists = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    # an item of a list that cannot be mended in place (dropping it would renumber the rest): the list goes whole
+    return bool(lists) and _repair(data, loc[: lists[-1]])
 
 
 def _walk(data: Any, loc: tuple[Any, ...]) -> Any:
     for part in loc:
-        if not isinstance(data, dict):
+        if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
             return None
-        data = data.get(part)
     return data

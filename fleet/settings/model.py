@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from fleet.settings.infra import Cluster, Dns, ExternalDns, GitOps, empty_is_absent, provisioning, secret
+from fleet.settings.notify import Hooks, HooksBlock, Notifications, NotificationsBlock
 from fleet.settings.rollout import Analysis, HealthBlock, Rollout, Singletons, Teardown, Tenant, Tenants
 from fleet.settings.tenants import probes_are_urls
 from fleet.settings.types import DNS_NAME, HOSTNAME, asked, labelled, problem
@@ -127,10 +128,9 @@ class FleetModel(InfraModel):
     state: Annotated[str, BeforeValidator(_location)] | None = None
     """Where this environment's state store lives (default: the local store)."""
     upgrade: Annotated[Upgrade, BeforeValidator(_section)] = Field(default_factory=lambda: _empty(Upgrade))
-    notifications: Any = Field(None, json_schema_extra={"reader": "fleet.notify_settings"})
-    """``fleet:notifications``: read, with its own messages, by ``fleet.notify_settings`` (not yet folded in)."""
-    hooks: Any = Field(None, json_schema_extra={"reader": "fleet.notify_settings"})
-    """``fleet:hooks``: read, with its own messages, by ``fleet.notify_settings`` (not yet folded in)."""
+    notifications: NotificationsBlock = Field(default_factory=lambda: _empty(Notifications))
+    """Where cutover news goes; a ``urlEnv`` is resolved where the settings are built (``fleet.notify_settings``)."""
+    hooks: HooksBlock = Field(default_factory=lambda: _empty(Hooks))
 
     @model_validator(mode="after")
     def _blocks_agree(self, info: ValidationInfo) -> FleetModel:

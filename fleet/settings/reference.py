@@ -37,7 +37,9 @@ def rows(model: type[BaseModel] = FleetModel, prefix: str = "fleet:") -> Iterato
         if _reader(field):
             continue
         section = _section(field.annotation)
-        if section is not None:
+        if (items := _items_of(field.annotation)) is not None:
+            yield from rows(items, key + "[].")
+        elif section is not None:
             yield from rows(section, key + ".")
         elif _mapping_of(field.annotation) is not None:
             yield from rows(_mapping_of(field.annotation), key + ".<name>.")  # type: ignore[arg-type]
@@ -72,6 +74,13 @@ def _section(annotation: Any) -> type[BaseModel] | None:
     if getattr(annotation, "__origin__", None) is dict:
         return None
     return next((s for arg in get_args(annotation) if (s := _section(arg)) is not None), None)
+
+
+def _items_of(annotation: Any) -> type[BaseModel] | None:
+    """The section each item of a list of sections is (``fleet:notifications.targets[]``)."""
+    if getattr(annotation, "__origin__", None) in (tuple, list):
+        return next((s for arg in get_args(annotation) if (s := _section(arg)) is not None), None)
+    return None
 
 
 def _mapping_of(annotation: Any) -> type[BaseModel] | None:
