@@ -192,21 +192,21 @@ def _repair(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
             parent[loc[-1]] = copy.deepcopy(_STAND_INS[loc])
             return True
         return False
+    lists = [i for i, part in enumerate(loc) if isinstance(part, int)]
+    if lists:
+        # one reading judges every item of a list (``notifications.targets[1].kind``), so the list goes whole:
+        # mending an item in place could make it say something new, and dropping it would renumber the rest
+        return _repair(data, loc[: lists[0]])
     parent = _walk(data, loc[:-1])
     if isinstance(parent, dict) and loc[-1] in parent:
         del parent[loc[-1]]
         return True
-    lists = [i for i, part in enumerate(loc) if isinstance(part, int)]
-    # an item of a list that cannot be mended in place (dropping it would renumber the rest): the list goes whole
-    return bool(lists) and _repair(data, loc[: lists[-1]])
+    return False
 
 
 def _walk(data: Any, loc: tuple[Any, ...]) -> Any:
     for part in loc:
-        if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif isinstance(data, dict):
-            data = data.get(part)
-        else:
+        if not isinstance(data, dict):
             return None
+        data = data.get(part)
     return data

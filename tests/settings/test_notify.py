@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fleet.cli import cli
 from fleet.domain.gates import GatePolicy
@@ -104,6 +106,12 @@ CHANGED: list[tuple[dict[str, Any], list[tuple[str, str]], list[tuple[str, str]]
         "an unknown key names the closest valid one, as it does in every other block",
     ),
     (
+        target(url="ftp://x", tenant=""),
+        [(f"{T}.url", NO_URL)],
+        [(f"{T}.url", NO_URL), (f"{T}.tenant", "expected a tenant's name")],
+        "an item's other keys are checked even when its URL is wrong, so that one run lists every problem",
+    ),
+    (
         target(urlEnv=5),
         [],  # was left out as "the environment variable 5 is not set"
         [(f"{T}.urlEnv", "expected the name of an environment variable")],
@@ -171,6 +179,42 @@ def test_other_blocks_are_still_read_past_a_bad_item_of_a_list() -> None:
     assert {key for key, _ in _said(problems)} == {
         "rollout.steps", "hooks.smoke[0]", "hooks.smoke[1].url", f"{T}.url", "notifications.targets[1].kind",
     }
+
+
+LEAF = st.none() | st.booleans() | st.integers(-2, 5) | st.sampled_from(
+    ["", "x", "https://a.example", "ftp://b", "slack", "teams", "done", "5s", "soon", "HOOK", "UNSET"]
+)
+ITEM = LEAF | st.dictionaries(
+    st.sampled_from(["kind", "url", "urlEnv", "events", "tenant", "name", "timeout", "foo"]),
+    LEAF | st.lists(LEAF, max_size=2), max_size=4,
+)
+BLOCK = LEAF | st.dictionaries(
+    st.sampled_from(["targets", "timeout", "attempts", "budget", "smoke", "loadTest", "approval", "steps"]),
+    LEAF | st.lists(ITEM, max_size=2) | st.dictionaries(st.just("steps"), LEAF | st.lists(LEAF, max_size=2)),
+    max_size=3,
+)
+PYDANTIC_WORDS = ("Input should", "validation error", "pydantic", "Field required", "Extra inputs", "type=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(BLOCK, BLOCK)
+def test_any_values_are_read_or_reported_under_their_block_in_our_words(notes: object, hooks: object) -> None:
+    raw = {"notifications": notes, "hooks": hooks}
+    env = {"HOOK": "https://h.example", "UNSET": ""}
+    problems = notify_problems(raw, file=FILE, env=env)
+    for problem in problems:
+        assert problem.file == FILE and (problem.key or "").startswith(("fleet:notifications", "fleet:hooks"))
+        assert not any(word in problem.detail for word in PYDANTIC_WORDS), problem
+    if problems:
+        with pytest.raises(ConfigError):
+            notify_settings(raw, file=FILE, env=env)
+    else:
+        built = notify_settings(raw, file=FILE, env=env)
+        assert all(t.url.startswith(("http://", "https://")) for t in built.targets)
+    in_file = set(_said(read_fleet({**BASE, **raw}, file=FILE)[1]))
+    in_environment = set(_said(problems)) - in_file
+    assert in_file <= set(_said(problems))
+    assert all(key.endswith(".url") and detail == NO_URL for key, detail in in_environment)
 
 
 STACK = """\
