@@ -156,14 +156,14 @@ class HookSection(_Addressed):
     timeout: Seconds = 10.0
 
 
-Target = Annotated[TargetSection, BeforeValidator(_item)]
-Hook = Annotated[HookSection, BeforeValidator(_item)]
+TargetItem = Annotated[TargetSection, BeforeValidator(_item)]
+HookItem = Annotated[HookSection, BeforeValidator(_item)]
 
 
 class Notifications(Section):
     """``fleet:notifications``."""
 
-    targets: Annotated[tuple[Target, ...], BeforeValidator(_list)] = ()
+    targets: Annotated[tuple[TargetItem, ...], BeforeValidator(_list)] = ()
     timeout: Seconds = 5.0
     attempts: Annotated[int, BeforeValidator(_attempts)] = 3
     budget: Seconds = 30.0
@@ -179,8 +179,8 @@ class Approval(Section):
 class Hooks(Section):
     """``fleet:hooks``."""
 
-    smoke: Annotated[tuple[Hook, ...], BeforeValidator(_list)] = ()
-    load_test: Annotated[tuple[Hook, ...], BeforeValidator(_list)] = Field((), alias="loadTest")
+    smoke: Annotated[tuple[HookItem, ...], BeforeValidator(_list)] = ()
+    load_test: Annotated[tuple[HookItem, ...], BeforeValidator(_list)] = Field((), alias="loadTest")
     approval: Annotated[Approval, BeforeValidator(_item)] = Field(default_factory=lambda: Approval.model_validate({}))
 
 
