@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, PlainValidator, PrivateAttr, model_validator
 
 from fleet.domain.cutover import Cutover, Handoff, Phase
 from fleet.domain.gates import GatePolicy
@@ -96,7 +96,7 @@ class CutoverModel(BaseModel):
     updated_at: Annotated[float, lax(float)] = 0.0
     held: Annotated[str | None, lax_optional(str)] = None
     reapply: Annotated[bool, lax(bool)] = False
-    revisions: Annotated[dict[str, str], lax(texts)] = {}
+    revisions: Annotated[dict[str, str], PlainValidator(texts)] = {}
     health_checked: Annotated[bool, lax(bool)] = False
     parity_retry_at: Annotated[float | None, lax_optional(float)] = None
     window_end: Annotated[float | None, lax_optional(float)] = None
