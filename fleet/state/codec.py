@@ -1,10 +1,15 @@
-"""The state store's JSON format, written by hand so that it stays readable and versioned.
+"""The state store's JSON format: written by hand so that it stays readable, versioned and byte-stable.
 
 A state file is what an operator opens at 3 a.m. to see where a cutover
 stopped, so it is plain JSON with obvious keys. ``FORMAT`` is bumped on any
 incompatible change; a file from a newer fleet is refused (never rewritten)
 so that an old binary in one pipeline cannot corrupt what a newer one wrote.
-Decoding errors name the file and the key.
+
+Reading goes through pydantic models (:mod:`fleet.state.schema`), whose
+errors name the file and the key. They are imported when a state is first
+read, not with this module: the engine writes history records and the
+renderers encode states without loading pydantic, and ``fleet --help``
+loads neither.
 
 Format 2 adds what makes the store trustworthy (format 1 is still read):
 ``rehearsal`` says whether the state belongs to a rehearsal (a production
@@ -18,8 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 from fleet.domain.machine import Cutover, EnvironmentState
 from fleet.errors import StateError
@@ -45,8 +49,6 @@ __all__ = [
 FORMAT = 2
 GENESIS = ""
 """The ``prev`` of the first record (and of the first one after a history of format 1)."""
-
-_E = TypeVar("_E", bound=Enum)
 
 
 @dataclasses.dataclass(frozen=True)
