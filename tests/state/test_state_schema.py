@@ -182,3 +182,26 @@ def test_fleet_help_and_the_writers_of_states_do_not_import_pydantic() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert "LOADED []" in out
+
+
+DOUBLE_FAULTS = {
+    "cutover.teardown": lambda d: (d["cutover"]["rollout"].update(health=[1]), d["cutover"].update(teardown=5)),
+    "cutover.teardown ": lambda d: (d["cutover"]["rollout"].pop("steps"), d["cutover"].update(teardown=None)),
+    "cutover.rollout.analysis": lambda d: (d["cutover"].pop("id"), d["cutover"]["rollout"].update(analysis="x")),
+    "cutover": lambda d: (d["cutover"].pop("id"), d.update(last=5)),
+    "cutover.step": lambda d: (d["cutover"].update(step=9), d.update(last=5)),
+    "weights": lambda d: (d["cutover"].update(step=9), d["weights"].update(blue=5)),
+}
+
+
+@pytest.mark.parametrize("key", sorted(DOUBLE_FAULTS))
+def test_of_two_faults_the_one_the_old_reader_met_first_is_reported(key: str) -> None:
+    data = json.loads((CORPUS / "valid-in-flight.json").read_text())
+    DOUBLE_FAULTS[key](data)
+    text = json.dumps(data)
+
+    with pytest.raises(StateError) as caught:
+        load_state_meta(text, file="state.json")
+
+    assert caught.value.key == key.strip()
+    assert _outcome(load_state_meta, text) == _outcome(legacy_codec.load_state_meta, text)
