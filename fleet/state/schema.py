@@ -72,6 +72,10 @@ class WeightsModel(BaseModel):
             raise problem(str(err)) from None
         return self
 
+    @property
+    def value(self) -> Weights:
+        return self._value
+
 
 class LastModel(BaseModel):
     outcome: Annotated[Phase, one_of(Phase)] = nullable()
@@ -96,7 +100,7 @@ class StateFile(BaseModel):
         return EnvironmentState(
             env=self.env,
             slots={SlotName.BLUE: self.slots.blue.value(), SlotName.GREEN: self.slots.green.value()},
-            weights=self.weights._value,
+            weights=self.weights.value,
             cutover=None if self.cutover is None else self.cutover.value,
             last=None if last is None else LastResult(outcome=last.outcome, at=last.at, target=last.target,
                                                       reason=last.reason),
