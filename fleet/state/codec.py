@@ -129,16 +129,14 @@ def load_state_meta(text: str, *, file: str) -> tuple[EnvironmentState, StateMet
         raise StateError(
             f"not valid JSON ({err.msg} at line {err.lineno}); the file may be truncated", file=file
         ) from err
-    from fleet.state.schema import StateFileV2, read
+    from fleet.state.schema import read
 
     found = read(raw, file=file, meta=True)
-    if not isinstance(found, StateFileV2):
-        return found.state(), StateMeta(rehearsal=None, head=None, format=found.format)
-    return found.state(), StateMeta(rehearsal=found.rehearsal, head=found.history.digest, format=found.format)
+    return found.state, StateMeta(rehearsal=found.rehearsal, head=found.head, format=found.format)
 
 
 def decode_state(raw: object, *, file: str) -> EnvironmentState:
     """The state in ``raw`` (parsed JSON) without its owner and history head."""
     from fleet.state.schema import read
 
-    return read(raw, file=file, meta=False).state()
+    return read(raw, file=file, meta=False).state

@@ -9,12 +9,14 @@ is ``malformed cutover record (...)`` with the conversion's own words: that is
 what files in the field were judged by, and a stricter reading would refuse
 states that fleet resumes today.
 
-Each type is an ``Annotated`` ``PlainValidator`` raising
-:func:`fleet.settings.types.problem`, the configuration model's error (a
-message, and a key where the key is not where pydantic found the value);
-:mod:`fleet.state.schema` turns it into a ``StateError``. A required key
-defaults to :data:`ABSENT` and is validated anyway, so a missing key gets the
-same words as a wrong one.
+Each type is a ``pydantic_core`` plain-validator schema whose function raises
+:func:`problem` (a message, and a key where the key is not where the
+validator found the value); :mod:`fleet.state.schema` turns it into a
+``StateError``. The schemas are built with ``pydantic_core`` directly, not
+through ``pydantic`` models: the same validation engine, without the ~80 ms
+that importing pydantic and building its models adds to every ``fleet status``.
+A required key defaults to :data:`ABSENT` and is validated anyway, so a
+missing key gets the same words as a wrong one.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from pydantic import Field, PlainValidator
+from pydantic_core import PydanticCustomError
+from pydantic_core import core_schema as cs
 
 from fleet.domain.model import Version
-from fleet.settings.types import problem
 
 _E = TypeVar("_E", bound=Enum)
 _T = TypeVar("_T")
@@ -37,17 +39,42 @@ class _Absent(Enum):
 
 
 ABSENT = _Absent.ABSENT
-"""The default of a required key (an enum member, so that pydantic's copy of a default is the same object)."""
+"""The default of a required key: the key's validator sees it when the key is not in the file."""
 
 
-def required() -> Any:
-    """A key that must be present: the field's validator sees :data:`ABSENT` when it is not."""
-    return Field(default=ABSENT, validate_default=True)
+def problem(message: str, key: str | None = None) -> PydanticCustomError:
+    """A validation error with fleet's message; ``key`` overrides where the validator found the value.
+
+    The same error as :func:`fleet.settings.types.problem`, without importing pydantic.
+    """
+    return PydanticCustomError("fleet", "{message}", {"message": message, "key": key})
 
 
-def nullable() -> Any:
+def plain(func: Callable[[Any], Any]) -> cs.CoreSchema:
+    return cs.no_info_plain_validator_function(func)
+
+
+def required(schema: cs.CoreSchema) -> cs.TypedDictField:
+    """A key that must be present: its validator sees :data:`ABSENT` when it is not."""
+    return cs.typed_dict_field(cs.with_default_schema(schema, default=ABSENT, validate_default=True), required=False)
+
+
+def nullable(schema: cs.CoreSchema) -> cs.TypedDictField:
     """A key read as ``data.get(key)``: absent is None, and None is validated like any other value."""
-    return Field(default=None, validate_default=True)
+    return cs.typed_dict_field(cs.with_default_schema(schema, default=None, validate_default=True), required=False)
+
+
+def optional(schema: cs.CoreSchema, default: Any = None, factory: Callable[[], Any] | None = None) -> cs.TypedDictField:
+    """A key that may be absent, taking ``default`` (or what ``factory`` makes) unvalidated."""
+    inner = (cs.with_default_schema(schema, default_factory=factory) if factory is not None
+             else cs.with_default_schema(schema, default=default))
+    return cs.typed_dict_field(inner, required=False)
+
+
+def record(fields: dict[str, cs.TypedDictField], build: Callable[[dict[str, Any]], Any] | None = None) -> cs.CoreSchema:
+    """An object whose known keys are judged in the order of ``fields`` (others are ignored); ``build`` runs last."""
+    schema = cs.typed_dict_schema(fields, extra_behavior="ignore")
+    return schema if build is None else cs.no_info_after_validator_function(build, schema)
 
 
 def exactly(value: object, kind: type[_T]) -> _T:
@@ -61,8 +88,8 @@ def exactly(value: object, kind: type[_T]) -> _T:
     return value
 
 
-def strict(kind: type) -> PlainValidator:
-    return PlainValidator(lambda value: exactly(value, kind))
+def strict(kind: type) -> cs.CoreSchema:
+    return plain(lambda value: exactly(value, kind))
 
 
 def _number(value: object) -> float:
@@ -82,7 +109,7 @@ def _optional_version(value: object) -> Version | None:
     return None if value is None else _version(value)
 
 
-def one_of(kind: type[_E]) -> PlainValidator:
+def one_of(kind: type[_E]) -> cs.CoreSchema:
     """A member of ``kind`` by value; anything else lists the values."""
 
     def check(value: object) -> _E:
@@ -92,12 +119,12 @@ def one_of(kind: type[_E]) -> PlainValidator:
             allowed = ", ".join(str(m.value) for m in kind)
             raise problem(f"{value!r} is not one of {allowed}") from None
 
-    return PlainValidator(check)
+    return plain(check)
 
 
-NUMBER = PlainValidator(_number)
-VERSION = PlainValidator(_version)
-OPTIONAL_VERSION = PlainValidator(_optional_version)
+NUMBER = plain(_number)
+VERSION = plain(_version)
+OPTIONAL_VERSION = plain(_optional_version)
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -111,21 +138,21 @@ def object_or_empty(value: object) -> object:
     return value or {}
 
 
-def policy(cls: Callable[..., Any], fields: tuple[str, ...]) -> PlainValidator:
+def policy(cls: Callable[..., Any], fields: tuple[str, ...]) -> cs.CoreSchema:
     """An object whose known keys are passed to ``cls`` as they are (the record's policies were written by fleet)."""
 
     def build(value: object) -> Any:
         found = _object(value)
         return cls(**{k: found[k] for k in fields if k in found})
 
-    return PlainValidator(build)
+    return plain(build)
 
 
 def malformed(err: Exception) -> Exception:
     return problem(f"malformed cutover record ({err})", key="cutover")
 
 
-def lax(convert: Callable[[Any], Any], name: str | None = None) -> PlainValidator:
+def lax(convert: Callable[[Any], Any], name: str | None = None) -> cs.CoreSchema:
     """A cutover value converted by ``convert``; ``name`` makes the key required (absent: a ``KeyError``)."""
 
     def run(value: object) -> object:
@@ -136,10 +163,10 @@ def lax(convert: Callable[[Any], Any], name: str | None = None) -> PlainValidato
         except (KeyError, TypeError, ValueError) as err:
             raise malformed(err) from None
 
-    return PlainValidator(run)
+    return plain(run)
 
 
-def lax_optional(convert: Callable[[Any], Any]) -> PlainValidator:
+def lax_optional(convert: Callable[[Any], Any]) -> cs.CoreSchema:
     """``None if value is None else convert(value)``."""
     return lax(lambda value: None if value is None else convert(value))
 
