@@ -5,11 +5,11 @@ stopped, so it is plain JSON with obvious keys. ``FORMAT`` is bumped on any
 incompatible change; a file from a newer fleet is refused (never rewritten)
 so that an old binary in one pipeline cannot corrupt what a newer one wrote.
 
-Reading goes through pydantic models (:mod:`fleet.state.schema`), whose
-errors name the file and the key. They are imported when a state is first
+Reading goes through a ``pydantic_core`` schema (:mod:`fleet.state.schema`),
+whose errors name the file and the key. It is imported when a state is first
 read, not with this module: the engine writes history records and the
-renderers encode states without loading pydantic, and ``fleet --help``
-loads neither.
+renderers encode states without loading it, and ``fleet --help`` loads
+neither pydantic nor ``pydantic_core``.
 
 Format 2 adds what makes the store trustworthy (format 1 is still read):
 ``rehearsal`` says whether the state belongs to a rehearsal (a production

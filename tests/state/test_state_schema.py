@@ -1,6 +1,6 @@
-"""The state file read through pydantic models: the same states, the same refusals, the same bytes written back.
+"""The state file read through its schema: the same states, the same refusals, the same bytes written back.
 
-The models replaced a hand-written reader whose messages operators and tests
+The schema replaced a hand-written reader whose messages operators and tests
 rely on, so the old reader is kept as an oracle (``legacy_codec``) and both
 read thousands of state files: states of every phase as fleet writes them,
 and the same files with one to three values deleted or replaced by values of
@@ -182,6 +182,19 @@ def test_fleet_help_and_the_writers_of_states_do_not_import_pydantic() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert "LOADED []" in out
+
+
+def test_reading_states_loads_the_validation_engine_but_not_pydantic() -> None:
+    code = (
+        "import sys, pathlib\n"
+        "from fleet.state.codec import load_state_meta\n"
+        f"text = pathlib.Path({str(CORPUS / 'valid-in-flight.json')!r}).read_text()\n"
+        "load_state_meta(text, file='state.json')\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0].startswith('pydantic')}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert "LOADED ['pydantic_core']" in out
 
 
 DOUBLE_FAULTS = {
