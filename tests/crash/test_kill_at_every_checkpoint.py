@@ -13,85 +13,29 @@ world in which nothing was done twice that must not be.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fleet.config import load_environment
-from fleet.domain.model import Version
-from fleet.rehearsal.inmemory import Faults, build
-from fleet.rehearsal.sim import RecordingNotifier
+from fleet.domain.machine import Phase
+from fleet.rehearsal.inmemory import Faults
+from tests.crash import recording
+from tests.crash.recording import ENV, recorded_checkpoints, scratch
 
-ENV = "local"
-STACK = """\
-config:
-  fleet:cluster: {driver: kind, version: "1.29"}
-  fleet:traffic: {provider: haproxy}
-"""
 IGNORED_EVENTS = {"Resumed", "Refreshed", "WeightsIntended"}
 """Records a resume repeats by design: WeightsIntended is journalled again before the weight change it re-does."""
 VOLATILE_CUTOVER_KEYS = {"id", "started_at", "phase_since", "updated_at", "drained_at"}
 
 
-def _project(root: Path) -> Path:
-    (root / "stacks").mkdir(parents=True, exist_ok=True)
-    (root / "Pulumi.yaml").write_text("name: fleet\n")
-    (root / "stacks" / f"Pulumi.{ENV}.yaml").write_text(STACK)
-    return root
-
-
-def _scratch() -> Path:
-    """A directory on tmpfs when there is one: fsync is free there, and there are many runs."""
-    shm = Path("/dev/shm")
-    return Path(tempfile.mkdtemp(prefix="fleet-crash-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
-
-
-def recorded_checkpoints() -> list[str]:
-    """Every checkpoint of a healthy rehearsed cutover, as ``name#occurrence``, in order."""
-    root = _scratch()
-    try:
-        config = load_environment(_project(root / "project"), ENV)
-        passed: list[str] = []
-        r = build(str(root / "state"), ENV, Faults(), RecordingNotifier(), steps=config.rollout.steps)
-        r.world.clusters["blue"] = str(config.version)
-        r.world.bootstrapped.append("blue")
-        r.world.save()
-        r.engine.checkpoint = passed.append
-        final = r.engine.cutover(config, Version(1, 30))
-        assert final.cutover is not None and final.cutover.phase.value == "DONE"
-    finally:
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-    seen: Counter[str] = Counter()
-    out = []
-    for name in passed:
-        seen[name] += 1
-        out.append(f"{name}#{seen[name]}")
-    return out
-
-
-CHECKPOINTS = recorded_checkpoints()
+CHECKPOINTS = recorded_checkpoints(Faults(), ends=Phase.DONE)
 
 
 def _fleet(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    env["FLEET_PROJECT"] = str(project)
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return recording.fleet(project, *args, timeout_s=30)
 
 
 def _outcome(state_dir: Path) -> dict[str, Any]:
@@ -132,8 +76,8 @@ def _outcome(state_dir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def project() -> Iterator[Path]:
-    root = _scratch()
-    yield _project(root)
+    root = scratch()
+    yield recording.project(root)
     subprocess.run(["rm", "-rf", str(root)], check=False)
 
 

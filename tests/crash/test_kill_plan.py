@@ -15,18 +15,20 @@ from pathlib import Path
 import pytest
 
 from fleet.rehearsal.attached import KILLS
-from tests.crash.test_kill_at_every_checkpoint import CHECKPOINTS, ENV, _fleet, _outcome, _project, _scratch
+from tests.crash import recording
+from tests.crash.recording import ENV, scratch
+from tests.crash.test_kill_at_every_checkpoint import CHECKPOINTS, _fleet, _outcome
 
 
 @pytest.fixture()
 def root() -> Iterator[Path]:
-    where = _scratch()
+    where = scratch()
     yield where
     subprocess.run(["rm", "-rf", str(where)], check=False)
 
 
 def test_resumed_runs_are_killed_at_each_remaining_checkpoint_once_and_end_as_one_run(root: Path) -> None:
-    project = _project(root / "project")
+    project = recording.project(root / "project")
     path = CHECKPOINTS[CHECKPOINTS.index("before:ConfirmTeardown#1"):]
     names = sorted({c.split("#")[0] for c in path})
     state = root / "state"

@@ -29,20 +29,22 @@ replay each workload's running state per slot (:mod:`.audit_replay`).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.domain.machine import Phase
 from fleet.rehearsal.attached import ATTACHED, KILLS
+from fleet.rehearsal.inmemory import parse_faults
+from tests.crash import recording
+from tests.crash.recording import ENV, recorded_checkpoints
 from tests.realpeers.conftest import binaries_or_skip
 from tests.singletons import audit_replay
 from tests.singletons.cluster_host import ClusterHost
@@ -50,64 +52,22 @@ from tests.singletons.workloads import CONTROL, HELD, manifests
 
 pytestmark = [pytest.mark.realpeers, pytest.mark.slow, pytest.mark.timeout(600)]
 
-ENV = "local"
-STACK = """\
-config:
-  fleet:cluster: {driver: kind, version: "1.29"}
-  fleet:traffic: {provider: haproxy}
-"""
 ROLLBACK = "flux-fails-in-bake"
 """Fails the new slot once all traffic is on it: the singletons were handed over, and are handed back."""
 
 
-def _record(faults: list[str]) -> list[str]:
-    """Every checkpoint a rehearsed cutover passes in memory, as ``name#occurrence``."""
-    from fleet.config import load_environment
-    from fleet.domain.model import Version
-    from fleet.rehearsal.inmemory import build, parse_faults
-    from fleet.rehearsal.sim import RecordingNotifier
-
-    root = Path(tempfile.mkdtemp(prefix="fleet-singletons-record-"))
-    try:
-        config = load_environment(_project(root / "project"), ENV)
-        passed: list[str] = []
-        r = build(str(root / "state"), ENV, parse_faults(faults), RecordingNotifier(), steps=config.rollout.steps)
-        r.world.clusters["blue"] = str(config.version)
-        r.world.bootstrapped.append("blue")
-        r.world.save()
-        r.engine.checkpoint = passed.append
-        r.engine.cutover(config, Version(1, 30))
-    finally:
-        subprocess.run(["rm", "-rf", str(root)], check=False)
-    seen: Counter[str] = Counter()
-    out = []
-    for name in passed:
-        seen[name] += 1
-        out.append(f"{name}#{seen[name]}")
-    return out
-
-
 def paths() -> dict[str, tuple[str, list[str]]]:
     """Per end, the checkpoint to arm the kills at and the checkpoints to kill at, in order."""
-    healthy, rolled_back = _record([]), _record([ROLLBACK])
+    healthy = recorded_checkpoints(parse_faults([]), ends=Phase.DONE)
+    rolled_back = recorded_checkpoints(parse_faults([ROLLBACK]), ends=Phase.ROLLED_BACK)
     first = next(i for i, c in enumerate(healthy) if ":BootstrapFlux#" in c)
     split = next(i for i, (a, b) in enumerate(zip(healthy, rolled_back, strict=False)) if a != b)
     arm = max(i for i in range(split + 1) if rolled_back[i].endswith("#1"))  # its name's first pass arms the plan
     return {"DONE": (healthy[first], healthy[first:]), "ROLLED_BACK": (rolled_back[arm], rolled_back[arm:])}
 
 
-def _project(root: Path) -> Path:
-    (root / "stacks").mkdir(parents=True, exist_ok=True)
-    (root / "Pulumi.yaml").write_text("name: fleet\n")
-    (root / "stacks" / f"Pulumi.{ENV}.yaml").write_text(STACK)
-    return root
-
-
 def _fleet(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    env["FLEET_PROJECT"] = str(project)
-    return subprocess.run([sys.executable, "-m", "fleet", *args], capture_output=True, text=True, timeout=600,
-                          env=env, stdin=subprocess.DEVNULL, check=False)
+    return recording.fleet(project, *args, timeout_s=600)
 
 
 class World:
@@ -117,7 +77,7 @@ class World:
         from fleet.rehearsal.peers import RealClusters
 
         self.root = root
-        self.project = _project(root / "project")
+        self.project = recording.project(root / "project")
         self.state = root / "state"
         self.state.mkdir()
         self.audit = root / "audit"
