@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fleet.rehearsal.common import wait_or_kill
-from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.procs import spawn
 
 DUMMY_CREDENTIALS = {

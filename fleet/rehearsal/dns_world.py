@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.rehearsal.common import wait_or_kill
-from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.load import RequestRecord
 from fleet.rehearsal.procs import spawn
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet.rehearsal.common import wait_or_kill
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.procs import owned_temp_dir, spawn
 
 HAPROXY_BINARY = "/usr/sbin/haproxy"
@@ -34,13 +35,6 @@ def find_haproxy() -> str | None:
     if Path(HAPROXY_BINARY).exists():
         return HAPROXY_BINARY
     return shutil.which("haproxy")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleet.rehearsal.common import wait_or_kill
-from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.procs import owned_temp_dir, spawn
 
 JOB = "ingress"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.listen_ports import free_port
 from tests.cli.test_commands import copy_project
 from tests.traffic.peers import PrometheusProcess
 from tests.traffic.support import without_prometheus

@@ -16,7 +16,8 @@ import urllib.request
 from pathlib import Path
 
 from fleet.rehearsal.common import wait_or_kill
-from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
+from fleet.rehearsal.haproxy_process import HAProxyProcess
+from fleet.rehearsal.listen_ports import free_port
 from tests.traffic.support import PROMETHEUS, wait_http
 
 

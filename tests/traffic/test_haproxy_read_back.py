@@ -20,7 +20,8 @@ from fleet.domain.traffic import ServerState, TrafficView
 from fleet.engine import RetryPolicy
 from fleet.errors import ConfigError, ProviderError, TransientError
 from fleet.rehearsal.backends import SlotBackend
-from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
+from fleet.rehearsal.haproxy_process import HAProxyProcess
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.load import LoadGenerator, failures, in_range, observed_split
 from fleet.rehearsal.sim import FakeProvisioner
 from fleet.rehearsal.sim_provisioner import RecordingTraffic

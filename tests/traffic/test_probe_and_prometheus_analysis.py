@@ -21,7 +21,8 @@ from fleet.domain.reports import Outcome
 from fleet.errors import TransientError
 from fleet.rehearsal.backends import SlotBackend
 from fleet.rehearsal.common import wait_or_kill
-from fleet.rehearsal.haproxy_process import HAProxyProcess, free_port
+from fleet.rehearsal.haproxy_process import HAProxyProcess
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.load import LoadGenerator
 from tests.traffic.support import PROMETHEUS, wait_http, without_haproxy, without_prometheus
 

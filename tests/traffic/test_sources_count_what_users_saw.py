@@ -26,7 +26,7 @@ from fleet.adapters.analysis.prometheus import PrometheusAnalysis
 from fleet.domain.model import AnalysisPolicy, SlotName
 from fleet.domain.reports import Outcome, Verdict
 from fleet.rehearsal.backends import SlotBackend
-from fleet.rehearsal.haproxy_process import free_port
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.load import LoadGenerator
 from tests.traffic.peers import PrometheusProcess, ReloadingHAProxy
 from tests.traffic.support import without_haproxy, without_prometheus

@@ -36,6 +36,7 @@ processes), ``kube`` (certificates, etcd, API servers, a REST client),
 
 from __future__ import annotations
 
+from fleet.rehearsal.listen_ports import free_port
 from fleet.rehearsal.peers.base import (
     BUILD_COMMAND,
     FLUX_NAMESPACE,
@@ -49,7 +50,6 @@ from fleet.rehearsal.peers.base import (
     Process,
     _http_ok,
     cache_dir,
-    free_port,
 )
 from fleet.rehearsal.peers.flux import (
     Flux,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -81,12 +80,6 @@ class Binaries:
                 f"`{BUILD_COMMAND}` (about an hour cold on 2 shared cores, a second when cached)"
             )
         return cls(bin=found, crds=tuple(crds), versions=pinned)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- processes ---------------------------------------------------------------------------------

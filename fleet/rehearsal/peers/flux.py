@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from fleet.rehearsal.peers.base import FLUX_NAMESPACE, Binaries, PeerFailed, Process, _http_ok, free_port
+from fleet.rehearsal.listen_ports import free_port
+from fleet.rehearsal.peers.base import FLUX_NAMESPACE, Binaries, PeerFailed, Process, _http_ok
 from fleet.rehearsal.peers.kube import ApiServer
 from fleet.rehearsal.peers.repository import git_repository, kustomization
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.rehearsal.peers.base import Process, _http_ok, free_port
+from fleet.rehearsal.listen_ports import free_port
+from fleet.rehearsal.peers.base import Process, _http_ok
 
 # --- certificates ------------------------------------------------------------------------------
 
