@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, steps: str | None) -> Plan:
     from fleet.config import parse_steps
     from fleet.domain.plan import plan_cutover
+    from fleet.notify_settings import notify_settings
 
     rollout = config.rollout
     if steps:
@@ -46,7 +48,9 @@ def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, s
         except ValueError as err:
             raise UsageError(f"--steps: {err}") from err
     settle = float(config.traffic.get("ttl", 0) or 0) if config.traffic.get("provider") == "route53" else 0.0
-    return plan_cutover(state, target, rollout, config.teardown, settle_s=settle)
+    hooks = notify_settings(config.raw, file=config.file)  # the gates the cutover itself will use
+    p = plan_cutover(state, target, rollout, config.teardown, settle_s=settle, gates=hooks.gates)
+    return replace(p, warnings=(*p.warnings, *hooks.skipped))
 
 
 def _show_plan(p: Plan, output: str) -> None:
@@ -58,6 +62,8 @@ def _show_plan(p: Plan, output: str) -> None:
             "action": s.action,
             "weights": {"blue": s.weights.blue, "green": s.weights.green},
             "wait_s": s.wait_s or 0.0,
+            "gates": list(s.gates),
+            "handoff": s.handoff,
         }
         for s in p.steps
     ]
@@ -129,7 +135,7 @@ def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, forc
     from fleet.notify_settings import notify_settings
 
     rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
-    gates = notify_settings(config.raw, file=config.file).gates
+    gates = notify_settings(config.raw, file=config.file).gates  # as in the plan (_plan)
     final = drive(
         config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock, gates=gates), yes=yes
     )

@@ -3,13 +3,16 @@
 ``fleet plan`` and ``fleet cutover --dry-run`` show this. The plan is derived
 from the same policies the engine will use, so its waits are the cutover's
 real waits, and it carries the warnings a careful operator would want first
-(DNS caching, a downgrade, an old slot that will be destroyed).
+(DNS caching, a downgrade, an old slot that will be destroyed). Each weight
+step names what stands before it (an approval, the smoke tests, the check of
+the new slot's health) and the one at which the singletons are handed over.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fleet.domain.gates import GatePolicy
 from fleet.domain.machine import EnvironmentState, Phase
 from fleet.domain.model import RolloutPolicy, TeardownPolicy, Version, Weights
 
@@ -21,6 +24,10 @@ class PlanStep:
     weights: Weights
     wait_s: float
     """The shortest time this step takes (configured waits only)."""
+    gates: tuple[str, ...] = ()
+    """What the weight increase waits on first, in order: ``approve``, ``health``, ``smoke``."""
+    handoff: bool = False
+    """The singletons are handed over once this step's weight is set (``fleet:singletons.handoffAt``)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ def plan_cutover(
     teardown: TeardownPolicy,
     *,
     settle_s: float = 0.0,
+    gates: GatePolicy | None = None,
 ) -> Plan:
     old = state.active
     if old is None:
@@ -64,6 +72,7 @@ def plan_cutover(
     if settle_s > 0:
         warnings.append(f"each step waits {settle_s:g}s (the DNS TTL) before analysis; resolvers may cache longer")
     a = rollout.analysis
+    gates = gates or GatePolicy()
     keep = Weights.all_to(old)
     steps = [
         PlanStep(Phase.PROVISION, f"bring up {new} at Kubernetes {target}", keep, 0.0),
@@ -78,15 +87,28 @@ def plan_cutover(
         ),
         PlanStep(Phase.VERIFY_PARITY, f"check {new} applied the same revision and Flux objects as {old}", keep, 0.0),
     ]
+    handoff_step = next((i for i, p in enumerate(rollout.steps, 1) if p >= (rollout.handoff_at or 101)), None)
     for index, percent in enumerate(rollout.steps, start=1):
+        before = (*(["approve"] if index in gates.approve else []), "health", *(["smoke"] if gates.smoke else []))
+        first = "; ".join(
+            {
+                "approve": f"wait for `fleet approve {state.env} --step {index}` (exit 4 until then)",
+                "health": f"check {new}'s Flux health",
+                "smoke": "run the smoke tests (each must answer 2xx)",
+            }[gate]
+            for gate in before
+        )
+        handoff = f"; then stop the singletons on {old} and start them on {new}" if index == handoff_step else ""
         steps.append(
             PlanStep(
                 Phase.SHIFT,
-                f"step {index}/{len(rollout.steps)}: {percent}% to {new}; analyse {a.window_s:g}s "
-                f"(success >= {a.success_rate:g}%, p99 <= {a.p99_latency_ms:g}ms, "
+                f"step {index}/{len(rollout.steps)}: {first}; set {percent}% to {new}{handoff}; "
+                f"analyse {a.window_s:g}s (success >= {a.success_rate:g}%, p99 <= {a.p99_latency_ms:g}ms, "
                 f"roll back after {a.failed_checks} failed checks)",
                 Weights.split(new, percent),
                 settle_s + a.window_s,
+                gates=before,
+                handoff=index == handoff_step,
             )
         )
     confirm = " (asks for confirmation unless --yes)" if teardown.confirm else ""

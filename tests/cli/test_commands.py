@@ -82,6 +82,41 @@ def test_plan_lists_every_step_with_its_weights(fleet: Any, tmp_path: Path) -> N
     assert plan["steps"][-1]["phase"] == "TEARDOWN_OLD"
 
 
+def test_the_plan_names_each_steps_gates_and_the_singletons_handoff(fleet: Any, tmp_path: Path) -> None:
+    """What stands before each increase is what the cutover will wait on: approval, health, smoke tests."""
+    project = copy_project(tmp_path)
+    stack = project / "stacks" / "Pulumi.local.yaml"
+    stack.write_text(
+        stack.read_text()
+        + "  fleet:hooks:\n"
+        + "    smoke:\n      - {name: api, urlEnv: SMOKE_URL}\n"
+        + "    approval:\n      steps: [3]\n"
+        + "  fleet:singletons:\n    handoffAt: 40\n"
+    )
+    env = {"FLEET_PROJECT": str(project), "SMOKE_URL": "http://127.0.0.1:9/smoke"}
+    state = str(tmp_path / "s")
+
+    result = fleet("plan", "local", "--to", "1.30", "--state", state, "--output", "json", extra_env=env)
+
+    assert result.code == 0, result.err
+    shift = [s for s in result.json()["steps"] if s["phase"] == "SHIFT"]
+    assert [s["gates"] for s in shift] == [
+        ["health", "smoke"], ["health", "smoke"], ["approve", "health", "smoke"], ["health", "smoke"]
+    ]
+    assert [s["handoff"] for s in shift] == [False, False, True, False]  # 50 % is the first step at 40 % or more
+    assert result.json()["warnings"] == []
+
+    text = fleet("cutover", "local", "--to", "1.30", "--dry-run", "--state", state, extra_env=env)
+    assert text.code == 1
+    assert "wait for `fleet approve local --step 3` (exit 4 until then)" in text.out
+    assert "then stop the singletons on blue and start them on green" in text.out
+
+    unset = fleet("plan", "local", "--to", "1.30", "--state", state, "--output", "json",
+                  extra_env={"FLEET_PROJECT": str(project)})
+    assert [s["gates"] for s in unset.json()["steps"] if s["phase"] == "SHIFT"][0] == ["health"]
+    assert any("SMOKE_URL" in w and "not set" in w for w in unset.json()["warnings"])
+
+
 def test_a_dry_run_shows_the_plan_and_exits_1_because_there_is_work_to_do(fleet: Any, tmp_path: Path) -> None:
     result = fleet("cutover", "local", "--to", "1.30", "--dry-run", "--state", str(tmp_path / "s"))
 
