@@ -2,9 +2,9 @@
 
 Real HAProxy carries the load generator's 200 requests/s; one request in 200
 goes to each tenant's path prefix; green's backend answers 500 to every
-request of ``payments``. The slot's own judge never fails the slot (its
-success rate stays near 99.5 %); the tenant's judge does, and the rollback
-names the tenant.
+request of ``payments``. The slot's own judge never fails the slot (every
+error it sees is one of payments', and the users' whole run stays above
+99 %); the tenant's judge does, and the rollback names the tenant.
 """
 
 from __future__ import annotations
@@ -36,8 +36,17 @@ def test_a_small_tenant_failing_fully_on_green_is_rolled_back_naming_it_while_th
     assert failing
     for verdict in failing:
         assert "; slot:" not in verdict["reason"]  # the slot's own judge did not fail it
-        assert verdict["evidence"]["success_rate"] >= 98.5
         (payments,) = [t for t in verdict["tenants"] if t["tenant"] == "payments"]
         assert payments["outcome"] == "fail" and payments["evidence"]["errors"] == payments["evidence"]["requests"]
+    # What the slot-wide figure would have said: every error green served in those windows was one of
+    # payments' (so the slot's judge saw nothing else wrong, and did not fail it, as asserted above), and
+    # the users' whole run stayed above the 99 % threshold. A single window's point estimate is not that
+    # figure: at 10 % a window can hold 50 requests of which 3 went to payments, 94 % (seen in CI).
+    for verdict in failing:
+        (payments,) = [t for t in verdict["tenants"] if t["tenant"] == "payments"]
+        assert verdict["evidence"]["errors"] <= payments["evidence"]["errors"], verdict
+    traffic = result.json()["traffic"]
+    assert traffic["failed_by_slot"]["blue"] == 0
+    assert traffic["requests"] > 1000 and traffic["failed"] / traffic["requests"] < 0.01, traffic
     story = fleet(tmp_path, "status", "local", "--tenant", "payments", "--state", state, "--output", "json").json()
     assert story["caused"] is True
