@@ -113,7 +113,7 @@ def test_the_plan_names_each_steps_gates_and_the_singletons_handoff(fleet: Any, 
 
     unset = fleet("plan", "local", "--to", "1.30", "--state", state, "--output", "json",
                   extra_env={"FLEET_PROJECT": str(project)})
-    assert [s["gates"] for s in unset.json()["steps"] if s["phase"] == "SHIFT"][0] == ["health"]
+    assert next(s["gates"] for s in unset.json()["steps"] if s["phase"] == "SHIFT") == ["health"]
     assert any("SMOKE_URL" in w and "not set" in w for w in unset.json()["warnings"])
 
 
