@@ -31,24 +31,29 @@ from fleet.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from fleet.config import EnvironmentConfig
     from fleet.domain.machine import EnvironmentState
-    from fleet.domain.model import Version
+    from fleet.domain.model import RolloutPolicy, Version
     from fleet.domain.plan import Plan
     from fleet.engine import Engine
+    from fleet.notify_settings import NotifySettings
 
 
-def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, steps: str | None) -> Plan:
+def _rollout(config: EnvironmentConfig, steps: str | None) -> RolloutPolicy:
+    """The configured rollout, with ``--steps`` instead of its steps when given (a usage error when invalid)."""
     from fleet.config import parse_steps
-    from fleet.domain.plan import plan_cutover
-    from fleet.notify_settings import notify_settings
 
-    rollout = config.rollout
-    if steps:
-        try:
-            rollout = rollout.with_steps(parse_steps(steps))
-        except ValueError as err:
-            raise UsageError(f"--steps: {err}") from err
+    if not steps:
+        return config.rollout
+    try:
+        return config.rollout.with_steps(parse_steps(steps))
+    except ValueError as err:
+        raise UsageError(f"--steps: {err}") from err
+
+
+def _plan(config: EnvironmentConfig, state: EnvironmentState, target: Version, rollout: RolloutPolicy,
+          hooks: NotifySettings) -> Plan:
+    from fleet.domain.plan import plan_cutover
+
     settle = float(config.traffic.get("ttl", 0) or 0) if config.traffic.get("provider") == "route53" else 0.0
-    hooks = notify_settings(config.raw, file=config.file)  # the gates the cutover itself will use
     p = plan_cutover(state, target, rollout, config.teardown, settle_s=settle, gates=hooks.gates)
     return replace(p, warnings=(*p.warnings, *hooks.skipped))
 
@@ -102,8 +107,11 @@ def plan(env: str, to: str, steps: str | None, output: str) -> None:
 
     ctx = current()
     config = ctx.config(env)
+    from fleet.notify_settings import notify_settings
+
     state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
-    _show_plan(_plan(config, state, parse_version(to), steps), output)
+    hooks = notify_settings(config.raw, file=config.file)
+    _show_plan(_plan(config, state, parse_version(to), _rollout(config, steps), hooks), output)
 
 
 @click.command()
@@ -121,21 +129,20 @@ def plan(env: str, to: str, steps: str | None, output: str) -> None:
 @state_option
 def cutover(env: str, to: str, steps: str | None, yes: bool, dry_run: bool, force_unlock: bool, output: str) -> None:
     """Replace ENV's active slot with a new one at VERSION."""
-    from fleet.config import parse_steps
     from fleet.domain.machine import EnvironmentState
+    from fleet.notify_settings import notify_settings
 
     ctx = current()
     config = ctx.config(env)
     target = parse_version(to)
     state = ctx.store(config).load(env) or EnvironmentState.seed(env, config.version)
-    p = _plan(config, state, target, steps)
+    rollout = _rollout(config, steps)
+    hooks = notify_settings(config.raw, file=config.file)  # the plan shows the gates the cutover uses
+    p = _plan(config, state, target, rollout, hooks)
     if dry_run:
         _show_plan(p, output)
         sys.exit(1 if p.changes else 0)
-    from fleet.notify_settings import notify_settings
-
-    rollout = config.rollout.with_steps(parse_steps(steps)) if steps else config.rollout
-    gates = notify_settings(config.raw, file=config.file).gates  # as in the plan (_plan)
+    gates = hooks.gates
     final = drive(
         config, lambda e: e.cutover(config, target, rollout=rollout, force_unlock=force_unlock, gates=gates), yes=yes
     )

@@ -87,7 +87,8 @@ def plan_cutover(
         ),
         PlanStep(Phase.VERIFY_PARITY, f"check {new} applied the same revision and Flux objects as {old}", keep, 0.0),
     ]
-    handoff_step = next((i for i, p in enumerate(rollout.steps, 1) if p >= (rollout.handoff_at or 101)), None)
+    at = rollout.handoff_at  # the singletons move once the new slot's weight reaches it (fleet.domain.singletons)
+    handoff_step = None if at is None else next((i for i, p in enumerate(rollout.steps, 1) if p >= at), None)
     for index, percent in enumerate(rollout.steps, start=1):
         before = (*(["approve"] if index in gates.approve else []), "health", *(["smoke"] if gates.smoke else []))
         first = "; ".join(
